@@ -1,0 +1,27 @@
+# gramgan_kernel_library(<target> BACKEND sim|cuda SOURCES <kernel .cu files>)
+#
+# Builds one list of kernel sources for one backend. `sim`: compiled as C++ by the host compiler with the
+# CUDA simulator force-included (engine/cudasim/cudasim.h) and linked to the simulator runtime. `cuda`: compiled
+# by nvcc. The sources wrap their code in `namespace gramgan::GG_BACKEND`, so both builds link into one binary.
+#
+# Call it from a directory of its own per backend: CMake's LANGUAGE source property is per directory, and the
+# same .cu file is CUDA in one and C++ in the other.
+function(gramgan_kernel_library target)
+  cmake_parse_arguments(ARG "" "BACKEND" "SOURCES" ${ARGN})
+  add_library(${target} STATIC ${ARG_SOURCES})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+  if(ARG_BACKEND STREQUAL "sim")
+    set_source_files_properties(${ARG_SOURCES} PROPERTIES LANGUAGE CXX)
+    target_compile_definitions(${target} PRIVATE GG_SIMULATOR=1 GG_BACKEND=sim)
+    target_compile_options(${target} PRIVATE -include ${PROJECT_SOURCE_DIR}/engine/cudasim/cudasim.h)
+    target_link_libraries(${target} PUBLIC gramgan_cudasim)
+  elseif(ARG_BACKEND STREQUAL "cuda")
+    set_source_files_properties(${ARG_SOURCES} PROPERTIES LANGUAGE CUDA)
+    target_compile_definitions(${target} PRIVATE GG_BACKEND=cuda)
+    target_compile_options(${target} PRIVATE
+      "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fmacro-prefix-map=${PROJECT_SOURCE_DIR}/=>")
+    target_link_libraries(${target} PUBLIC CUDA::cudart)
+  else()
+    message(FATAL_ERROR "gramgan_kernel_library: BACKEND must be sim or cuda, got '${ARG_BACKEND}'")
+  endif()
+endfunction()

@@ -1,0 +1,66 @@
+// launch<Kernel>(grid, block, shared_bytes, stream, args...): the one way every launcher starts a kernel.
+//
+// nvcc build: Kernel<<<grid, block, shared_bytes, stream>>>(args...), then the launch is checked; with
+// GRAMGAN_SYNC_LAUNCHES=1 it also synchronises, so an asynchronous fault is pinned to the kernel that caused it.
+// Simulator build (GG_SIMULATOR): runs the grid on CPU threads and throws on failure (see engine/cudasim).
+// Both opt a kernel in to more than 48 KiB of dynamic shared memory when a launch asks for it.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+
+#include "kernels/check.h"
+#include "kernels/launchers.h"
+
+#if defined(GG_SIMULATOR)
+
+namespace gramgan {
+template <auto Kernel, class... Args>
+void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle, Args... args) {
+  if (shared_bytes > cudasim::kDefaultDynamicSharedBytes)
+    GG_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
+  cudasim::launch<Kernel>(grid, block, shared_bytes, nullptr, args...);
+}
+}  // namespace gramgan
+
+#else
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+#define GG_DYNAMIC_SHARED(T, name)                                 \
+  extern __shared__ __align__(16) unsigned char gg_dynamic_shared[]; \
+  T* name = reinterpret_cast<T*>(gg_dynamic_shared)
+
+namespace gramgan {
+namespace detail {
+inline bool sync_after_launch() {
+  static const bool sync = [] {
+    const char* value = std::getenv("GRAMGAN_SYNC_LAUNCHES");
+    return value != nullptr && value[0] == '1';
+  }();
+  return sync;
+}
+template <auto Kernel>
+std::string launch_name() {
+  std::string text = __PRETTY_FUNCTION__;
+  const auto begin = text.find("Kernel = ");
+  return begin == std::string::npos ? text : "launch of " + text.substr(begin + 9);
+}
+}  // namespace detail
+
+template <auto Kernel, class... Args>
+void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle stream, Args... args) {
+  if (shared_bytes > 48 * 1024)
+    GG_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
+  Kernel<<<grid, block, shared_bytes, static_cast<cudaStream_t>(stream)>>>(args...);
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess)
+    throw CudaError(detail::launch_name<Kernel>().c_str(), __FILE__, __LINE__, cudaGetErrorName(status),
+                    cudaGetErrorString(status));
+  if (detail::sync_after_launch()) GG_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+}
+}  // namespace gramgan
+
+#endif
