@@ -1,0 +1,334 @@
+// PNG reading and writing with libpng's regular API.
+//
+// libpng reports errors by calling an error function that must not return; ours records the message and
+// longjmps back to a setjmp in one of the small C-style functions below (read_info, prepare_rows, read_rows,
+// write_rows). Those functions own no C++ objects and modify no locals after setjmp, so the longjmp skips no
+// destructor and reads no indeterminate value; C++ exceptions are thrown only after they return, never through
+// libpng's C frames.
+#include "engine/io/png.h"
+
+#include <fcntl.h>
+#include <png.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <csetjmp>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+
+namespace gramgan {
+namespace {
+
+constexpr std::size_t kSignatureBytes = 8;
+// Signature, then the IHDR chunk: length (4), type (4), data (13), CRC (4).
+constexpr std::size_t kPrefixBytes = kSignatureBytes + 4 + 4 + 13 + 4;
+
+struct ErrorSink {
+  char message[256];
+};
+
+void on_png_error(png_structp png, png_const_charp message) {
+  auto* sink = static_cast<ErrorSink*>(png_get_error_ptr(png));
+  std::snprintf(sink->message, sizeof sink->message, "%s", message != nullptr ? message : "unknown error");
+  png_longjmp(png, 1);
+}
+
+// Warnings (unknown chunks, bad ancillary CRCs, sRGB profile quibbles) do not stop decoding and are not the
+// user's concern; libpng would print them on stderr.
+void on_png_warning(png_structp, png_const_charp) {}
+
+// Serves the bytes already read for the early checks, then the rest of the file.
+struct ReadSource {
+  std::FILE* file;
+  unsigned char prefix[kPrefixBytes];
+  std::size_t prefix_size;
+  std::size_t prefix_pos;
+};
+
+void read_bytes(png_structp png, png_bytep out, std::size_t count) {
+  auto* source = static_cast<ReadSource*>(png_get_io_ptr(png));
+  const std::size_t from_prefix = std::min(count, source->prefix_size - source->prefix_pos);
+  std::memcpy(out, source->prefix + source->prefix_pos, from_prefix);
+  source->prefix_pos += from_prefix;
+  const std::size_t wanted = count - from_prefix;
+  if (wanted == 0 || std::fread(out + from_prefix, 1, wanted, source->file) == wanted) return;
+  if (std::ferror(source->file) != 0) {
+    char message[128];
+    std::snprintf(message, sizeof message, "read error: %s", std::strerror(errno));
+    png_error(png, message);
+  }
+  png_error(png, "unexpected end of file");
+}
+
+struct Header {
+  png_uint_32 width, height;
+  int bit_depth, color_type, interlace;
+};
+
+struct RowLayout {
+  int channels, bit_depth;
+  std::size_t row_bytes;
+};
+
+bool read_info(png_structp png, png_infop info, Header* header) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_read_info(png, info);
+  png_get_IHDR(png, info, &header->width, &header->height, &header->bit_depth, &header->color_type, &header->interlace,
+               nullptr, nullptr);
+  return true;
+}
+
+// Asks libpng for 8- or 16-bit samples, 1 to 4 channels; alpha is dropped later, so tRNS may still add a channel.
+bool prepare_rows(png_structp png, png_infop info, const Header* header, RowLayout* layout) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  if (header->color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (header->color_type == PNG_COLOR_TYPE_GRAY && header->bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  layout->channels = png_get_channels(png, info);
+  layout->bit_depth = png_get_bit_depth(png, info);
+  layout->row_bytes = png_get_rowbytes(png, info);
+  return true;
+}
+
+bool read_rows(png_structp png, png_bytepp rows) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_read_image(png, rows);
+  png_read_end(png, nullptr);
+  return true;
+}
+
+bool write_rows(png_structp png, png_infop info, png_uint_32 width, png_uint_32 height, png_bytepp rows) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  png_write_image(png, rows);
+  png_write_end(png, nullptr);
+  return true;
+}
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+
+struct ReadStruct {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  ~ReadStruct() { png_destroy_read_struct(&png, &info, nullptr); }
+};
+
+struct WriteStruct {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  ~WriteStruct() { png_destroy_write_struct(&png, &info); }
+};
+
+std::uint32_t load_be32(const unsigned char* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | std::uint32_t{p[3]};
+}
+
+void check_dimensions(const std::string& path, std::uint32_t width, std::uint32_t height) {
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width == 0 || height == 0) throw Error(path + ": image has zero width or height (" + size + ")");
+  if (width > static_cast<std::uint32_t>(kMaxImageSide) || height > static_cast<std::uint32_t>(kMaxImageSide) ||
+      std::uint64_t{width} * height > static_cast<std::uint64_t>(kMaxImagePixels))
+    throw Error(path + ": image too large: " + size + " pixels (limit " + std::to_string(kMaxImageSide) +
+                " per side, " + std::to_string(kMaxImagePixels) + " pixels)");
+}
+
+// Judges the size from the raw IHDR before libpng sees the file, so an absurd header is reported as such even
+// when nothing valid follows it. A header that is not a well-formed first IHDR is left for libpng to reject.
+void check_dimensions_early(const std::string& path, const ReadSource& source) {
+  if (source.prefix_size < kPrefixBytes) return;
+  const unsigned char* chunk = source.prefix + kSignatureBytes;
+  if (load_be32(chunk) != 13 || std::memcmp(chunk + 4, "IHDR", 4) != 0) return;
+  const uLong crc = crc32(crc32(0L, Z_NULL, 0), chunk + 4, 4 + 13);
+  if (crc != load_be32(chunk + 4 + 4 + 13)) return;
+  check_dimensions(path, load_be32(chunk + 8), load_be32(chunk + 12));
+}
+
+Error corrupt(const std::string& path, const ErrorSink& sink) {
+  return Error(path + ": truncated or corrupt PNG (libpng: " + sink.message + ")");
+}
+
+// Callers copy errno first: building the message allocates, which may change it.
+std::string errno_text(int error) { return std::strerror(error); }
+
+// The temporary a write goes to; removed unless committed by renaming it over the target.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& target) : target_(target) {
+    static std::atomic<unsigned> counter{0};
+    const std::filesystem::path target_path(target);
+    const std::string file_name = target_path.filename().string();
+    if (file_name.empty()) throw Error(target + ": cannot write: not a file name");
+    const std::filesystem::path dir = target_path.parent_path();
+    for (int attempt = 0;; ++attempt) {
+      const std::string name = "." + file_name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+      name_ = (dir / name).string();
+      // 0666 lets the umask decide the final permissions, as for any newly created file.
+      const int fd = ::open(name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0) {
+        file_ = ::fdopen(fd, "wb");
+        if (file_ == nullptr) {
+          const int error = errno;
+          ::close(fd);
+          ::unlink(name_.c_str());
+          throw Error(target_ + ": cannot write: " + errno_text(error));
+        }
+        return;
+      }
+      const int error = errno;
+      if (error != EEXIST || attempt == 100) throw Error(target_ + ": cannot write: " + errno_text(error));
+    }
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (file_ != nullptr) std::fclose(file_);
+    if (!committed_) ::unlink(name_.c_str());
+  }
+
+  std::FILE* file() const { return file_; }
+
+  void commit() {
+    // fsync first so that after a crash the target holds either the old or the complete new image.
+    const bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+    int error = errno;
+    const bool closed = std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!closed && flushed) error = errno;
+    if (!flushed || !closed) throw Error(target_ + ": cannot write: " + errno_text(error));
+    if (std::rename(name_.c_str(), target_.c_str()) != 0) {
+      error = errno;
+      throw Error(target_ + ": cannot write: " + errno_text(error));
+    }
+    committed_ = true;
+  }
+
+ private:
+  std::string target_;
+  std::string name_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Image read_png(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) {
+    const int error = errno;
+    throw Error(path + ": cannot open: " + errno_text(error));
+  }
+  // fopen succeeds on a directory on Linux; only the first read would fail.
+  struct stat status {};
+  if (::fstat(::fileno(file.get()), &status) == 0 && S_ISDIR(status.st_mode))
+    throw Error(path + ": cannot open: " + errno_text(EISDIR));
+
+  ReadSource source{};
+  source.file = file.get();
+  source.prefix_size = std::fread(source.prefix, 1, kPrefixBytes, file.get());
+  if (std::ferror(file.get()) != 0) {
+    const int error = errno;
+    throw Error(path + ": cannot read: " + errno_text(error));
+  }
+  if (source.prefix_size == 0) throw Error(path + ": not a PNG file (empty file)");
+  if (png_sig_cmp(source.prefix, 0, std::min(source.prefix_size, kSignatureBytes)) != 0)
+    throw Error(path + ": not a PNG file (bad signature)");
+  if (source.prefix_size < kSignatureBytes)
+    throw Error(path + ": truncated or corrupt PNG (file ends inside the signature)");
+  check_dimensions_early(path, source);
+
+  ErrorSink sink{};
+  ReadStruct reader;
+  reader.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
+  if (reader.png == nullptr) throw Error(path + ": cannot decode: libpng initialisation failed");
+  reader.info = png_create_info_struct(reader.png);
+  if (reader.info == nullptr) throw Error(path + ": cannot decode: libpng initialisation failed");
+  png_set_read_fn(reader.png, &source, read_bytes);
+  // libpng's own limit (1e6 per side) would turn an oversized header into a libpng error; ours are tighter.
+  png_set_user_limits(reader.png, kMaxImageSide, kMaxImageSide);
+
+  Header header{};
+  if (!read_info(reader.png, reader.info, &header)) throw corrupt(path, sink);
+  check_dimensions(path, header.width, header.height);
+  RowLayout layout{};
+  if (!prepare_rows(reader.png, reader.info, &header, &layout)) throw corrupt(path, sink);
+  const std::size_t sample_bytes = layout.bit_depth == 16 ? 2 : 1;
+  if (layout.channels < 1 || layout.channels > 4 || (layout.bit_depth != 8 && layout.bit_depth != 16) ||
+      layout.row_bytes != header.width * layout.channels * sample_bytes)
+    throw Error(path + ": cannot decode: unexpected libpng row layout (" + std::to_string(layout.channels) +
+                " channels, " + std::to_string(layout.bit_depth) + "-bit)");
+
+  const int width = static_cast<int>(header.width), height = static_cast<int>(header.height);
+  std::vector<png_byte> bytes(layout.row_bytes * header.height);
+  std::vector<png_bytep> rows(header.height);
+  for (int y = 0; y < height; ++y) rows[y] = bytes.data() + y * layout.row_bytes;
+  if (!read_rows(reader.png, rows.data())) throw corrupt(path, sink);
+
+  Image image = make_image(width, height);
+  const std::size_t plane = image.plane_size();
+  const std::size_t pixel_bytes = layout.channels * sample_bytes;
+  // Gray (+alpha) feeds all three planes from sample 0; RGB(A) takes samples 0..2; alpha is never read.
+  const bool gray = layout.channels < 3;
+  for (int y = 0; y < height; ++y) {
+    const png_byte* row = rows[y];
+    for (int x = 0; x < width; ++x) {
+      const png_byte* pixel = row + x * pixel_bytes;
+      const std::size_t offset = static_cast<std::size_t>(y) * width + x;
+      for (int c = 0; c < Image::kChannels; ++c) {
+        const png_byte* sample = pixel + (gray ? 0 : c * sample_bytes);
+        image.pixels[c * plane + offset] = sample_bytes == 2 ? static_cast<float>(sample[0] << 8 | sample[1]) / 65535.0f
+                                                             : static_cast<float>(sample[0]) / 255.0f;
+      }
+    }
+  }
+  return image;
+}
+
+void write_png(const std::string& path, const Image& image) {
+  check_image(image, path + ": cannot write");
+  const int width = image.width, height = image.height;
+  const std::size_t plane = image.plane_size();
+  std::vector<png_byte> bytes(3 * plane);
+  for (std::size_t i = 0; i < plane; ++i)
+    for (int c = 0; c < Image::kChannels; ++c) {
+      float v = image.pixels[c * plane + i];
+      if (!(v > 0.0f)) v = 0.0f;  // also NaN
+      if (v > 1.0f) v = 1.0f;
+      bytes[3 * i + c] = static_cast<png_byte>(std::lround(v * 255.0f));
+    }
+  std::vector<png_bytep> rows(height);
+  for (int y = 0; y < height; ++y) rows[y] = bytes.data() + static_cast<std::size_t>(y) * width * 3;
+
+  TempFile temp(path);
+  ErrorSink sink{};
+  {
+    WriteStruct writer;
+    writer.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
+    if (writer.png == nullptr) throw Error(path + ": cannot write: libpng initialisation failed");
+    writer.info = png_create_info_struct(writer.png);
+    if (writer.info == nullptr) throw Error(path + ": cannot write: libpng initialisation failed");
+    png_init_io(writer.png, temp.file());
+    if (!write_rows(writer.png, writer.info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height),
+                    rows.data()))
+      throw Error(path + ": cannot write (libpng: " + sink.message + ")");
+  }
+  temp.commit();
+}
+
+}  // namespace gramgan

@@ -1,0 +1,23 @@
+// PNG files <-> Image (float RGB in [0,1], planar (3, H, W)), through libpng.
+#pragma once
+
+#include <string>
+
+#include "engine/io/image.h"
+
+namespace gramgan {
+
+// Reads any PNG: gray (1/2/4/8/16-bit), gray+alpha, RGB, RGBA, palette, interlaced or not. Samples are scaled
+// by their full range (8-bit / 255, 16-bit / 65535; 1/2/4-bit gray as libpng expands it to 8 bits), gray is
+// replicated to RGB, and alpha (including a tRNS chunk) is dropped, not composited: the style/content losses
+// see the stored colours. No gamma or colour-profile conversion is applied.
+// Images larger than kMaxImageSide per side or kMaxImagePixels in total are refused before any pixel memory is
+// allocated. Every failure throws gramgan::Error whose message starts with "<path>: ".
+Image read_png(const std::string& path);
+
+// Writes 8-bit RGB: each value clamped to [0,1] and rounded, round(v * 255); NaN is written as 0.
+// The file appears atomically (written to a temporary in the same directory, then renamed over `path`), so a
+// failure leaves neither a partial file nor a temporary behind. Failures throw gramgan::Error naming the path.
+void write_png(const std::string& path, const Image& image);
+
+}  // namespace gramgan
