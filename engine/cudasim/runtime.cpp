@@ -135,6 +135,7 @@ struct GridRun {
   void* body = nullptr;
   ThreadOrder order = ThreadOrder::forward;
   long long total_blocks = 0;
+  long long chunk = 1;  // blocks a worker claims at once
   std::atomic<long long> next_block{0};
   std::atomic<bool> failed{false};
   std::mutex failure_mutex;
@@ -581,9 +582,12 @@ void run_blocks(Worker& w, GridRun& grid) {
   BlockScheduler scheduler(w);
   for (;;) {
     if (grid.failed.load(std::memory_order_relaxed)) break;
-    const long long block = grid.next_block.fetch_add(1, std::memory_order_relaxed);
-    if (block >= grid.total_blocks) break;
-    scheduler.run((unsigned long long)block);
+    // Blocks are claimed in chunks: one shared counter bumped per block costs more than a small block's work.
+    const long long first = grid.next_block.fetch_add(grid.chunk, std::memory_order_relaxed);
+    if (first >= grid.total_blocks) break;
+    const long long last = std::min(first + grid.chunk, grid.total_blocks);
+    for (long long block = first; block < last && !grid.failed.load(std::memory_order_relaxed); ++block)
+      scheduler.run((unsigned long long)block);
   }
   detail::tls_cursor = nullptr;
   w.grid = nullptr;
@@ -748,6 +752,8 @@ void run_grid(const LaunchSpec& spec, void (*thread_loop)(void*), void* body) {
   grid.body = body;
   grid.order = g_thread_order.load();
   grid.total_blocks = (long long)spec.grid.x * spec.grid.y * spec.grid.z;
+  // About 16 chunks per worker keeps the load balanced when blocks differ in cost.
+  grid.chunk = std::max(1LL, grid.total_blocks / (16LL * pool().size()));
   pool().run(grid);
   if (grid.failed) {
     record(cudaErrorLaunchFailure);

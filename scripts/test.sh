@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs missing packages, builds (both backends when nvcc
+# exists), runs ctest, then builds and runs the suite again under AddressSanitizer + UBSan.
+# Usage: scripts/test.sh [--no-sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sanitize=1
+[ "${1:-}" = "--no-sanitize" ] && sanitize=0
+
+scripts/install-deps.sh
+scripts/build.sh
+ctest --test-dir build --output-on-failure --timeout 600 -j "$(nproc)"
+
+if [ "$sanitize" = 1 ]; then
+  echo "== sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer, cpu backend) =="
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRAMGAN_SANITIZE=ON -DGRAMGAN_BENCHMARKS=OFF
+  cmake --build build-asan -j "$(nproc)"
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --test-dir build-asan --output-on-failure --timeout 900 -j "$(nproc)"
+fi
