@@ -262,7 +262,9 @@ uint3 thread_index(int linear, const dim3& dim) {
 }
 
 std::string triple(unsigned x, unsigned y, unsigned z) {
-  return "(" + std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) + ")";
+  char text[40];
+  std::snprintf(text, sizeof text, "(%u,%u,%u)", x, y, z);
+  return text;
 }
 
 const char* barrier_name(BarrierKind kind) {

@@ -1,0 +1,380 @@
+// The sample kernels (tests/sample_kernels/) against naive double-precision references, on the cpu backend and,
+// in a CUDA build with a device present, on the GPU. Sizes are chosen to miss the kernels' tile and warp
+// multiples: edges are where tiled kernels go wrong.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/cudasim/runtime.h"
+#include "kernels/check.h"
+#include "tests/sample_kernels/sample_kernels.h"
+
+#if GRAMGAN_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+// Each backend: its device memory calls and its launchers, under one set of names the typed tests use.
+struct SimBackend {
+  static constexpr const char* kName = "Sim";
+  static bool available() { return true; }
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    GG_CUDA_CHECK(cudasim::cudaMalloc(&p, bytes));
+    return p;
+  }
+  static void release(void* p) { cudasim::cudaFree(p); }
+  static void upload(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyHostToDevice));
+  }
+  static void download(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyDeviceToHost));
+  }
+  template <class... Args>
+  static void gemm(Args... args) {
+    gramgan::sim::samples::gemm_forward(args..., nullptr);
+  }
+  template <class... Args>
+  static void reduce_sum(Args... args) {
+    gramgan::sim::samples::reduce_sum_forward(args..., nullptr);
+  }
+  template <class... Args>
+  static void histogram(Args... args) {
+    gramgan::sim::samples::histogram_forward(args..., nullptr);
+  }
+  template <class... Args>
+  static void scale(Args... args) {
+    gramgan::sim::samples::scale_forward(args..., nullptr);
+  }
+};
+
+#if GRAMGAN_HAVE_CUDA
+struct CudaBackend {
+  static constexpr const char* kName = "Cuda";
+  static bool available() {
+    static const bool present = [] {
+      int devices = 0;
+      const bool ok = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+      cudaGetLastError();  // a failed query must not look like a later launch's error
+      return ok;
+    }();
+    return present;
+  }
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    GG_CUDA_CHECK(cudaMalloc(&p, bytes));
+    return p;
+  }
+  static void release(void* p) { cudaFree(p); }
+  static void upload(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  }
+  static void download(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  }
+  template <class... Args>
+  static void gemm(Args... args) {
+    gramgan::cuda::samples::gemm_forward(args..., nullptr);
+  }
+  template <class... Args>
+  static void reduce_sum(Args... args) {
+    gramgan::cuda::samples::reduce_sum_forward(args..., nullptr);
+  }
+  template <class... Args>
+  static void histogram(Args... args) {
+    gramgan::cuda::samples::histogram_forward(args..., nullptr);
+  }
+  template <class... Args>
+  static void scale(Args... args) {
+    gramgan::cuda::samples::scale_forward(args..., nullptr);
+  }
+};
+using Backends = ::testing::Types<SimBackend, CudaBackend>;
+#else
+using Backends = ::testing::Types<SimBackend>;
+#endif
+
+struct BackendNames {
+  template <class Backend>
+  static std::string GetName(int) {
+    return Backend::kName;
+  }
+};
+
+// `count` elements of device memory, plus `offset` leading ones so tests can hand kernels misaligned pointers.
+template <class Backend, class T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(std::size_t count, std::size_t offset = 0)
+      : count_(count),
+        base_(static_cast<T*>(Backend::allocate(sizeof(T) * std::max<std::size_t>(count + offset, 1)))),
+        data_(base_ + offset) {}
+  explicit DeviceBuffer(const std::vector<T>& host, std::size_t offset = 0) : DeviceBuffer(host.size(), offset) {
+    Backend::upload(data_, host.data(), sizeof(T) * count_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { Backend::release(base_); }
+
+  T* get() const { return data_; }
+  std::vector<T> to_host() const {
+    std::vector<T> host(count_);
+    Backend::download(host.data(), data_, sizeof(T) * count_);
+    return host;
+  }
+
+ private:
+  std::size_t count_;
+  T* base_;
+  T* data_;
+};
+
+template <class T>
+std::vector<T> uniform(std::size_t count, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  std::vector<T> v(count);
+  for (auto& x : v) x = T(dist(rng));
+  return v;
+}
+
+template <class Backend>
+class SampleKernelsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!Backend::available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+// ---- gemm ----------------------------------------------------------------------------------------------------
+
+template <class Backend>
+class SampleKernelsGemm : public SampleKernelsTest<Backend> {};
+TYPED_TEST_SUITE(SampleKernelsGemm, Backends, BackendNames);
+
+// c = a * b for (m, n, k), with every matrix starting `offset` floats into its allocation (offset 1 breaks the
+// 16-byte alignment the float4 path needs). Reference in double. Tolerance: a float dot product of length k,
+// accumulated in any order, with or without FMA, is within gamma_k * sum_p |a_ip b_pj| of the exact value
+// (Higham, Accuracy and Stability of Numerical Algorithms, 3.1), gamma_k <= (k + 1) * 2^-24 here. The bound is
+// taken relative to sum |a b| rather than |c| because entries of c can cancel to near zero.
+template <class Backend>
+void check_gemm(int m, int n, int k, std::size_t offset = 0) {
+  SCOPED_TRACE("gemm m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+               " offset=" + std::to_string(offset));
+  const auto a = uniform<float>(std::size_t(m) * k, 1);
+  const auto b = uniform<float>(std::size_t(k) * n, 2);
+  DeviceBuffer<Backend, float> a_dev(a, offset), b_dev(b, offset), c_dev(std::size_t(m) * n, offset);
+  Backend::gemm(a_dev.get(), b_dev.get(), c_dev.get(), m, n, k);
+  const auto c = c_dev.to_host();
+
+  const double rtol = (k + 1) * std::ldexp(1.0, -24);
+  int failures = 0;
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) {
+      double ref = 0, magnitude = 0;
+      for (int p = 0; p < k; ++p) {
+        const double term = double(a[std::size_t(i) * k + p]) * b[std::size_t(p) * n + j];
+        ref += term;
+        magnitude += std::abs(term);
+      }
+      const double got = c[std::size_t(i) * n + j];
+      if (std::abs(got - ref) > rtol * magnitude && ++failures <= 5)
+        ADD_FAILURE() << "c[" << i << "][" << j << "] = " << got << ", reference " << ref << ", tolerance "
+                      << rtol * magnitude;
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+TYPED_TEST(SampleKernelsGemm, MatchesReferenceAtEdgeSizes) {
+  check_gemm<TypeParam>(1, 1, 1);
+  check_gemm<TypeParam>(17, 33, 9);
+  check_gemm<TypeParam>(64, 64, 64);    // exactly one tile, all float4 paths
+  check_gemm<TypeParam>(129, 70, 200);  // a vectorised, b and c scalar (n % 4 != 0), partial tiles
+  check_gemm<TypeParam>(65, 128, 36);   // one row into a second tile row, k not a multiple of the stage depth
+}
+
+TYPED_TEST(SampleKernelsGemm, MisalignedPointersTakeTheScalarPath) { check_gemm<TypeParam>(70, 68, 36, 1); }
+
+TYPED_TEST(SampleKernelsGemm, EmptyInnerDimensionGivesZeros) {
+  DeviceBuffer<TypeParam, float> a_dev(1), b_dev(1), c_dev(std::vector<float>(3 * 5, 7.0f));
+  TypeParam::gemm(a_dev.get(), b_dev.get(), c_dev.get(), 3, 5, 0);
+  for (float v : c_dev.to_host()) EXPECT_EQ(v, 0.0f);
+}
+
+// ---- reduce_sum ----------------------------------------------------------------------------------------------
+
+template <class Backend>
+class SampleKernelsReduce : public SampleKernelsTest<Backend> {};
+TYPED_TEST_SUITE(SampleKernelsReduce, Backends, BackendNames);
+
+template <class Backend, class T>
+T device_sum(const DeviceBuffer<Backend, T>& x, std::size_t count) {
+  DeviceBuffer<Backend, T> out(1), partials(gramgan::sim::samples::kReduceMaxBlocks);
+  Backend::reduce_sum(static_cast<const T*>(x.get()), count, out.get(), partials.get());
+  return out.to_host()[0];
+}
+
+const std::size_t kReduceLengths[] = {0, 1, 31, 32, 33, 1000, std::size_t(1) << 20, (std::size_t(1) << 20) + 1};
+
+// Tolerance: atol 0, rtol 32 u relative to sum |x_i| (u = 2^-24 float, 2^-53 double). Every element passes
+// through at most 29 additions (a thread's strided chain <= 5, warp tree 5, block tree 5, then the same for the
+// partials with a chain <= 4), and a summation tree of depth d errs by at most gamma_d * sum |x_i|.
+template <class Backend, class T>
+void check_reduce(std::size_t count) {
+  SCOPED_TRACE("reduce length " + std::to_string(count));
+  const auto x = uniform<T>(count, 3);
+  DeviceBuffer<Backend, T> x_dev(x);
+  const T got = device_sum(x_dev, count);
+  double ref = 0, magnitude = 0;
+  for (T v : x) {
+    ref += v;
+    magnitude += std::abs(double(v));
+  }
+  const double u = std::ldexp(1.0, -std::numeric_limits<T>::digits);
+  EXPECT_LE(std::abs(double(got) - ref), 32 * u * magnitude) << "got " << got << ", reference " << ref;
+
+  const T again = device_sum(x_dev, count);
+  EXPECT_EQ(std::memcmp(&got, &again, sizeof(T)), 0) << "two runs gave " << got << " and " << again;
+}
+
+TYPED_TEST(SampleKernelsReduce, FloatMatchesReferenceAndRepeatsBitwise) {
+  for (std::size_t count : kReduceLengths) check_reduce<TypeParam, float>(count);
+}
+
+TYPED_TEST(SampleKernelsReduce, DoubleMatchesReferenceAndRepeatsBitwise) {
+  for (std::size_t count : kReduceLengths) check_reduce<TypeParam, double>(count);
+}
+
+TYPED_TEST(SampleKernelsReduce, SumOfOnesIsExact) {
+  const std::size_t count = (std::size_t(1) << 20) + 1;
+  DeviceBuffer<TypeParam, float> x(std::vector<float>(count, 1.0f));
+  EXPECT_EQ(device_sum(x, count), float(count));
+}
+
+// ---- histogram -----------------------------------------------------------------------------------------------
+
+template <class Backend>
+class SampleKernelsHistogram : public SampleKernelsTest<Backend> {};
+TYPED_TEST_SUITE(SampleKernelsHistogram, Backends, BackendNames);
+
+template <class Backend, class T>
+void check_histogram(const std::vector<T>& x, int bins) {
+  SCOPED_TRACE("histogram of " + std::to_string(x.size()) + " values into " + std::to_string(bins) + " bins");
+  std::vector<unsigned> ref(bins, 0);
+  for (T v : x) {
+    const long long value = v;
+    if (value >= 0 && value < bins) ++ref[value];
+  }
+  DeviceBuffer<Backend, T> x_dev(x);
+  // Garbage first: the launcher must overwrite counts, not add to them.
+  DeviceBuffer<Backend, unsigned> counts(std::vector<unsigned>(bins, 0xdeadbeefu));
+  Backend::histogram(static_cast<const T*>(x_dev.get()), x.size(), bins, counts.get());
+  EXPECT_EQ(counts.to_host(), ref);
+}
+
+template <class T>
+std::vector<T> uniform_ints(std::size_t count, int low, int high, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(low, high);
+  std::vector<T> v(count);
+  for (auto& x : v) x = T(dist(rng));
+  return v;
+}
+
+TYPED_TEST(SampleKernelsHistogram, BytesCountExactly) {
+  check_histogram<TypeParam>(uniform_ints<std::uint8_t>(100003, 0, 255, 4), 256);
+  check_histogram<TypeParam>(uniform_ints<std::uint8_t>(100003, 0, 255, 5), 7);  // most values fall outside
+  check_histogram<TypeParam>(std::vector<std::uint8_t>(70001, 0), 1);            // every thread on one bin
+  check_histogram<TypeParam>(std::vector<std::uint8_t>{}, 256);
+}
+
+TYPED_TEST(SampleKernelsHistogram, IntsCountExactlyAndSkipOutOfRange) {
+  check_histogram<TypeParam>(uniform_ints<int>(100003, -50, 1049, 6), 1000);
+  check_histogram<TypeParam>(uniform_ints<int>(33, -2, 40, 7), 37);
+  const int max_bins = gramgan::sim::samples::kHistogramMaxBins;
+  check_histogram<TypeParam>(uniform_ints<int>(200000, 0, max_bins, 8), max_bins);
+}
+
+TYPED_TEST(SampleKernelsHistogram, RejectsBinCountsOutOfRange) {
+  DeviceBuffer<TypeParam, int> x(1);
+  DeviceBuffer<TypeParam, unsigned> counts(gramgan::sim::samples::kHistogramMaxBins + 1);
+  EXPECT_THROW(TypeParam::histogram(static_cast<const int*>(x.get()), 1, 0, counts.get()), std::invalid_argument);
+  EXPECT_THROW(TypeParam::histogram(static_cast<const int*>(x.get()), 1, gramgan::sim::samples::kHistogramMaxBins + 1,
+                                    counts.get()),
+               std::invalid_argument);
+}
+
+// ---- scale ---------------------------------------------------------------------------------------------------
+
+template <class Backend>
+class SampleKernelsScale : public SampleKernelsTest<Backend> {};
+TYPED_TEST_SUITE(SampleKernelsScale, Backends, BackendNames);
+
+// Tolerance: a * x + b in float, fused or not, is within 2u (|a x| + |b|) of the exact value (u = 2^-24).
+TYPED_TEST(SampleKernelsScale, MatchesReference) {
+  const float a = 1.5f, b = -0.25f;
+  for (std::size_t count :
+       {std::size_t(0), std::size_t(1), std::size_t(255), std::size_t(256), std::size_t(257), std::size_t(100000)}) {
+    SCOPED_TRACE("scale length " + std::to_string(count));
+    const auto x = uniform<float>(count, 9);
+    DeviceBuffer<TypeParam, float> x_dev(x), y_dev(count);
+    TypeParam::scale(static_cast<const float*>(x_dev.get()), y_dev.get(), count, a, b);
+    const auto y = y_dev.to_host();
+    for (std::size_t i = 0; i < count; ++i) {
+      const double ref = double(a) * x[i] + b;
+      const double tol = 2 * std::ldexp(1.0, -24) * (std::abs(double(a) * x[i]) + std::abs(double(b)));
+      ASSERT_LE(std::abs(y[i] - ref), tol) << "y[" << i << "] = " << y[i] << ", reference " << ref;
+    }
+  }
+}
+
+// ---- the simulator's thread order ----------------------------------------------------------------------------
+
+// Runs `body` with the block's threads started forward, then reversed, restoring the order the process had.
+template <class Body>
+void in_both_thread_orders(Body body) {
+  const cudasim::ThreadOrder saved = cudasim::thread_order();
+  try {
+    for (auto order : {cudasim::ThreadOrder::forward, cudasim::ThreadOrder::reverse}) {
+      cudasim::set_thread_order(order);
+      body();
+    }
+  } catch (...) {
+    cudasim::set_thread_order(saved);
+    throw;
+  }
+  cudasim::set_thread_order(saved);
+}
+
+// A missing barrier or an order-dependent summation shows as different bits between the two orders.
+TEST(SampleKernelsSimThreadOrder, ReduceAndGemmGiveTheSameBitsInBothOrders) {
+  const std::size_t count = 100003;
+  DeviceBuffer<SimBackend, double> x(uniform<double>(count, 10));
+  std::vector<double> sums;
+  in_both_thread_orders([&] { sums.push_back(device_sum(x, count)); });
+  ASSERT_EQ(sums.size(), 2u);
+  EXPECT_EQ(std::memcmp(&sums[0], &sums[1], sizeof(double)), 0) << sums[0] << " vs " << sums[1];
+
+  const int m = 129, n = 70, k = 200;
+  DeviceBuffer<SimBackend, float> a(uniform<float>(std::size_t(m) * k, 11)), b(uniform<float>(std::size_t(k) * n, 12));
+  std::vector<std::vector<float>> products;
+  in_both_thread_orders([&] {
+    DeviceBuffer<SimBackend, float> c(std::size_t(m) * n);
+    SimBackend::gemm(static_cast<const float*>(a.get()), static_cast<const float*>(b.get()), c.get(), m, n, k);
+    products.push_back(c.to_host());
+  });
+  ASSERT_EQ(products.size(), 2u);
+  EXPECT_EQ(std::memcmp(products[0].data(), products[1].data(), sizeof(float) * products[0].size()), 0);
+}
+
+}  // namespace
