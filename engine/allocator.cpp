@@ -1,0 +1,147 @@
+#include "engine/allocator.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdint>
+
+#include "engine/cudasim/runtime.h"
+#include "engine/device_cuda.h"
+#include "engine/error.h"
+
+namespace gramgan {
+namespace {
+
+std::string describe_bytes(std::size_t bytes) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%zu bytes (%.2f MiB)", bytes, double(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+void count_allocation(AllocatorStats& stats, std::size_t bytes) {
+  stats.in_use += bytes;
+  stats.peak_in_use = std::max(stats.peak_in_use, stats.in_use);
+}
+
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    void* ptr = nullptr;
+    try {
+      GG_CUDA_CHECK(cudasim::cudaMalloc(&ptr, bytes));
+    } catch (const CudaError& e) {
+      throw Error("cpu: cannot allocate " + describe_bytes(bytes) + ": " + e.what());
+    }
+    const std::lock_guard lock(mutex_);
+    count_allocation(stats_, bytes);
+    stats_.reserved = stats_.in_use;
+    return ptr;
+  }
+
+  void deallocate(void* ptr, std::size_t bytes) override {
+    if (ptr == nullptr) return;
+    GG_CUDA_CHECK(cudasim::cudaFree(ptr));
+    const std::lock_guard lock(mutex_);
+    stats_.in_use -= bytes;
+    stats_.reserved = stats_.in_use;
+  }
+
+  AllocatorStats stats() const override {
+    const std::lock_guard lock(mutex_);
+    return stats_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  AllocatorStats stats_;
+};
+
+}  // namespace
+
+CachingAllocator::CachingAllocator(std::string device_name, std::function<void*(std::size_t)> raw_allocate,
+                                   std::function<void(void*)> raw_free)
+    : device_name_(std::move(device_name)), raw_allocate_(std::move(raw_allocate)), raw_free_(std::move(raw_free)) {}
+
+CachingAllocator::~CachingAllocator() {
+  const std::lock_guard lock(mutex_);
+  empty_cache_locked();
+}
+
+std::size_t CachingAllocator::round_size(std::size_t bytes) {
+  constexpr std::size_t kSmallGranule = 512;
+  constexpr std::size_t kLargeGranule = 128 * 1024;
+  constexpr std::size_t kLargeFrom = 1024 * 1024;
+  const std::size_t granule = bytes < kLargeFrom ? kSmallGranule : kLargeGranule;
+  if (bytes > SIZE_MAX - granule) throw Error("cannot allocate " + std::to_string(bytes) + " bytes: size overflows");
+  return (bytes + granule - 1) / granule * granule;
+}
+
+void* CachingAllocator::allocate(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const std::size_t size = round_size(bytes);
+  const std::lock_guard lock(mutex_);
+  if (const auto it = free_blocks_.find(size); it != free_blocks_.end() && !it->second.empty()) {
+    void* ptr = it->second.back();
+    it->second.pop_back();
+    count_allocation(stats_, size);
+    return ptr;
+  }
+  void* ptr = raw_allocate_(size);
+  if (ptr == nullptr) {
+    empty_cache_locked();
+    ptr = raw_allocate_(size);
+  }
+  if (ptr == nullptr)
+    throw Error(device_name_ + ": out of memory allocating " + describe_bytes(size) + " (" +
+                describe_bytes(stats_.in_use) + " in use by tensors)");
+  stats_.reserved += size;
+  count_allocation(stats_, size);
+  return ptr;
+}
+
+void CachingAllocator::deallocate(void* ptr, std::size_t bytes) {
+  if (ptr == nullptr) return;
+  const std::size_t size = round_size(bytes);
+  const std::lock_guard lock(mutex_);
+  free_blocks_[size].push_back(ptr);
+  stats_.in_use -= size;
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  const std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void CachingAllocator::empty_cache() {
+  const std::lock_guard lock(mutex_);
+  empty_cache_locked();
+}
+
+void CachingAllocator::empty_cache_locked() {
+  for (auto& [size, blocks] : free_blocks_) {
+    for (void* ptr : blocks) raw_free_(ptr);
+    stats_.reserved -= size * blocks.size();
+  }
+  free_blocks_.clear();
+}
+
+Allocator& allocator(const Device& device) {
+  check_device(device);
+  // Leaked on purpose: tensors in static storage may outlive any destructor order, and freeing GPU memory after
+  // the driver has shut down fails.
+  static Allocator* const cpu = new CpuAllocator;
+  if (device.is_cpu()) return *cpu;
+  static std::mutex mutex;
+  static std::map<int, Allocator*> gpu_allocators;
+  const std::lock_guard lock(mutex);
+  Allocator*& entry = gpu_allocators[device.index()];
+  if (entry == nullptr) {
+    const int index = device.index();
+    entry = new CachingAllocator(
+        device.to_string(), [index](std::size_t bytes) { return detail::gpu::allocate(index, bytes); },
+        [index](void* ptr) { detail::gpu::release(index, ptr); });
+  }
+  return *entry;
+}
+
+}  // namespace gramgan

@@ -1,0 +1,72 @@
+// Device memory: one allocator per device, shared by every tensor on it.
+//
+//   cpu:  straight to the simulator's cudaMalloc/cudaFree with exact sizes, so AddressSanitizer sees every
+//         out-of-bounds access a kernel makes.
+//   cuda: a caching allocator (below): cudaMalloc/cudaFree synchronise the device and cost microseconds, and a
+//         training step frees and reallocates the same sizes every iteration.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+
+namespace gramgan {
+
+struct AllocatorStats {
+  std::size_t in_use = 0;       // bytes handed out and not yet freed (rounded sizes for a caching allocator)
+  std::size_t reserved = 0;     // bytes obtained from the runtime: in use plus cached
+  std::size_t peak_in_use = 0;  // high-water mark of in_use
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // nullptr for 0 bytes; throws gramgan::Error naming the size when memory runs out.
+  virtual void* allocate(std::size_t bytes) = 0;
+  // `bytes` is the size passed to allocate().
+  virtual void deallocate(void* ptr, std::size_t bytes) = 0;
+  virtual AllocatorStats stats() const = 0;
+  // Returns cached blocks to the runtime (no-op where nothing is cached).
+  virtual void empty_cache() {}
+};
+
+// The allocator of `device`; checks the device first (check_device). Lives until the process exits.
+Allocator& allocator(const Device& device);
+
+// Caches freed blocks in free lists keyed by their rounded size and hands them out again for requests of the
+// same rounded size; no splitting or merging. Sizes round up to 512 bytes below 1 MiB and to 128 KiB above,
+// wasting at most 1/8 of a large block.
+//
+// Reusing a block the moment it is freed is safe only because all work on a device goes to its one stream:
+// kernels still reading the old tensor are queued before any that write the new one.
+class CachingAllocator final : public Allocator {
+ public:
+  // raw_allocate returns nullptr when out of memory (then the cache is emptied and the request retried once).
+  CachingAllocator(std::string device_name, std::function<void*(std::size_t)> raw_allocate,
+                   std::function<void(void*)> raw_free);
+  ~CachingAllocator() override;
+
+  static std::size_t round_size(std::size_t bytes);
+
+  void* allocate(std::size_t bytes) override;
+  void deallocate(void* ptr, std::size_t bytes) override;
+  AllocatorStats stats() const override;
+  void empty_cache() override;
+
+ private:
+  void empty_cache_locked();
+
+  std::string device_name_;
+  std::function<void*(std::size_t)> raw_allocate_;
+  std::function<void(void*)> raw_free_;
+  mutable std::mutex mutex_;
+  std::map<std::size_t, std::vector<void*>> free_blocks_;
+  AllocatorStats stats_;
+};
+
+}  // namespace gramgan

@@ -1,0 +1,44 @@
+// Internal: the engine's only door to the real CUDA runtime and the gramgan::cuda launchers.
+//
+// engine/device_cuda.cpp implements it when the CUDA backend is built; otherwise engine/device.cpp supplies
+// stand-ins that report no GPU and throw gramgan::Error for anything else. Keeping every call into CUDA behind
+// this header is what lets a build without the toolkit link. `device` is a GPU index; each call makes it current.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/device.h"
+#include "kernels/launchers.h"  // StreamHandle
+
+namespace gramgan::detail::gpu {
+
+// Never throw. On failure: 0, with the runtime's error in *reason.
+int device_count(std::string* reason);
+int runtime_version();
+int driver_version();
+
+GpuInfo properties(int device);
+// nullptr when the GPU is out of memory (the caller may free cached blocks and retry); throws on other errors.
+void* allocate(int device, std::size_t bytes);
+void release(int device, void* ptr);
+
+enum class CopyKind { host_to_device, device_to_host, device_to_device };
+// Ordered on the device's stream; returns once host memory involved may be reused or read.
+void copy(int device, void* dst, const void* src, std::size_t bytes, CopyKind kind);
+
+// The one stream all work on the device goes to.
+StreamHandle stream(int device);
+void synchronize(int device);
+
+// kernels/tensor_fill.cu on the device's stream.
+template <class T>
+void fill(int device, T* out, std::size_t count, T value);
+template <class T>
+void fill_uniform(int device, T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T low, T high);
+template <class T>
+void fill_normal(int device, T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T mean,
+                 T stddev);
+
+}  // namespace gramgan::detail::gpu

@@ -1,0 +1,42 @@
+// Plain descriptions of op configurations shared by launchers, engine and tests (host and device code alike).
+#pragma once
+
+namespace gramgan {
+
+enum class Padding { zeros, reflect };
+
+// conv2d, NCHW, groups = 1. Padding is folded into the index math (no padded copy); reflection padding mirrors
+// about the edge pixel without repeating it (PyTorch's ReflectionPad2d), so it needs pad < height and pad < width.
+struct Conv2dShape {
+  int batch = 1, in_channels = 1, height = 1, width = 1;  // x: (batch, in_channels, height, width)
+  int out_channels = 1, kernel_h = 1, kernel_w = 1;       // weight: (out_channels, in_channels, kernel_h, kernel_w)
+  int stride = 1, pad = 0;
+  Padding padding = Padding::zeros;
+
+  constexpr int out_height() const { return (height + 2 * pad - kernel_h) / stride + 1; }
+  constexpr int out_width() const { return (width + 2 * pad - kernel_w) / stride + 1; }
+};
+
+enum class Activation {
+  relu,
+  leaky_relu,  // x > 0 ? x : slope x
+  tanh,
+  tanh_unit,   // (tanh(x) + 1) / 2: the generator's output map to [0, 1]
+};
+
+enum class Pool { max, average };
+
+enum class TvMode {
+  sqrt,     // sqrt((u[i,j]-u[i+1,j])^2 + (u[i,j]-u[i,j+1])^2 + eps)
+  squared,  // (u[i,j]-u[i+1,j])^2 + (u[i,j]-u[i,j+1])^2
+};
+
+enum class Reduction { sum, mean, sum_squares, min, max, count_nonfinite };
+
+struct AdamConfig {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0;  // decoupled (AdamW): param -= lr * weight_decay * param
+  long long step = 1;       // 1-based step count, for bias correction
+};
+
+}  // namespace gramgan
