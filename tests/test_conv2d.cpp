@@ -1,0 +1,512 @@
+// conv2d (kernels/conv2d.cu) against naive double-precision loops: forward, the exact adjoint for the data
+// gradient, the weight and bias gradients; inner-product (adjoint) identities in double; bitwise determinism;
+// argument checks; and, with a GPU, the cuda backend against the cpu one. Shapes miss the tile multiples (16, 64,
+// 128 along channels and pixels) and cover every kernel size, stride and padding the models use.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/cudasim/runtime.h"
+#include "kernels/check.h"
+#include "kernels/launchers.h"
+
+#if GRAMGAN_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+using gramgan::Conv2dShape;
+using gramgan::Padding;
+
+// ---- backends --------------------------------------------------------------------------------------------------
+
+struct SimBackend {
+  static bool available() { return true; }
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    GG_CUDA_CHECK(cudasim::cudaMalloc(&p, bytes));
+    return p;
+  }
+  static void release(void* p) { cudasim::cudaFree(p); }
+  static void upload(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyHostToDevice));
+  }
+  static void download(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyDeviceToHost));
+  }
+  template <class T>
+  static void forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+    gramgan::sim::conv2d_forward(s, x, w, b, y, nullptr);
+  }
+  template <class T>
+  static void backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+    gramgan::sim::conv2d_backward_data(s, dy, w, dx, nullptr);
+  }
+  template <class T>
+  static void backward_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db, T* ws) {
+    gramgan::sim::conv2d_backward_weight(s, x, dy, dw, db, ws, nullptr);
+  }
+};
+
+#if GRAMGAN_HAVE_CUDA
+struct CudaBackend {
+  static bool available() {
+    static const bool present = [] {
+      int devices = 0;
+      const bool ok = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+      cudaGetLastError();
+      return ok;
+    }();
+    return present;
+  }
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    GG_CUDA_CHECK(cudaMalloc(&p, bytes));
+    return p;
+  }
+  static void release(void* p) { cudaFree(p); }
+  static void upload(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  }
+  static void download(void* dst, const void* src, std::size_t bytes) {
+    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  }
+  template <class T>
+  static void forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+    gramgan::cuda::conv2d_forward(s, x, w, b, y, nullptr);
+  }
+  template <class T>
+  static void backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+    gramgan::cuda::conv2d_backward_data(s, dy, w, dx, nullptr);
+  }
+  template <class T>
+  static void backward_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db, T* ws) {
+    gramgan::cuda::conv2d_backward_weight(s, x, dy, dw, db, ws, nullptr);
+  }
+};
+#endif
+
+template <class Backend, class T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(std::size_t count)
+      : count_(count), data_(static_cast<T*>(Backend::allocate(sizeof(T) * std::max<std::size_t>(count, 1)))) {}
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
+    Backend::upload(data_, host.data(), sizeof(T) * count_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { Backend::release(data_); }
+  T* get() const { return data_; }
+  std::vector<T> to_host() const {
+    std::vector<T> host(count_);
+    Backend::download(host.data(), data_, sizeof(T) * count_);
+    return host;
+  }
+
+ private:
+  std::size_t count_;
+  T* data_;
+};
+
+// ---- sizes and data ------------------------------------------------------------------------------------------
+
+struct Sizes {
+  std::size_t x, w, y;
+  int oh, ow;
+};
+Sizes sizes_of(const Conv2dShape& s) {
+  const int oh = s.out_height(), ow = s.out_width();
+  return {std::size_t(s.batch) * s.in_channels * s.height * s.width,
+          std::size_t(s.out_channels) * s.in_channels * s.kernel_h * s.kernel_w,
+          std::size_t(s.batch) * s.out_channels * oh * ow, oh, ow};
+}
+
+template <class T>
+std::vector<T> uniform(std::size_t count, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  std::vector<T> v(count);
+  for (auto& x : v) x = T(dist(rng));
+  return v;
+}
+
+template <class T>
+std::vector<double> to_double(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+std::vector<double> absolute(std::vector<double> v) {
+  for (auto& x : v) x = std::abs(x);
+  return v;
+}
+
+std::string describe(const Conv2dShape& s) {
+  return "N=" + std::to_string(s.batch) + " Cin=" + std::to_string(s.in_channels) + " " + std::to_string(s.height) +
+         "x" + std::to_string(s.width) + " Cout=" + std::to_string(s.out_channels) +
+         " k=" + std::to_string(s.kernel_h) + "x" + std::to_string(s.kernel_w) + " s=" + std::to_string(s.stride) +
+         " pad=" + std::to_string(s.pad) + (s.padding == Padding::reflect ? " reflect" : " zeros");
+}
+
+// ---- the naive references (double) ---------------------------------------------------------------------------
+
+// The input index padded coordinate i reads, -1 for a zero (PyTorch's ReflectionPad2d / zero padding).
+int source(int i, int size, Padding padding) {
+  if (padding == Padding::reflect) return i < 0 ? -i : (i >= size ? 2 * (size - 1) - i : i);
+  return i >= 0 && i < size ? i : -1;
+}
+
+// Visits every (n, co, oh, ow, ci, kh, kw) whose tap reads a pixel, with the flat indices of y, weight, x.
+template <class F>
+void for_each_tap(const Conv2dShape& s, F f) {
+  const int oh_count = s.out_height(), ow_count = s.out_width();
+  for (int n = 0; n < s.batch; ++n)
+    for (int co = 0; co < s.out_channels; ++co)
+      for (int oh = 0; oh < oh_count; ++oh)
+        for (int ow = 0; ow < ow_count; ++ow)
+          for (int ci = 0; ci < s.in_channels; ++ci)
+            for (int kh = 0; kh < s.kernel_h; ++kh)
+              for (int kw = 0; kw < s.kernel_w; ++kw) {
+                const int ih = source(oh * s.stride - s.pad + kh, s.height, s.padding);
+                const int iw = source(ow * s.stride - s.pad + kw, s.width, s.padding);
+                if (ih < 0 || iw < 0) continue;
+                const std::size_t yi = ((std::size_t(n) * s.out_channels + co) * oh_count + oh) * ow_count + ow;
+                const std::size_t wi = ((std::size_t(co) * s.in_channels + ci) * s.kernel_h + kh) * s.kernel_w + kw;
+                const std::size_t xi = ((std::size_t(n) * s.in_channels + ci) * s.height + ih) * s.width + iw;
+                f(yi, wi, xi);
+              }
+}
+
+std::vector<double> reference_forward(const Conv2dShape& s, const std::vector<double>& x, const std::vector<double>& w,
+                                      const std::vector<double>* b) {
+  const Sizes z = sizes_of(s);
+  std::vector<double> y(z.y, 0.0);
+  if (b != nullptr)
+    for (std::size_t i = 0; i < z.y; ++i) y[i] = (*b)[(i / (std::size_t(z.oh) * z.ow)) % s.out_channels];
+  for_each_tap(s, [&](std::size_t yi, std::size_t wi, std::size_t xi) { y[yi] += w[wi] * x[xi]; });
+  return y;
+}
+
+// The adjoint of x -> conv(x): every tap's read sends dy w back to the pixel it read.
+std::vector<double> reference_backward_data(const Conv2dShape& s, const std::vector<double>& dy,
+                                            const std::vector<double>& w) {
+  std::vector<double> dx(sizes_of(s).x, 0.0);
+  for_each_tap(s, [&](std::size_t yi, std::size_t wi, std::size_t xi) { dx[xi] += w[wi] * dy[yi]; });
+  return dx;
+}
+
+std::vector<double> reference_backward_weight(const Conv2dShape& s, const std::vector<double>& x,
+                                              const std::vector<double>& dy) {
+  std::vector<double> dw(sizes_of(s).w, 0.0);
+  for_each_tap(s, [&](std::size_t yi, std::size_t wi, std::size_t xi) { dw[wi] += dy[yi] * x[xi]; });
+  return dw;
+}
+
+std::vector<double> reference_backward_bias(const Conv2dShape& s, const std::vector<double>& dy) {
+  const Sizes z = sizes_of(s);
+  std::vector<double> db(s.out_channels, 0.0);
+  for (std::size_t i = 0; i < z.y; ++i) db[(i / (std::size_t(z.oh) * z.ow)) % s.out_channels] += dy[i];
+  return db;
+}
+
+// |got - ref| <= terms u magnitude, magnitude = the same sum over |terms| (the reference run on absolute values).
+// A sum of `terms` rounded products in any order, with or without FMA, is within gamma_terms magnitude of the
+// exact value (Higham, Accuracy and Stability of Numerical Algorithms, 3.1); gamma_n <= 1.01 n u here.
+template <class T>
+void expect_close(const std::vector<T>& got, const std::vector<double>& ref, const std::vector<double>& magnitude,
+                  double terms, const char* what) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  const double u = std::ldexp(1.0, -std::numeric_limits<T>::digits);
+  int failures = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double tolerance = 1.01 * terms * u * magnitude[i];
+    if (!(std::abs(double(got[i]) - ref[i]) <= tolerance) && ++failures <= 5)
+      ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", reference " << ref[i] << ", tolerance " << tolerance;
+  }
+  EXPECT_EQ(failures, 0) << what;
+}
+
+// ---- cases -----------------------------------------------------------------------------------------------------
+
+Conv2dShape make(int n, int cin, int h, int w, int cout, int k, int stride, int pad, Padding padding, int kw = 0) {
+  Conv2dShape s;
+  s.batch = n, s.in_channels = cin, s.height = h, s.width = w, s.out_channels = cout;
+  s.kernel_h = k, s.kernel_w = kw > 0 ? kw : k, s.stride = stride, s.pad = pad, s.padding = padding;
+  return s;
+}
+
+const Padding kZeros = Padding::zeros, kReflect = Padding::reflect;
+
+std::vector<Conv2dShape> cases() {
+  return {
+      make(2, 3, 11, 13, 32, 3, 1, 1, kReflect),  // 3 -> 32, VGG/generator 3x3
+      make(2, 32, 9, 7, 3, 3, 1, 1, kZeros),      // 32 -> 3
+      make(1, 3, 12, 11, 8, 9, 1, 4, kReflect),   // c9s1 generator head
+      make(2, 8, 10, 9, 3, 9, 1, 4, kReflect),    // c9s1 generator tail
+      make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),      // PatchGAN 4x4 stride 2
+      make(1, 5, 9, 10, 7, 4, 1, 1, kZeros),      // PatchGAN 4x4 stride 1
+      make(2, 5, 11, 10, 7, 3, 2, 1, kReflect),   // generator downsampling
+      make(1, 64, 6, 5, 64, 3, 1, 1, kZeros),     // 64 -> 64, small spatial
+      make(2, 7, 8, 9, 5, 1, 1, 0, kZeros),       // 1x1
+      make(1, 4, 7, 8, 6, 2, 2, 0, kZeros),       // 2x2 stride 2
+      make(1, 3, 9, 8, 5, 5, 2, 2, kReflect),     // 5x5 stride 2 reflect
+      make(1, 6, 10, 11, 4, 7, 1, 3, kReflect),   // 7x7
+      make(1, 2, 3, 4, 3, 5, 1, 2, kReflect),     // both mirrors hit the middle row: 3 reads of one pixel
+      make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),     // Cout > 128: two large row tiles
+      make(1, 130, 5, 4, 2, 3, 2, 1, kReflect),   // Cin > 128 (data gradient), stride 2
+      make(2, 3, 24, 20, 8, 3, 1, 1, kReflect),   // enough pixels for several weight-gradient splits
+      make(1, 4, 6, 9, 5, 3, 2, 2, kZeros, 5),    // 3x5 kernel, pad 2 beyond the kernel's reach on rows
+  };
+}
+
+// ---- forward / backward against the references ---------------------------------------------------------------
+
+template <class Backend, class T>
+void check_case(const Conv2dShape& s, bool with_bias, std::uint32_t seed) {
+  SCOPED_TRACE(describe(s) + (with_bias ? " bias" : "") + (sizeof(T) == 4 ? " float" : " double"));
+  const Sizes z = sizes_of(s);
+  const auto x = uniform<T>(z.x, seed), w = uniform<T>(z.w, seed + 1), b = uniform<T>(s.out_channels, seed + 2);
+  const auto dy = uniform<T>(z.y, seed + 3);
+  DeviceBuffer<Backend, T> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
+  DeviceBuffer<Backend, T> y_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
+  DeviceBuffer<Backend, T> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
+  Backend::forward(s, x_dev.get(), w_dev.get(), with_bias ? b_dev.get() : nullptr, y_dev.get());
+  Backend::backward_data(s, dy_dev.get(), w_dev.get(), dx_dev.get());
+  Backend::backward_weight(s, x_dev.get(), dy_dev.get(), dw_dev.get(), with_bias ? db_dev.get() : nullptr,
+                           ws_dev.get());
+
+  const auto xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+  const auto xa = absolute(xd), wa = absolute(wd), ba = absolute(bd), dya = absolute(dyd);
+  const double taps = double(s.kernel_h) * s.kernel_w;
+  expect_close(y_dev.to_host(), reference_forward(s, xd, wd, with_bias ? &bd : nullptr),
+               reference_forward(s, xa, wa, with_bias ? &ba : nullptr), s.in_channels * taps + 2, "y");
+  // A pixel read through up to 3 x 3 mirrored positions is summed first, then multiplied: depth 9 + the GEMM's.
+  expect_close(dx_dev.to_host(), reference_backward_data(s, dyd, wd), reference_backward_data(s, dya, wa),
+               s.out_channels * taps + 12, "dx");
+  // Split-K: a chain over each split's pixels, then the splits (at most 64) in order.
+  const double pixels = double(s.batch) * z.oh * z.ow;
+  expect_close(dw_dev.to_host(), reference_backward_weight(s, xd, dyd), reference_backward_weight(s, xa, dya),
+               pixels + 66, "dweight");
+  if (with_bias)
+    expect_close(db_dev.to_host(), reference_backward_bias(s, dyd), reference_backward_bias(s, dya), pixels + 66,
+                 "dbias");
+}
+
+// Bias on every other case, alternating between the two types, so each case runs with and without one.
+TEST(Conv2dSim, DoubleMatchesReference) {
+  const auto all = cases();
+  for (std::size_t i = 0; i < all.size(); ++i) check_case<SimBackend, double>(all[i], i % 2 == 0, 100 + 10 * i);
+}
+
+TEST(Conv2dSim, FloatMatchesReference) {
+  const auto all = cases();
+  for (std::size_t i = 0; i < all.size(); ++i) check_case<SimBackend, float>(all[i], i % 2 == 1, 200 + 10 * i);
+}
+
+// dweight must be written (=), not accumulated, and dbias == nullptr must leave no trace.
+TEST(Conv2dSim, OutputsAreOverwrittenAndNullBiasSkipped) {
+  const auto s = make(2, 3, 8, 7, 5, 3, 1, 1, kReflect);
+  const Sizes z = sizes_of(s);
+  DeviceBuffer<SimBackend, double> x(uniform<double>(z.x, 1)), dy(uniform<double>(z.y, 2));
+  DeviceBuffer<SimBackend, double> dw1(std::vector<double>(z.w, 7.0)), dw2(std::vector<double>(z.w, -3.0));
+  DeviceBuffer<SimBackend, double> db(std::vector<double>(s.out_channels, 5.0));
+  DeviceBuffer<SimBackend, double> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
+  SimBackend::backward_weight(s, x.get(), dy.get(), dw1.get(), static_cast<double*>(nullptr), ws.get());
+  SimBackend::backward_weight(s, x.get(), dy.get(), dw2.get(), db.get(), ws.get());
+  EXPECT_EQ(dw1.to_host(), dw2.to_host());
+  EXPECT_NE(db.to_host(), std::vector<double>(s.out_channels, 5.0));
+}
+
+// ---- adjoint identities in double ------------------------------------------------------------------------------
+
+double dot(const std::vector<double>& a, const std::vector<double>& b, double* magnitude) {
+  double sum = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    sum += a[i] * b[i];
+    *magnitude += std::abs(a[i] * b[i]);
+  }
+  return sum;
+}
+
+// <conv(x; w), dy> = <x, backward_data(dy)> = <w, backward_weight(x, dy)>, and <b, dbias> = sum_i dy_i b[c(i)],
+// each to 1e-12 of the sum of |terms| on both sides (the kernels' rounding is ~1e-14 for these depths).
+TEST(Conv2dSim, AdjointIdentitiesHoldInDouble) {
+  std::uint32_t seed = 300;
+  for (const auto& s : cases()) {
+    SCOPED_TRACE(describe(s));
+    const Sizes z = sizes_of(s);
+    const auto x = uniform<double>(z.x, ++seed), w = uniform<double>(z.w, ++seed), dy = uniform<double>(z.y, ++seed);
+    const auto b = uniform<double>(s.out_channels, ++seed);
+    DeviceBuffer<SimBackend, double> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
+    DeviceBuffer<SimBackend, double> y_dev(z.y), yb_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
+    DeviceBuffer<SimBackend, double> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
+    SimBackend::forward(s, x_dev.get(), w_dev.get(), static_cast<const double*>(nullptr), y_dev.get());
+    SimBackend::forward(s, x_dev.get(), w_dev.get(), static_cast<const double*>(b_dev.get()), yb_dev.get());
+    SimBackend::backward_data(s, dy_dev.get(), w_dev.get(), dx_dev.get());
+    SimBackend::backward_weight(s, x_dev.get(), dy_dev.get(), dw_dev.get(), db_dev.get(), ws_dev.get());
+    const auto y = y_dev.to_host(), yb = yb_dev.to_host();
+
+    double magnitude = 0;
+    const double lhs = dot(y, dy, &magnitude);
+    const double via_data = dot(x, dx_dev.to_host(), &magnitude);
+    EXPECT_NEAR(lhs, via_data, 1e-12 * magnitude) << "<conv(x), dy> vs <x, conv_backward_data(dy)>";
+    magnitude = 0;
+    dot(y, dy, &magnitude);
+    const double via_weight = dot(w, dw_dev.to_host(), &magnitude);
+    EXPECT_NEAR(lhs, via_weight, 1e-12 * magnitude) << "<conv(x; w), dy> vs <w, conv_backward_weight(x, dy)>";
+    std::vector<double> bias_part(z.y);
+    for (std::size_t i = 0; i < z.y; ++i) bias_part[i] = yb[i] - y[i];
+    magnitude = 0;
+    const double bias_lhs = dot(bias_part, dy, &magnitude);
+    EXPECT_NEAR(bias_lhs, dot(b, db_dev.to_host(), &magnitude), 1e-12 * magnitude) << "<b, dbias>";
+  }
+}
+
+// ---- determinism -----------------------------------------------------------------------------------------------
+
+template <class T>
+std::vector<std::vector<T>> run_all(const Conv2dShape& s) {
+  const Sizes z = sizes_of(s);
+  DeviceBuffer<SimBackend, T> x(uniform<T>(z.x, 7)), w(uniform<T>(z.w, 8)), b(uniform<T>(s.out_channels, 9));
+  DeviceBuffer<SimBackend, T> dy(uniform<T>(z.y, 10)), y(z.y), dx(z.x), dw(z.w), db(s.out_channels);
+  DeviceBuffer<SimBackend, T> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
+  SimBackend::forward(s, x.get(), w.get(), static_cast<const T*>(b.get()), y.get());
+  SimBackend::backward_data(s, dy.get(), w.get(), dx.get());
+  SimBackend::backward_weight(s, x.get(), dy.get(), dw.get(), db.get(), ws.get());
+  return {y.to_host(), dx.to_host(), dw.to_host(), db.to_host()};
+}
+
+template <class T>
+bool same_bits(const std::vector<std::vector<T>>& a, const std::vector<std::vector<T>>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].size() != b[i].size() || std::memcmp(a[i].data(), b[i].data(), sizeof(T) * a[i].size()) != 0) return false;
+  return true;
+}
+
+// Twice in each thread order: the same bits every time (a race or an order-dependent sum would differ).
+TEST(Conv2dSim, BitwiseRepeatableInBothThreadOrders) {
+  const cudasim::ThreadOrder saved = cudasim::thread_order();
+  for (const auto& s : {make(2, 3, 24, 20, 70, 3, 1, 1, kReflect), make(2, 20, 9, 10, 130, 4, 2, 1, kZeros)}) {
+    SCOPED_TRACE(describe(s));
+    std::vector<std::vector<std::vector<float>>> floats;
+    std::vector<std::vector<std::vector<double>>> doubles;
+    for (auto order : {cudasim::ThreadOrder::forward, cudasim::ThreadOrder::reverse}) {
+      cudasim::set_thread_order(order);
+      for (int run = 0; run < 2; ++run) {
+        floats.push_back(run_all<float>(s));
+        doubles.push_back(run_all<double>(s));
+      }
+    }
+    cudasim::set_thread_order(saved);
+    for (std::size_t i = 1; i < floats.size(); ++i) {
+      EXPECT_TRUE(same_bits(floats[0], floats[i])) << "float run " << i;
+      EXPECT_TRUE(same_bits(doubles[0], doubles[i])) << "double run " << i;
+    }
+  }
+}
+
+// ---- argument checks -------------------------------------------------------------------------------------------
+
+TEST(Conv2dArguments, InvalidShapesThrow) {
+  DeviceBuffer<SimBackend, float> buf(4096);
+  float* p = buf.get();
+  const auto all_throw = [&](const Conv2dShape& s) {
+    SCOPED_TRACE(describe(s));
+    EXPECT_THROW(gramgan::sim::conv2d_forward(s, p, p, p, p, nullptr), std::invalid_argument);
+    EXPECT_THROW(gramgan::sim::conv2d_backward_data(s, p, p, p, nullptr), std::invalid_argument);
+    EXPECT_THROW(gramgan::sim::conv2d_backward_weight(s, p, p, p, p, p, nullptr), std::invalid_argument);
+    EXPECT_THROW(gramgan::sim::conv2d_backward_weight_workspace(s), std::invalid_argument);
+  };
+  const auto good = make(1, 2, 6, 6, 3, 3, 1, 1, kReflect);
+  for (int field = 0; field < 7; ++field) {
+    auto s = good;
+    int* sizes[] = {&s.batch, &s.in_channels, &s.height, &s.width, &s.out_channels, &s.kernel_h, &s.kernel_w};
+    *sizes[field] = field % 2 == 0 ? 0 : -2;
+    all_throw(s);
+  }
+  for (int stride : {0, 3, -1}) {
+    auto s = good;
+    s.stride = stride;
+    all_throw(s);
+  }
+  auto s = good;
+  s.pad = -1;
+  all_throw(s);
+  s = good;
+  s.pad = 6;  // reflection needs pad < height and width
+  all_throw(s);
+  s = make(1, 2, 8, 3, 3, 3, 1, 3, kReflect);  // pad == width
+  all_throw(s);
+  s = make(1, 2, 4, 4, 3, 5, 1, 0, kZeros);  // kernel larger than the input: empty output
+  all_throw(s);
+  s = make(1, 2, 2, 4, 3, 3, 2, 0, kZeros);  // (2 - 3) / 2 + 1 would truncate to a bogus 1
+  all_throw(s);
+
+  EXPECT_THROW(gramgan::sim::conv2d_forward(good, static_cast<float*>(nullptr), p, p, p, nullptr),
+               std::invalid_argument);
+  EXPECT_THROW(gramgan::sim::conv2d_backward_weight(good, p, p, p, p, static_cast<float*>(nullptr), nullptr),
+               std::invalid_argument);
+  try {
+    gramgan::sim::conv2d_forward(make(1, 2, 6, 6, 3, 3, 3, 1, kZeros), p, p, p, p, nullptr);
+    ADD_FAILURE() << "stride 3 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d_forward: stride must be 1 or 2"), std::string::npos) << e.what();
+  }
+  // Valid edge cases do not throw: pad = size - 1 with reflection, a kernel exactly the padded size.
+  EXPECT_NO_THROW(gramgan::sim::conv2d_forward(make(1, 2, 4, 4, 3, 3, 1, 3, kReflect), p, p, p, p, nullptr));
+  EXPECT_NO_THROW(gramgan::sim::conv2d_forward(make(1, 2, 4, 4, 3, 6, 1, 1, kZeros), p, p, p, p, nullptr));
+}
+
+// ---- GPU against the cpu backend -------------------------------------------------------------------------------
+
+#if GRAMGAN_HAVE_CUDA
+// nvcc contracts multiply-adds into FMAs, so the backends differ by rounding only: the same bound as above,
+// relative to the magnitude, with the cpu result as reference (twice the bound covers both sides' error).
+template <class T>
+void check_gpu_case(const Conv2dShape& s) {
+  SCOPED_TRACE(describe(s) + (sizeof(T) == 4 ? " float" : " double"));
+  const Sizes z = sizes_of(s);
+  const auto x = uniform<T>(z.x, 21), w = uniform<T>(z.w, 22), b = uniform<T>(s.out_channels, 23);
+  const auto dy = uniform<T>(z.y, 24);
+  const std::size_t ws = gramgan::sim::conv2d_backward_weight_workspace(s);
+  ASSERT_EQ(ws, gramgan::cuda::conv2d_backward_weight_workspace(s));
+  const auto run = [&](auto backend) {
+    using B = decltype(backend);
+    DeviceBuffer<B, T> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy), y(z.y), dx(z.x), dw(z.w), db(s.out_channels), wsd(ws);
+    B::forward(s, x_dev.get(), w_dev.get(), static_cast<const T*>(b_dev.get()), y.get());
+    B::backward_data(s, dy_dev.get(), w_dev.get(), dx.get());
+    B::backward_weight(s, x_dev.get(), dy_dev.get(), dw.get(), db.get(), wsd.get());
+    return std::vector<std::vector<T>>{y.to_host(), dx.to_host(), dw.to_host(), db.to_host()};
+  };
+  const auto cpu = run(SimBackend{});
+  const auto gpu = run(CudaBackend{});
+  const auto xa = absolute(to_double(x)), wa = absolute(to_double(w)), ba = absolute(to_double(b));
+  const auto dya = absolute(to_double(dy));
+  const double taps = double(s.kernel_h) * s.kernel_w, pixels = double(s.batch) * z.oh * z.ow;
+  expect_close(gpu[0], to_double(cpu[0]), reference_forward(s, xa, wa, &ba), 2 * (s.in_channels * taps + 2), "y");
+  expect_close(gpu[1], to_double(cpu[1]), reference_backward_data(s, dya, wa), 2 * (s.out_channels * taps + 12), "dx");
+  expect_close(gpu[2], to_double(cpu[2]), reference_backward_weight(s, xa, dya), 2 * (pixels + 66), "dweight");
+  expect_close(gpu[3], to_double(cpu[3]), reference_backward_bias(s, dya), 2 * (pixels + 66), "dbias");
+}
+
+TEST(Conv2dCuda, MatchesCpuBackend) {
+  if (!CudaBackend::available()) GTEST_SKIP() << "no CUDA device";
+  for (const auto& s : {make(2, 3, 11, 13, 32, 3, 1, 1, kReflect), make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),
+                        make(1, 3, 12, 11, 8, 9, 1, 4, kReflect), make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),
+                        make(2, 3, 24, 20, 8, 3, 2, 1, kReflect)}) {
+    check_gpu_case<float>(s);
+    check_gpu_case<double>(s);
+  }
+}
+#endif
+
+}  // namespace
