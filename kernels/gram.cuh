@@ -1,0 +1,136 @@
+// Internal Gram-matrix kernels shared by gram.cu and losses.cu (style loss); not a public header.
+//
+// gram_tiles_kernel: out[s][n] = scale * sum_{k in chunk s} F_n[r, k] F_n[c, k], F_n: (C, plane) row-major.
+//   Only the 64 x 64 output tiles on or above the diagonal run (blockIdx.x enumerates them row by row); each
+//   thread computes a 4 x 4 register tile and writes the entries with r <= c twice, at (r, c) and (c, r), so the
+//   result is exactly symmetric. blockIdx.y picks a chunk of K = plane (split-K), blockIdx.z the image.
+// gram_apply_kernel: out_n = scale * A_n F_n with A_n = a_n (+ a_n^T when add_transpose), a_n: (C, C);
+//   a 64 (channels) x 64 (plane) tile per block, K = C.
+// Both stage 16-deep K slices of their operands in shared memory; micro-tile rows are ty + 16 i and columns
+// tx + 16 j, so a warp reads one broadcast word of the A tile and 16 consecutive words of the B tile.
+#pragma once
+
+#include <cstddef>
+
+namespace gramgan::GG_BACKEND::detail {
+
+constexpr int kGramTile = 64;
+constexpr int kGramTileK = 16;
+constexpr int kGramMicro = 4;
+constexpr int kGramThreadsPerRow = kGramTile / kGramMicro;             // 16
+constexpr int kGramThreads = kGramThreadsPerRow * kGramThreadsPerRow;  // 256
+constexpr int kGramLoads = kGramTile * kGramTileK / kGramThreads;      // 4 elements per operand per stage
+static_assert(kGramTile * kGramTileK % kGramThreads == 0, "every thread loads the same number of elements");
+
+__host__ __device__ inline int gram_row_tiles(int channels) { return (channels + kGramTile - 1) / kGramTile; }
+inline int gram_upper_tiles(int channels) {
+  const int tiles = gram_row_tiles(channels);
+  return tiles * (tiles + 1) / 2;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kGramThreads)
+    gram_tiles_kernel(int batch, int channels, int plane, int chunk, const T* features, T scale, T* out) {
+  // Transposed ([k][row]) and padded by one so that the transposing stores do not all hit one bank.
+  __shared__ T a_tile[kGramTileK][kGramTile + 1];
+  __shared__ T b_tile[kGramTileK][kGramTile + 1];
+
+  const int t = threadIdx.x;
+  const int ty = t / kGramThreadsPerRow, tx = t % kGramThreadsPerRow;
+  const int row_tiles = gram_row_tiles(channels);
+  int tile = blockIdx.x, tile_row = 0;
+  while (tile >= row_tiles - tile_row) {
+    tile -= row_tiles - tile_row;
+    ++tile_row;
+  }
+  const int row0 = tile_row * kGramTile, col0 = (tile_row + tile) * kGramTile;
+  const int split = blockIdx.y, image = blockIdx.z;
+  const T* f = features + std::size_t(image) * channels * plane;
+  const int k_begin = split * chunk;
+  const int k_end = plane - k_begin < chunk ? plane : k_begin + chunk;
+
+  T acc[kGramMicro][kGramMicro] = {};
+  for (int k0 = k_begin; k0 < k_end; k0 += kGramTileK) {
+    for (int l = 0; l < kGramLoads; ++l) {
+      // 16 consecutive threads read 16 consecutive k of one row.
+      const int e = t + kGramThreads * l, row = e / kGramTileK, kk = e % kGramTileK, k = k0 + kk;
+      const bool k_in = k < k_end;
+      a_tile[kk][row] = k_in && row0 + row < channels ? f[std::size_t(row0 + row) * plane + k] : T(0);
+      b_tile[kk][row] = k_in && col0 + row < channels ? f[std::size_t(col0 + row) * plane + k] : T(0);
+    }
+    __syncthreads();
+    for (int kk = 0; kk < kGramTileK; ++kk) {
+      T av[kGramMicro], bv[kGramMicro];
+      for (int i = 0; i < kGramMicro; ++i) av[i] = a_tile[kk][ty + kGramThreadsPerRow * i];
+      for (int j = 0; j < kGramMicro; ++j) bv[j] = b_tile[kk][tx + kGramThreadsPerRow * j];
+      for (int i = 0; i < kGramMicro; ++i)
+        for (int j = 0; j < kGramMicro; ++j) acc[i][j] += av[i] * bv[j];
+    }
+    // The next stage overwrites tiles that other threads may still be reading.
+    __syncthreads();
+  }
+
+  T* g = out + (std::size_t(split) * batch + image) * channels * channels;
+  for (int i = 0; i < kGramMicro; ++i) {
+    const int r = row0 + ty + kGramThreadsPerRow * i;
+    for (int j = 0; j < kGramMicro; ++j) {
+      const int c = col0 + tx + kGramThreadsPerRow * j;
+      if (r < channels && c < channels && r <= c) {
+        const T value = acc[i][j] * scale;
+        g[std::size_t(r) * channels + c] = value;
+        g[std::size_t(c) * channels + r] = value;
+      }
+    }
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(kGramThreads)
+    gram_apply_kernel(int channels, int plane, const T* a, bool add_transpose, const T* features, T scale, T* out) {
+  __shared__ T a_tile[kGramTileK][kGramTile + 1];  // [k][row], transposed
+  __shared__ T b_tile[kGramTileK][kGramTile];      // [k][column of the plane]
+
+  const int t = threadIdx.x;
+  const int ty = t / kGramThreadsPerRow, tx = t % kGramThreadsPerRow;
+  const int col0 = blockIdx.x * kGramTile, row0 = blockIdx.y * kGramTile, image = blockIdx.z;
+  const std::size_t square = std::size_t(channels) * channels;
+  const T* an = a + image * square;
+  const T* f = features + std::size_t(image) * channels * plane;
+
+  T acc[kGramMicro][kGramMicro] = {};
+  for (int k0 = 0; k0 < channels; k0 += kGramTileK) {
+    for (int l = 0; l < kGramLoads; ++l) {
+      const int e = t + kGramThreads * l;
+      const int row = row0 + e / kGramTileK, ka = k0 + e % kGramTileK;
+      T av = T(0);
+      if (row < channels && ka < channels) {
+        av = an[std::size_t(row) * channels + ka];
+        if (add_transpose) av += an[std::size_t(ka) * channels + row];
+      }
+      a_tile[e % kGramTileK][e / kGramTileK] = av;
+      const int kb = k0 + e / kGramTile, col = col0 + e % kGramTile;
+      b_tile[e / kGramTile][e % kGramTile] = kb < channels && col < plane ? f[std::size_t(kb) * plane + col] : T(0);
+    }
+    __syncthreads();
+    for (int kk = 0; kk < kGramTileK; ++kk) {
+      T av[kGramMicro], bv[kGramMicro];
+      for (int i = 0; i < kGramMicro; ++i) av[i] = a_tile[kk][ty + kGramThreadsPerRow * i];
+      for (int j = 0; j < kGramMicro; ++j) bv[j] = b_tile[kk][tx + kGramThreadsPerRow * j];
+      for (int i = 0; i < kGramMicro; ++i)
+        for (int j = 0; j < kGramMicro; ++j) acc[i][j] += av[i] * bv[j];
+    }
+    __syncthreads();
+  }
+
+  T* o = out + std::size_t(image) * channels * plane;
+  for (int i = 0; i < kGramMicro; ++i) {
+    const int r = row0 + ty + kGramThreadsPerRow * i;
+    if (r >= channels) break;
+    for (int j = 0; j < kGramMicro; ++j) {
+      const int c = col0 + tx + kGramThreadsPerRow * j;
+      if (c < plane) o[std::size_t(r) * plane + c] = acc[i][j] * scale;
+    }
+  }
+}
+
+}  // namespace gramgan::GG_BACKEND::detail
