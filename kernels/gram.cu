@@ -4,9 +4,10 @@
 //   forward:  gram[n] = F_n F_n^T / (C plane)                       (DESIGN.md section 3)
 //   backward: dfeatures[n] = (dgram[n] + dgram[n]^T) F_n / (C plane)
 // The kernels live in kernels/gram.cuh (losses.cu's style loss uses them too). The forward computes only the
-// tiles on or above the diagonal and mirrors them, so the result is exactly symmetric. It runs the whole
-// K = plane loop in one block per tile: without a workspace argument it cannot split K across blocks and still
-// reduce deterministically (gram_mse_forward_backward, which has one, does split).
+// tiles on or above the diagonal and mirrors them, so the result is exactly symmetric. When the tiles alone give
+// too few blocks (relu1_1: C = 64 is one tile per image, K = plane = 65536) it splits K: partial Grams go to the
+// workspace, (S, N, C, C), and gram_split_sum_kernel adds them in a fixed order. The split depends only on the
+// shape, and matches gram_mse_forward_backward's, so both compute the same bits of G.
 #include <stdexcept>
 #include <string>
 
@@ -29,16 +30,45 @@ void check_gram_args(const char* launcher, int batch, int channels, int plane, c
     throw std::invalid_argument(name + ": null device pointer");
 }
 
-}  // namespace
+constexpr int kSumThreads = 256;
+constexpr std::size_t kSumMaxBlocks = 4096;
 
 template <class T>
-void gram_forward(int batch, int channels, int plane, const T* features, T* gram, StreamHandle stream) {
+__global__ void __launch_bounds__(kSumThreads)
+    gram_split_sum_kernel(std::size_t total, int splits, const T* split_grams, T scale, T* gram) {
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride)
+    gram[i] = detail::gram_split_sum(split_grams, total, splits, i) * scale;
+}
+
+}  // namespace
+
+std::size_t gram_forward_workspace(int batch, int channels, int plane) {
+  check_gram_args("gram_forward_workspace", batch, channels, plane, &batch, &batch, &batch);
+  const detail::GramSplit split = detail::gram_split(batch, channels, plane);
+  return split.splits > 1 ? std::size_t(split.splits) * batch * channels * channels : 0;
+}
+
+template <class T>
+void gram_forward(int batch, int channels, int plane, const T* features, T* gram, T* workspace, StreamHandle stream) {
   check_gram_args("gram_forward", batch, channels, plane, features, gram, gram);
   if (batch == 0) return;
   const T scale = T(1.0 / (double(channels) * double(plane)));
-  const dim3 grid(unsigned(detail::gram_upper_tiles(channels)), 1, unsigned(batch));
-  launch<detail::gram_tiles_kernel<T>>(grid, dim3(detail::kGramThreads), 0, stream, batch, channels, plane, plane,
-                                       features, scale, gram);
+  const detail::GramSplit split = detail::gram_split(batch, channels, plane);
+  if (split.splits == 1) {
+    detail::launch_gram_tiles(batch, channels, plane, split, features, scale, gram, stream);
+    return;
+  }
+  if (workspace == nullptr)
+    throw std::invalid_argument("gram_forward: null workspace; this shape needs gram_forward_workspace(" +
+                                std::to_string(batch) + ", " + std::to_string(channels) + ", " + std::to_string(plane) +
+                                ") elements");
+  detail::launch_gram_tiles(batch, channels, plane, split, features, T(1), workspace, stream);
+  const std::size_t total = std::size_t(batch) * channels * channels;
+  std::size_t blocks = (total + kSumThreads - 1) / kSumThreads;
+  if (blocks > kSumMaxBlocks) blocks = kSumMaxBlocks;
+  launch<gram_split_sum_kernel<T>>(dim3(unsigned(blocks)), dim3(kSumThreads), 0, stream, total, split.splits,
+                                   static_cast<const T*>(workspace), scale, gram);
 }
 
 template <class T>
@@ -53,8 +83,8 @@ void gram_backward(int batch, int channels, int plane, const T* features, const 
                                        features, scale, dfeatures);
 }
 
-template void gram_forward<float>(int, int, int, const float*, float*, StreamHandle);
-template void gram_forward<double>(int, int, int, const double*, double*, StreamHandle);
+template void gram_forward<float>(int, int, int, const float*, float*, float*, StreamHandle);
+template void gram_forward<double>(int, int, int, const double*, double*, double*, StreamHandle);
 template void gram_backward<float>(int, int, int, const float*, const float*, float*, StreamHandle);
 template void gram_backward<double>(int, int, int, const double*, const double*, double*, StreamHandle);
 

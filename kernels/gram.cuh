@@ -8,9 +8,16 @@
 //   a 64 (channels) x 64 (plane) tile per block, K = C.
 // Both stage 16-deep K slices of their operands in shared memory; micro-tile rows are ty + 16 i and columns
 // tx + 16 j, so a warp reads one broadcast word of the A tile and 16 consecutive words of the B tile.
+//
+// Split-K (gram_forward, gram_mse_forward_backward): gram_split picks S chunks of K from the shape alone,
+// launch_gram_tiles writes S unscaled partial Grams (S, N, C, C) to a workspace, and gram_split_sum adds them in
+// the fixed order s = 0, 1, ..., S - 1: the same bits every run, no floating-point atomics. Each partial is
+// mirrored, so the sum is exactly symmetric too.
 #pragma once
 
 #include <cstddef>
+
+#include "kernels/launch.h"
 
 namespace gramgan::GG_BACKEND::detail {
 
@@ -26,6 +33,24 @@ __host__ __device__ inline int gram_row_tiles(int channels) { return (channels +
 inline int gram_upper_tiles(int channels) {
   const int tiles = gram_row_tiles(channels);
   return tiles * (tiles + 1) / 2;
+}
+
+// Enough blocks to fill a GPU (about 256) when the batch and channel tiles alone do not, with at least 512
+// elements of K per split and at most 64 splits. Chunks are whole 16-deep K stages.
+struct GramSplit {
+  int splits, chunk;
+};
+inline GramSplit gram_split(int batch, int channels, int plane) {
+  long long blocks = static_cast<long long>(gram_upper_tiles(channels)) * batch;
+  if (blocks < 1) blocks = 1;
+  long long splits = (256 + blocks - 1) / blocks;
+  const long long by_k = (plane + 511) / 512;
+  if (splits > by_k) splits = by_k;
+  if (splits > 64) splits = 64;
+  if (splits < 1) splits = 1;
+  long long chunk = (plane + splits - 1) / splits;
+  chunk = (chunk + kGramTileK - 1) / kGramTileK * kGramTileK;
+  return {int((plane + chunk - 1) / chunk), int(chunk)};
 }
 
 template <class T>
@@ -131,6 +156,23 @@ __global__ void __launch_bounds__(kGramThreads)
       if (c < plane) o[std::size_t(r) * plane + c] = acc[i][j] * scale;
     }
   }
+}
+
+// Element i of the Gram summed over the S partials (total = N C C elements each), in split order.
+template <class T>
+__host__ __device__ inline T gram_split_sum(const T* split_grams, std::size_t total, int splits, std::size_t i) {
+  T sum = split_grams[i];
+  for (int s = 1; s < splits; ++s) sum += split_grams[std::size_t(s) * total + i];
+  return sum;
+}
+
+// out[s] (S, N, C, C) = scale * the split-s partial Grams of features (N, C, plane).
+template <class T>
+void launch_gram_tiles(int batch, int channels, int plane, GramSplit split, const T* features, T scale, T* out,
+                       StreamHandle stream) {
+  const dim3 grid(unsigned(gram_upper_tiles(channels)), unsigned(split.splits), unsigned(batch));
+  launch<gram_tiles_kernel<T>>(grid, dim3(kGramThreads), 0, stream, batch, channels, plane, split.chunk, features,
+                               scale, out);
 }
 
 }  // namespace gramgan::GG_BACKEND::detail

@@ -49,9 +49,7 @@ __global__ void __launch_bounds__(kReduceThreads)
   const std::size_t square = std::size_t(channels) * channels;
   T acc = T(0);
   for (std::size_t i = detail::reduce_first_item(); i < total; i += detail::reduce_item_stride()) {
-    T sum = split_grams[i];
-    for (int s = 1; s < splits; ++s) sum += split_grams[std::size_t(s) * total + i];
-    const T g = sum * scale;
+    const T g = detail::gram_split_sum(split_grams, total, splits, i) * scale;
     const std::size_t rc = i % square, r = rc / channels, c = rc % channels;
     const T diff = g - target[rc];
     acc += diff * diff;
@@ -72,23 +70,6 @@ void finalize_sum(const T* partials, std::size_t n1, double scale1, std::size_t 
 
 void require(bool ok, const char* launcher, const std::string& what) {
   if (!ok) throw std::invalid_argument(std::string(launcher) + ": " + what);
-}
-
-// Split-K for the style loss: enough blocks to fill a GPU (about 256) when the batch and channel tiles alone do
-// not, with at least 512 elements of K per split. Depends only on the shape, so the sums' order does too.
-struct GramSplit {
-  int splits, chunk;
-};
-GramSplit gram_split(int batch, int channels, int plane) {
-  const long long blocks = static_cast<long long>(detail::gram_upper_tiles(channels)) * batch;
-  long long splits = (256 + blocks - 1) / blocks;
-  const long long by_k = (plane + 511) / 512;
-  if (splits > by_k) splits = by_k;
-  if (splits > 64) splits = 64;
-  if (splits < 1) splits = 1;
-  long long chunk = (plane + splits - 1) / splits;
-  chunk = (chunk + detail::kGramTileK - 1) / detail::kGramTileK * detail::kGramTileK;
-  return {int((plane + chunk - 1) / chunk), int(chunk)};
 }
 
 void check_gram_mse_shape(int batch, int channels, int plane) {
@@ -119,7 +100,7 @@ void mse_forward_backward(std::size_t count, const T* prediction, const T* targe
 std::size_t gram_mse_workspace(int batch, int channels, int plane) {
   check_gram_mse_shape(batch, channels, plane);
   const std::size_t total = std::size_t(batch) * channels * channels;
-  return std::size_t(gram_split(batch, channels, plane).splits) * total + total + reduce_blocks(total);
+  return std::size_t(detail::gram_split(batch, channels, plane).splits) * total + total + reduce_blocks(total);
 }
 
 template <class T>
@@ -128,16 +109,14 @@ void gram_mse_forward_backward(int batch, int channels, int plane, const T* feat
   check_gram_mse_shape(batch, channels, plane);
   require(features && target_gram && value && dfeatures && workspace, "gram_mse_forward_backward",
           "null device pointer");
-  const GramSplit split = gram_split(batch, channels, plane);
+  const detail::GramSplit split = detail::gram_split(batch, channels, plane);
   const std::size_t total = std::size_t(batch) * channels * channels;
   T* split_grams = workspace;
   T* sym_difference = split_grams + std::size_t(split.splits) * total;
   T* partials = sym_difference + total;
   const double c = channels, p = plane;
 
-  const dim3 tiles(unsigned(detail::gram_upper_tiles(channels)), unsigned(split.splits), unsigned(batch));
-  launch<detail::gram_tiles_kernel<T>>(tiles, dim3(detail::kGramThreads), 0, stream, batch, channels, plane,
-                                       split.chunk, features, T(1), split_grams);
+  detail::launch_gram_tiles(batch, channels, plane, split, features, T(1), split_grams, stream);
   launch<gram_difference_kernel<T>>(reduce_grid(total), dim3(kReduceThreads), 0, stream, channels, total, split.splits,
                                     split_grams, T(1.0 / (c * p)), target_gram, sym_difference, partials);
   const dim3 apply(unsigned((plane + detail::kGramTile - 1) / detail::kGramTile),

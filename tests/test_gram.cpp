@@ -1,6 +1,7 @@
 // gram.cu against naive double-precision references on the cpu backend (and cuda vs cpu when a GPU is present).
 // Channel counts straddle the 64-wide tiles (upper-triangle enumeration, mirroring) and planes straddle the
-// 16-deep K stages and the 64-wide plane tiles of the backward.
+// 16-deep K stages and the 64-wide plane tiles of the backward. Large planes split K across blocks (partial Grams
+// in the workspace, summed in a fixed order).
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -47,8 +48,9 @@ std::vector<double> gram_backward_reference(int batch, int channels, int plane, 
 
 template <class T>
 std::vector<T> run_gram_forward(int batch, int channels, int plane, const std::vector<T>& f) {
-  Buffer<T> features(f), gram(std::size_t(batch) * channels * channels);
-  sim::gram_forward(batch, channels, plane, features.get(), gram.get(), nullptr);
+  Buffer<T> features(f), gram(std::size_t(batch) * channels * channels),
+      workspace(sim::gram_forward_workspace(batch, channels, plane));
+  sim::gram_forward(batch, channels, plane, features.get(), gram.get(), workspace.get(), nullptr);
   return gram.to_host();
 }
 
@@ -99,6 +101,37 @@ TEST(GramForward, RepeatsBitwise) {
   EXPECT_TRUE(same_bytes(run_gram_forward(batch, channels, plane, f), run_gram_forward(batch, channels, plane, f)));
 }
 
+// batch 2, 70 channels: 6 upper tiles in all, so the plane is split into 25 chunks of 496 (the last one partial).
+TEST(GramForward, SplitKMatchesReferenceAndRepeatsBitwise) {
+  const int batch = 2, channels = 70, plane = 12345;
+  const std::size_t total = std::size_t(batch) * channels * channels;
+  ASSERT_GT(sim::gram_forward_workspace(batch, channels, plane), total) << "expected more than one split";
+  const auto fd = random_vector<double>(std::size_t(batch) * channels * plane, 12);
+  const auto ref = gram_reference(batch, channels, plane, fd);
+  const auto gd = run_gram_forward(batch, channels, plane, fd);
+  expect_close(gd, ref, 1e-15, 1e-12);
+  expect_exactly_symmetric(gd, batch, channels);
+
+  const auto f = random_vector<float>(fd.size(), 13);
+  const auto first = run_gram_forward(batch, channels, plane, f), second = run_gram_forward(batch, channels, plane, f);
+  EXPECT_TRUE(same_bytes(first, second));
+  // Float sums of 12345 products of magnitude <= 1 in chunks of 496, scaled by 1/(C P).
+  expect_close(first, gram_reference(batch, channels, plane, to_double(f)), 1e-7, 1e-5);
+  expect_exactly_symmetric(to_double(first), batch, channels);
+}
+
+// The forward splits K exactly as the style loss does: the loss of features against their own Gram is zero.
+TEST(GramForward, SplitKMatchesGramMseBitwise) {
+  const int batch = 1, channels = 64, plane = 4096;
+  const auto f = random_vector<float>(std::size_t(batch) * channels * plane, 14);
+  const auto g = run_gram_forward(batch, channels, plane, f);
+  Buffer<float> features(f), target(g), value(1), df(f.size()),
+      workspace(sim::gram_mse_workspace(batch, channels, plane));
+  sim::gram_mse_forward_backward(batch, channels, plane, features.get(), target.get(), value.get(), df.get(),
+                                 workspace.get(), nullptr);
+  EXPECT_EQ(value.to_host()[0], 0.0f);
+}
+
 TEST(GramBackward, DoubleMatchesReferenceAcrossTiles) {
   const int batch = 2, channels = 70, plane = 81;
   const auto f = random_vector<double>(std::size_t(batch) * channels * plane, 4);
@@ -139,10 +172,18 @@ TEST(GramBackward, MatchesCentralFiniteDifferences) {
 
 TEST(GramArguments, InvalidArgumentsThrow) {
   Buffer<float> a(16), b(16);
-  EXPECT_THROW(sim::gram_forward(1, 0, 4, a.get(), b.get(), nullptr), std::invalid_argument);
-  EXPECT_THROW(sim::gram_forward(1, 2, 0, a.get(), b.get(), nullptr), std::invalid_argument);
-  EXPECT_THROW(sim::gram_forward(-1, 2, 2, a.get(), b.get(), nullptr), std::invalid_argument);
-  EXPECT_THROW(sim::gram_forward<float>(1, 2, 2, nullptr, b.get(), nullptr), std::invalid_argument);
+  EXPECT_THROW(sim::gram_forward(1, 0, 4, a.get(), b.get(), b.get(), nullptr), std::invalid_argument);
+  EXPECT_THROW(sim::gram_forward(1, 2, 0, a.get(), b.get(), b.get(), nullptr), std::invalid_argument);
+  EXPECT_THROW(sim::gram_forward(-1, 2, 2, a.get(), b.get(), b.get(), nullptr), std::invalid_argument);
+  EXPECT_THROW(sim::gram_forward<float>(1, 2, 2, nullptr, b.get(), b.get(), nullptr), std::invalid_argument);
+  EXPECT_THROW(sim::gram_forward_workspace(1, 0, 4), std::invalid_argument);
+  EXPECT_EQ(sim::gram_forward_workspace(1, 2, 16), 0u);  // one split: no workspace needed
+  {
+    const int plane = 4096;  // one 64-channel tile: K is split
+    Buffer<float> f(std::size_t(64) * plane), g(64 * 64);
+    ASSERT_GT(sim::gram_forward_workspace(1, 64, plane), 0u);
+    EXPECT_THROW(sim::gram_forward<float>(1, 64, plane, f.get(), g.get(), nullptr, nullptr), std::invalid_argument);
+  }
   EXPECT_THROW(sim::gram_backward<float>(1, 2, 2, a.get(), nullptr, b.get(), nullptr), std::invalid_argument);
   EXPECT_THROW(sim::gram_backward(1, 2, -3, a.get(), a.get(), b.get(), nullptr), std::invalid_argument);
 }
@@ -153,8 +194,9 @@ TEST(GramCuda, ForwardAndBackwardMatchCpu) {
   const int batch = 2, channels = 130, plane = 1000;
   const auto f = random_vector<float>(std::size_t(batch) * channels * plane, 10);
   const auto dg = random_vector<float>(std::size_t(batch) * channels * channels, 11);
-  Buffer<float, CudaMemory> features(f), gram(dg.size()), dgram(dg), df(f.size());
-  gramgan::cuda::gram_forward(batch, channels, plane, features.get(), gram.get(), nullptr);
+  Buffer<float, CudaMemory> features(f), gram(dg.size()), dgram(dg), df(f.size()),
+      workspace(gramgan::cuda::gram_forward_workspace(batch, channels, plane));
+  gramgan::cuda::gram_forward(batch, channels, plane, features.get(), gram.get(), workspace.get(), nullptr);
   gramgan::cuda::gram_backward(batch, channels, plane, features.get(), dgram.get(), df.get(), nullptr);
   const auto g_cpu = run_gram_forward(batch, channels, plane, f);
   const auto g_gpu = gram.to_host();
