@@ -1,4 +1,4 @@
-// Shared pieces of the op tests (test_norm.cpp, test_elementwise.cpp, test_pool.cpp): device buffers on either
+// Shared pieces of the op tests (test_norm, test_elementwise, test_pool, test_gram, test_losses, test_reduce_adam): device buffers on either
 // backend, seeded inputs, tolerance checks and byte comparison. Oracles stay in the test files themselves.
 #pragma once
 
@@ -80,11 +80,12 @@ class Buffer {
 
   T* get() const { return data_; }
   void set(const std::vector<T>& host) { Memory::upload(data_, host.data(), sizeof(T) * count_); }
-  std::vector<T> host() const {
+  std::vector<T> to_host() const {
     std::vector<T> out(count_);
     Memory::download(out.data(), data_, sizeof(T) * count_);
     return out;
   }
+  T scalar() const { return to_host().at(0); }
 
  private:
   std::size_t count_;
@@ -109,7 +110,7 @@ std::vector<double> to_double(const std::vector<T>& v) {
 // Every |got - ref| <= atol + rtol |ref|; reports the first few misses by index.
 template <class T>
 void expect_close(const std::vector<T>& got, const std::vector<double>& ref, double atol, double rtol,
-                  const std::string& what) {
+                  const std::string& what = "values") {
   ASSERT_EQ(got.size(), ref.size()) << what;
   int failures = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
@@ -120,6 +121,10 @@ void expect_close(const std::vector<T>& got, const std::vector<double>& ref, dou
       ADD_FAILURE() << what << "[" << i << "] = " << g << ", reference " << ref[i] << ", tolerance " << tolerance;
   }
   EXPECT_EQ(failures, 0) << what;
+}
+
+inline void expect_close(double got, double ref, double atol, double rtol) {
+  EXPECT_LE(std::abs(got - ref), atol + rtol * std::abs(ref)) << "got " << got << ", reference " << ref;
 }
 
 template <class T>

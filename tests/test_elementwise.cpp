@@ -61,10 +61,10 @@ void check_activations(std::size_t count, std::size_t offset, double atol, doubl
       y_ref[i] = reference_forward(a, double(x[i]));
       dx_ref[i] = double(dy[i]) * reference_derivative(a, double(x[i]));
     }
-    expect_close(y_d.host(), y_ref, atol, rtol, "y");
+    expect_close(y_d.to_host(), y_ref, atol, rtol, "y");
     // tanh's gradient is computed from y, which carries the forward's rounding: 1 - y^2 loses relative accuracy as
     // |y| -> 1, so the absolute tolerance applies to dy (O(1)).
-    expect_close(dx_d.host(), dx_ref, atol, rtol, "dx");
+    expect_close(dx_d.to_host(), dx_ref, atol, rtol, "dx");
   }
 }
 
@@ -103,10 +103,10 @@ TEST(Activation, BackwardMatchesFiniteDifferences) {
     gramgan::sim::activation_backward(a, kSlope, count, x_d.get(), y_d.get(), dy_d.get(), dx_d.get(), nullptr);
     gramgan::sim::activation_forward(a, kSlope, count, plus_d.get(), y_plus.get(), nullptr);
     gramgan::sim::activation_forward(a, kSlope, count, minus_d.get(), y_minus.get(), nullptr);
-    const auto yp = y_plus.host(), ym = y_minus.host();
+    const auto yp = y_plus.to_host(), ym = y_minus.to_host();
     std::vector<double> numeric(count);
     for (std::size_t i = 0; i < count; ++i) numeric[i] = dy[i] * (yp[i] - ym[i]) / (2 * h);
-    expect_close(dx_d.host(), numeric, 1e-8, 1e-7, "dx");
+    expect_close(dx_d.to_host(), numeric, 1e-8, 1e-7, "dx");
   }
 }
 
@@ -117,7 +117,7 @@ TEST(Activation, TanhUnitAccurateInNegativeTail) {
   gramgan::sim::activation_forward(Activation::tanh_unit, 0.0f, x.size(), x_d.get(), y_d.get(), nullptr);
   std::vector<double> ref;
   for (float v : x) ref.push_back(1.0 / (1.0 + std::exp(-2.0 * v)));
-  expect_close(y_d.host(), ref, 0.0, 1e-6, "y");
+  expect_close(y_d.to_host(), ref, 0.0, 1e-6, "y");
 }
 
 template <class T>
@@ -132,13 +132,13 @@ void check_arithmetic(std::size_t count, std::size_t offset, double rtol) {
     scaled[i] = double(alpha) * double(a[i]);
   }
   gramgan::sim::add(count, a_d.get(), b_d.get(), y_d.get(), nullptr);
-  expect_close(y_d.host(), sum, 0.0, rtol, "add");
+  expect_close(y_d.to_host(), sum, 0.0, rtol, "add");
   gramgan::sim::accumulate(count, a_d.get(), acc_d.get(), nullptr);
-  expect_close(acc_d.host(), sum, 0.0, rtol, "accumulate");
+  expect_close(acc_d.to_host(), sum, 0.0, rtol, "accumulate");
   gramgan::sim::scale(count, alpha, a_d.get(), y_d.get(), nullptr);
-  expect_close(y_d.host(), scaled, 0.0, rtol, "scale");
+  expect_close(y_d.to_host(), scaled, 0.0, rtol, "scale");
   gramgan::sim::scale_by(count, static_cast<const T*>(alpha_d.get()), a_d.get(), y_d.get(), nullptr);
-  expect_close(y_d.host(), scaled, 0.0, rtol, "scale_by");
+  expect_close(y_d.to_host(), scaled, 0.0, rtol, "scale_by");
 }
 
 // One rounding each: half an ulp of the result.
@@ -176,8 +176,8 @@ void check_channel_affine(int batch, int channels, int plane, double rtol) {
     dx_ref[i] = double(dy[i]) * scale[c];
   }
   // Up to two roundings (no FMA assumed) of values O(1): atol for results that cancel near 0.
-  expect_close(y_d.host(), y_ref, 4 * rtol, 2 * rtol, "y");
-  expect_close(dx_d.host(), dx_ref, 0.0, rtol, "dx");
+  expect_close(y_d.to_host(), y_ref, 4 * rtol, 2 * rtol, "y");
+  expect_close(dx_d.to_host(), dx_ref, 0.0, rtol, "dx");
 }
 
 TEST(Elementwise, ChannelAffineMatchesReference) {
@@ -201,7 +201,7 @@ TEST(Elementwise, ChannelAffineBackwardMatchesFiniteDifferences) {
     x_d.set(x);
     gramgan::sim::channel_affine_forward(batch, channels, plane, x_d.get(), scale_d.get(), shift_d.get(), y_d.get(),
                                          nullptr);
-    const auto y = y_d.host();
+    const auto y = y_d.to_host();
     double sum = 0;
     for (std::size_t i = 0; i < count; ++i) sum += w[i] * y[i];
     return sum;
@@ -216,7 +216,7 @@ TEST(Elementwise, ChannelAffineBackwardMatchesFiniteDifferences) {
     x[i] = saved;
     numeric[i] = (plus - minus) / (2 * h);
   }
-  expect_close(dx_d.host(), numeric, 1e-8, 1e-7, "dx");
+  expect_close(dx_d.to_host(), numeric, 1e-8, 1e-7, "dx");
 }
 
 TEST(Elementwise, BitwiseDeterministic) {
@@ -230,7 +230,7 @@ TEST(Elementwise, BitwiseDeterministic) {
                                       nullptr);
     gramgan::sim::channel_affine_forward(1, 2, int(count / 2), x_d.get(), scale_d.get(), shift_d.get(), z_d.get(),
                                          nullptr);
-    return std::vector<std::vector<float>>{y_d.host(), dx_d.host(), z_d.host()};
+    return std::vector<std::vector<float>>{y_d.to_host(), dx_d.to_host(), z_d.to_host()};
   };
   const auto a = run(), b = run();
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(same_bytes(a[i], b[i])) << "output " << i;
@@ -283,14 +283,14 @@ TEST(ElementwiseGpu, MatchesCpuBackend) {
     gramgan::sim::activation_backward(a, 0.2f, count, x_s.get(), y_s.get(), dy_s.get(), dx_s.get(), nullptr);
     gramgan::cuda::activation_forward(a, 0.2f, count, x_c.get(), y_c.get(), nullptr);
     gramgan::cuda::activation_backward(a, 0.2f, count, x_c.get(), y_c.get(), dy_c.get(), dx_c.get(), nullptr);
-    expect_close(y_c.host(), to_double(y_s.host()), 1e-6, 1e-6, "y");
-    expect_close(dx_c.host(), to_double(dx_s.host()), 1e-6, 1e-6, "dx");
+    expect_close(y_c.to_host(), to_double(y_s.to_host()), 1e-6, 1e-6, "y");
+    expect_close(dx_c.to_host(), to_double(dx_s.to_host()), 1e-6, 1e-6, "dx");
   }
   Buffer<float> x_s(x), sc_s(scale), sh_s(shift), y_s(count);
   Buffer<float, Cuda> x_c(x), sc_c(scale), sh_c(shift), y_c(count);
   gramgan::sim::channel_affine_forward(7, 1, int(count / 7), x_s.get(), sc_s.get(), sh_s.get(), y_s.get(), nullptr);
   gramgan::cuda::channel_affine_forward(7, 1, int(count / 7), x_c.get(), sc_c.get(), sh_c.get(), y_c.get(), nullptr);
-  expect_close(y_c.host(), to_double(y_s.host()), 1e-6, 1e-6, "channel_affine");
+  expect_close(y_c.to_host(), to_double(y_s.to_host()), 1e-6, 1e-6, "channel_affine");
 }
 #endif
 

@@ -7,11 +7,11 @@
 #include <stdexcept>
 #include <vector>
 
-#include "tests/ops_test_util.h"
+#include "tests/op_test_support.h"
 
 namespace {
 
-using namespace gramgan::op_tests;
+using namespace gramgan::test;
 namespace sim = gramgan::sim;
 
 // G[n] = F_n F_n^T / (C P).

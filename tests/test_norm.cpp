@@ -105,7 +105,7 @@ Outputs<T> run(const Shape& s, T eps, const std::vector<T>& x, const std::vector
                                          mean_d.get(), inv_std_d.get(), dx_d.get(), dgamma_d.get(), dbeta_d.get(),
                                          workspace_d.get(), nullptr);
   }
-  return {y_d.host(), mean_d.host(), inv_std_d.host(), dx_d.host(), dgamma_d.host(), dbeta_d.host()};
+  return {y_d.to_host(), mean_d.to_host(), inv_std_d.to_host(), dx_d.to_host(), dgamma_d.to_host(), dbeta_d.to_host()};
 }
 
 // Forward and backward against the reference. Tolerances atol + rtol |ref|: double at 1e-12 relative to the
@@ -173,7 +173,7 @@ TEST(InstanceNormBackward, MatchesFiniteDifferences) {
     beta_d.set(beta);
     gramgan::sim::instance_norm_forward(s.batch, s.channels, s.plane, eps, x_d.get(), gamma_d.get(), beta_d.get(),
                                         y_d.get(), mean_d.get(), inv_std_d.get(), nullptr);
-    const auto y = y_d.host();
+    const auto y = y_d.to_host();
     double sum = 0;
     for (std::size_t i = 0; i < y.size(); ++i) sum += w[i] * y[i];
     return sum;

@@ -82,7 +82,7 @@ PoolOut<T> run_pool(Pool pool, int planes, int h, int w, const std::vector<T>& x
     gramgan::sim::pool2x2_forward(pool, planes, h, w, x_d.get(), y_d.get(), nullptr);
     gramgan::sim::pool2x2_backward(pool, planes, h, w, x_d.get(), dy_d.get(), dx_d.get(), nullptr);
   }
-  return {y_d.host(), dx_d.host()};
+  return {y_d.to_host(), dx_d.to_host()};
 }
 
 const char* pool_name(Pool pool) { return pool == Pool::max ? "max" : "average"; }
@@ -148,7 +148,7 @@ TEST(Pool, BackwardMatchesFiniteDifferences) {
     const auto loss = [&] {
       x_d.set(xs);
       gramgan::sim::pool2x2_forward(pool, planes, h, w, x_d.get(), y_d.get(), nullptr);
-      const auto y = y_d.host();
+      const auto y = y_d.to_host();
       double sum = 0;
       for (std::size_t i = 0; i < out; ++i) sum += wts[i] * y[i];
       return sum;
@@ -214,9 +214,9 @@ void check_upsample(int planes, int h, int w) {
         y_ref[o] = x[s];
         dx_ref[s] += dy[o];
       }
-  expect_close(y_d.host(), y_ref, 0.0, 0.0, "y");
+  expect_close(y_d.to_host(), y_ref, 0.0, 0.0, "y");
   // Four terms of O(1): three roundings.
-  expect_close(dx_d.host(), dx_ref, 4 * std::numeric_limits<T>::epsilon(), 0.0, "dx");
+  expect_close(dx_d.to_host(), dx_ref, 4 * std::numeric_limits<T>::epsilon(), 0.0, "dx");
 }
 
 TEST(Upsample, MatchesReference) {
@@ -237,7 +237,7 @@ TEST(Upsample, BackwardMatchesFiniteDifferences) {
   const auto loss = [&] {
     x_d.set(x);
     gramgan::sim::upsample2x_forward(planes, h, w, x_d.get(), y_d.get(), nullptr);
-    const auto y = y_d.host();
+    const auto y = y_d.to_host();
     double sum = 0;
     for (std::size_t i = 0; i < out; ++i) sum += wts[i] * y[i];
     return sum;
@@ -252,7 +252,7 @@ TEST(Upsample, BackwardMatchesFiniteDifferences) {
     x[i] = saved;
     numeric[i] = (plus - minus) / (2 * step);
   }
-  expect_close(dx_d.host(), numeric, 1e-8, 1e-7, "dx");
+  expect_close(dx_d.to_host(), numeric, 1e-8, 1e-7, "dx");
 }
 
 TEST(Upsample, BitwiseDeterministic) {
@@ -260,7 +260,7 @@ TEST(Upsample, BitwiseDeterministic) {
   const auto run = [&] {
     Buffer<float> dy_d(dy), dx_d(3 * 21 * 19);
     gramgan::sim::upsample2x_backward(3, 21, 19, dy_d.get(), dx_d.get(), nullptr);
-    return dx_d.host();
+    return dx_d.to_host();
   };
   EXPECT_TRUE(same_bytes(run(), run()));
 }
@@ -295,7 +295,7 @@ TEST(PoolGpu, MatchesCpuBackend) {
   Buffer<float, gramgan::test::CudaMemory> up_c(up), dx_c(std::size_t(planes) * h * w);
   gramgan::sim::upsample2x_backward(planes, h, w, up_s.get(), dx_s.get(), nullptr);
   gramgan::cuda::upsample2x_backward(planes, h, w, up_c.get(), dx_c.get(), nullptr);
-  EXPECT_TRUE(same_bytes(dx_s.host(), dx_c.host()));
+  EXPECT_TRUE(same_bytes(dx_s.to_host(), dx_c.to_host()));
 }
 #endif
 

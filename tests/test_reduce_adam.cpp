@@ -8,11 +8,11 @@
 #include <stdexcept>
 #include <vector>
 
-#include "tests/ops_test_util.h"
+#include "tests/op_test_support.h"
 
 namespace {
 
-using namespace gramgan::op_tests;
+using namespace gramgan::test;
 using gramgan::AdamConfig;
 using gramgan::Reduction;
 namespace sim = gramgan::sim;
