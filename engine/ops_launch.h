@@ -16,17 +16,17 @@
 namespace gramgan::detail {
 
 // Every launcher of kernels/ops.inc.
-#define GG_OPS_LAUNCHERS(X)                                                                                        \
-  X(conv2d_forward)                                                                                                \
-  X(conv2d_backward_data)                                                                                          \
-  X(conv2d_backward_weight_workspace) X(conv2d_backward_weight) X(instance_norm_forward)                           \
-      X(instance_norm_backward_workspace) X(instance_norm_backward) X(activation_forward) X(activation_backward)   \
-          X(add) X(accumulate) X(scale) X(scale_by) X(channel_affine_forward) X(channel_affine_backward)           \
-              X(pool2x2_forward) X(pool2x2_backward) X(upsample2x_forward) X(upsample2x_backward) X(gram_forward)  \
-                  X(gram_backward) X(tv_workspace) X(tv_forward_backward) X(mse_workspace) X(mse_forward_backward) \
-                      X(gram_mse_workspace) X(gram_mse_forward_backward) X(lsgan_workspace)                        \
-                          X(lsgan_d_forward_backward) X(lsgan_g_forward_backward) X(reduce_workspace) X(reduce)    \
-                              X(adam_step)
+// clang-format off
+#define GG_OPS_LAUNCHERS(X) \
+  X(conv2d_forward) X(conv2d_backward_data) X(conv2d_backward_weight_workspace) X(conv2d_backward_weight) \
+  X(instance_norm_forward) X(instance_norm_backward_workspace) X(instance_norm_backward) \
+  X(activation_forward) X(activation_backward) X(add) X(accumulate) X(scale) X(scale_by) \
+  X(channel_affine_forward) X(channel_affine_backward) X(pool2x2_forward) X(pool2x2_backward) \
+  X(upsample2x_forward) X(upsample2x_backward) X(gram_forward) X(gram_backward) X(tv_workspace) \
+  X(tv_forward_backward) X(mse_workspace) X(mse_forward_backward) X(gram_mse_workspace) \
+  X(gram_mse_forward_backward) X(lsgan_workspace) X(lsgan_d_forward_backward) X(lsgan_g_forward_backward) \
+  X(reduce_workspace) X(reduce) X(adam_step)
+// clang-format on
 
 #define GG_OPS_FORWARD_LAUNCHER(name)                           \
   template <class... Args>                                      \
@@ -305,15 +305,16 @@ struct AdamLaunch {
 };
 
 // Every launch struct above; ops_cuda.cpp instantiates cuda_launch for each.
-#define GG_OPS_LAUNCHES(X)                                                                                            \
-  X(Conv2dForwardLaunch)                                                                                              \
-  X(Conv2dBackwardDataLaunch)                                                                                         \
-  X(Conv2dBackwardWeightLaunch) X(InstanceNormForwardLaunch) X(InstanceNormBackwardLaunch) X(ActivationForwardLaunch) \
-      X(ActivationBackwardLaunch) X(AddLaunch) X(AccumulateLaunch) X(ScaleLaunch) X(ScaleByLaunch)                    \
-          X(ChannelAffineForwardLaunch) X(ChannelAffineBackwardLaunch) X(Pool2x2ForwardLaunch)                        \
-              X(Pool2x2BackwardLaunch) X(Upsample2xForwardLaunch) X(Upsample2xBackwardLaunch) X(GramForwardLaunch)    \
-                  X(GramBackwardLaunch) X(TvLaunch) X(MseLaunch) X(GramMseLaunch) X(LsganDLaunch) X(LsganGLaunch)     \
-                      X(ReduceLaunch) X(AdamLaunch)
+// clang-format off
+#define GG_OPS_LAUNCHES(X) \
+  X(Conv2dForwardLaunch) X(Conv2dBackwardDataLaunch) X(Conv2dBackwardWeightLaunch) \
+  X(InstanceNormForwardLaunch) X(InstanceNormBackwardLaunch) X(ActivationForwardLaunch) \
+  X(ActivationBackwardLaunch) X(AddLaunch) X(AccumulateLaunch) X(ScaleLaunch) X(ScaleByLaunch) \
+  X(ChannelAffineForwardLaunch) X(ChannelAffineBackwardLaunch) X(Pool2x2ForwardLaunch) \
+  X(Pool2x2BackwardLaunch) X(Upsample2xForwardLaunch) X(Upsample2xBackwardLaunch) X(GramForwardLaunch) \
+  X(GramBackwardLaunch) X(TvLaunch) X(MseLaunch) X(GramMseLaunch) X(LsganDLaunch) X(LsganGLaunch) \
+  X(ReduceLaunch) X(AdamLaunch)
+// clang-format on
 
 // Runs `launch` with the cuda launchers on GPU `device` (made current) and its stream. Defined in ops_cuda.cpp;
 // without the CUDA backend ops.cpp supplies a stand-in that throws.
