@@ -1,0 +1,38 @@
+// Differentiable ops over Variables. Each is a Node struct in functions.cpp with its forward and backward side by
+// side; backward launches only the kernels whose gradients an input needs (a frozen weight costs no weight-gradient
+// kernel). Losses are fused kernels: the forward computes value and gradient together and backward scales the saved
+// gradient by the incoming one.
+#pragma once
+
+#include <cstdint>
+
+#include "autograd/variable.h"
+#include "engine/ops.h"
+
+namespace gramgan::autograd {
+
+// x (N, Cin, H, W), weight (Cout, Cin, KH, KW), bias (Cout) or undefined.
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const ops::Conv2dParams& params);
+// Affine instance norm; gamma, beta (C).
+Variable instance_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps = 1e-5);
+Variable activation(Activation activation, const Variable& x, double slope = 0.2);
+Variable add(const Variable& a, const Variable& b);
+Variable scale(const Variable& x, double alpha);
+// Constant per-channel scale and shift (ImageNet normalisation): only x gets a gradient.
+Variable channel_affine(const Variable& x, const Tensor& scale, const Tensor& shift);
+Variable pool2x2(Pool pool, const Variable& x);
+Variable upsample2x(const Variable& x);
+Variable gram(const Variable& features);
+
+// Losses: 1-element variables.
+Variable tv_loss(TvMode mode, const Variable& x, double eps = 1e-8);
+Variable mse_loss(const Variable& prediction, const Tensor& target);
+Variable gram_mse_loss(const Variable& features, const Tensor& target_gram);
+Variable lsgan_d_loss(const Variable& d_real, const Variable& d_fake);
+Variable lsgan_g_loss(const Variable& d_fake);
+
+// Weight-gradient kernels (conv2d_backward_weight) launched by conv2d's backward in this process: telemetry, and
+// how tests see that frozen weights cost none.
+std::uint64_t conv2d_weight_gradient_launches();
+
+}  // namespace gramgan::autograd

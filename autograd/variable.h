@@ -1,0 +1,99 @@
+// Reverse-mode autograd: a Variable is a shared node holding a value Tensor, its gradient, whether it requires
+// one, and the op (Node) that produced it. Copies of a Variable share that node.
+//
+// backward() walks the graph in topological order (iteratively: deep graphs cannot overflow the stack), calls each
+// op's backward once, adds the contributions to a variable used more than once into one tensor (the accumulate
+// kernel; the only place gradients are accumulated), and releases every op's saved tensors as it goes, so a graph
+// can be backpropagated once. Leaves that require grad accumulate into grad() across backward() calls until
+// zero_grad().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace gramgan::autograd {
+
+struct Node;
+
+class Variable {
+ public:
+  Variable() = default;  // undefined
+  explicit Variable(Tensor value, bool requires_grad = false, std::string name = {});
+
+  bool defined() const { return impl_ != nullptr; }
+  const Tensor& value() const;
+  // Undefined until a backward() reaches this leaf (or for an intermediate: always; only leaves keep grads).
+  const Tensor& grad() const;
+  bool requires_grad() const;
+  // Leaves only: frozen parameters (false) still pass gradients to their inputs' producers but get none.
+  void set_requires_grad(bool requires_grad);
+  void zero_grad() const;  // grad() becomes undefined (the handle is const, the shared node is not)
+  const std::string& name() const;
+  // The op that produced this variable; null for a leaf or when no graph was recorded.
+  const std::shared_ptr<Node>& grad_fn() const;
+  bool is_leaf() const { return grad_fn() == nullptr; }
+  // A leaf sharing this value, outside any graph (D's input G(x) in the discriminator step).
+  Variable detach() const { return Variable(value(), false, name()); }
+
+  // d(this)/d(leaves) for a 1-element variable (seed 1), or with an explicit seed of the value's shape.
+  void backward() const;
+  void backward(const Tensor& seed) const;
+
+  // Identity of the shared node, for maps and tests.
+  const void* id() const { return impl_.get(); }
+
+ private:
+  friend struct Node;
+  friend class Engine;
+  struct Impl {
+    Tensor value, grad;
+    bool grad_owned = false;  // grad has storage of its own (may be accumulated into in place)
+    bool requires_grad = false;
+    std::shared_ptr<Node> grad_fn;
+    std::string name;
+  };
+  std::shared_ptr<Impl> impl_;
+  Impl& impl() const;
+};
+
+// An op recorded in the graph. An op struct derives from Node, saves what its backward needs in named members,
+// and implements backward(): one gradient per input (undefined where needs_input_grad(i) is false or the input gets
+// nothing), each a fresh tensor or one it does not write again.
+struct Node {
+  virtual ~Node() = default;
+  virtual const char* name() const = 0;
+  virtual std::vector<Tensor> backward(const Tensor& dy) = 0;
+  // Drops the saved tensors; called once backward() has run.
+  virtual void release_saved() = 0;
+
+  bool needs_input_grad(std::size_t i) const {
+    return i < inputs.size() && inputs[i].defined() && inputs[i].requires_grad();
+  }
+
+  std::vector<Variable> inputs;
+  bool released = false;
+
+  // Wraps `value` as the output of `node` over `inputs`: recorded (node kept, output requires grad) when grad mode
+  // is on and some input requires grad; otherwise a plain variable, and the node with its saved tensors goes.
+  static Variable record(Tensor value, std::shared_ptr<Node> node, std::vector<Variable> inputs);
+};
+
+// Whether ops record graphs on this thread (true unless a NoGradGuard is alive).
+bool grad_enabled();
+
+// Ops run inside the guard's scope record nothing (inference, target features, finite differences).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace gramgan::autograd

@@ -1,0 +1,79 @@
+// Tensor-level ops: one function per launcher of kernels/ops.inc. Each checks shapes, dtypes and devices (throwing
+// gramgan::Error naming the op and the shapes), allocates its outputs and workspaces, and runs the launcher of the
+// tensor's device (gramgan::sim on cpu, gramgan::cuda on cuda) for its dtype (float32 or float64).
+//
+// Layouts are NCHW: ops on images take 4-d tensors (N, C, H, W). Backward ops return fresh gradient tensors; only
+// accumulate() adds into an existing one. Loss values are 1-element tensors of shape (1,).
+#pragma once
+
+#include "engine/tensor.h"
+#include "kernels/shapes.h"
+
+namespace gramgan::ops {
+
+// ---- convolution: x (N, Cin, H, W), weight (Cout, Cin, KH, KW), bias (Cout) or null -> y (N, Cout, OH, OW) ----
+struct Conv2dParams {
+  int stride = 1, pad = 0;
+  Padding padding = Padding::zeros;
+};
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dParams& params);
+// dx of shape x_shape from dy.
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dParams& params);
+struct Conv2dWeightGrads {
+  Tensor dweight, dbias;  // dbias undefined unless asked for
+};
+Conv2dWeightGrads conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Shape& weight_shape, bool with_bias,
+                                         const Conv2dParams& params);
+
+// ---- instance norm: gamma, beta (C); mean, inv_std (N, C) saved for backward ----
+struct InstanceNormOutputs {
+  Tensor y, mean, inv_std;
+};
+InstanceNormOutputs instance_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);
+struct InstanceNormGrads {
+  Tensor dx, dgamma, dbeta;
+};
+InstanceNormGrads instance_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                                         const Tensor& inv_std);
+
+// ---- elementwise (any shape) ----
+Tensor activation_forward(Activation activation, const Tensor& x, double slope = 0.2);
+Tensor activation_backward(Activation activation, const Tensor& x, const Tensor& y, const Tensor& dy,
+                           double slope = 0.2);
+Tensor add(const Tensor& a, const Tensor& b);
+void accumulate(Tensor& y, const Tensor& x);  // y += x
+Tensor scale(const Tensor& x, double alpha);
+Tensor scale_by(const Tensor& x, const Tensor& alpha);  // alpha: 1 element, on x's device
+// x (N, C, H, W); scale, shift (C).
+Tensor channel_affine_forward(const Tensor& x, const Tensor& scale, const Tensor& shift);
+Tensor channel_affine_backward(const Tensor& dy, const Tensor& scale);
+
+// ---- resampling: x (N, C, H, W) ----
+Tensor pool2x2_forward(Pool pool, const Tensor& x);  // (N, C, H/2, W/2)
+Tensor pool2x2_backward(Pool pool, const Tensor& x, const Tensor& dy);
+Tensor upsample2x_forward(const Tensor& x);  // (N, C, 2H, 2W)
+Tensor upsample2x_backward(const Tensor& dy);
+
+// ---- Gram matrices: features (N, C, H, W) -> gram (N, C, C) ----
+Tensor gram_forward(const Tensor& features);
+Tensor gram_backward(const Tensor& features, const Tensor& dgram);
+
+// ---- losses: value and gradient in one pass ----
+struct LossOutputs {
+  Tensor value, grad;  // value: (1,); grad: the input's shape
+};
+LossOutputs tv(TvMode mode, const Tensor& x, double eps = 1e-8);
+LossOutputs mse(const Tensor& prediction, const Tensor& target);
+LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram);  // target_gram (C, C)
+struct LsganDOutputs {
+  Tensor value, dreal, dfake;
+};
+LsganDOutputs lsgan_d(const Tensor& d_real, const Tensor& d_fake);
+LossOutputs lsgan_g(const Tensor& d_fake);
+
+// ---- telemetry and optimisation ----
+Tensor reduce(Reduction reduction, const Tensor& x);  // (1,)
+// In place: param, m and v updated from grad; all four of one shape, dtype and device.
+void adam_step(const AdamConfig& config, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v);
+
+}  // namespace gramgan::ops
