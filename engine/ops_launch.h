@@ -22,7 +22,7 @@ namespace gramgan::detail {
   X(instance_norm_forward) X(instance_norm_backward_workspace) X(instance_norm_backward) \
   X(activation_forward) X(activation_backward) X(add) X(accumulate) X(scale) X(scale_by) \
   X(channel_affine_forward) X(channel_affine_backward) X(pool2x2_forward) X(pool2x2_backward) \
-  X(upsample2x_forward) X(upsample2x_backward) X(gram_forward) X(gram_backward) X(tv_workspace) \
+  X(upsample2x_forward) X(upsample2x_backward) X(gram_forward_workspace) X(gram_forward) X(gram_backward) X(tv_workspace) \
   X(tv_forward_backward) X(mse_workspace) X(mse_forward_backward) X(gram_mse_workspace) \
   X(gram_mse_forward_backward) X(lsgan_workspace) X(lsgan_d_forward_backward) X(lsgan_g_forward_backward) \
   X(reduce_workspace) X(reduce) X(adam_step)
@@ -215,7 +215,8 @@ struct GramForwardLaunch {
   Tensor features, gram;
   template <class L, class T>
   void run(StreamHandle s) {
-    L::gram_forward(batch, channels, plane, ptr<T>(features), ptr<T>(gram), s);
+    Tensor ws = workspace<T>(L::gram_forward_workspace(batch, channels, plane), features.device());
+    L::gram_forward(batch, channels, plane, ptr<T>(features), ptr<T>(gram), ptr<T>(ws), s);
   }
 };
 
