@@ -12,20 +12,10 @@
 #include "engine/error.h"
 #include "engine/stream.h"
 #include "engine/tensor.h"
+#include "tests/expect_error.h"
 
 namespace gramgan {
 namespace {
-
-// Runs `statement`, expecting gramgan::Error whose message contains `fragment`.
-#define EXPECT_ERROR_MENTIONS(statement, fragment)                                               \
-  do {                                                                                           \
-    try {                                                                                        \
-      statement;                                                                                 \
-      ADD_FAILURE() << #statement " did not throw";                                              \
-    } catch (const Error& e) {                                                                   \
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << "message: " << e.what(); \
-    }                                                                                            \
-  } while (0)
 
 TEST(Device, ParsesTheValidForms) {
   EXPECT_EQ(Device::parse("cpu"), Device::cpu());

@@ -10,19 +10,10 @@
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/tensor.h"
+#include "tests/expect_error.h"
 
 namespace gramgan {
 namespace {
-
-#define EXPECT_ERROR_MENTIONS(statement, fragment)                                                   \
-  do {                                                                                               \
-    try {                                                                                            \
-      statement;                                                                                     \
-      ADD_FAILURE() << #statement " did not throw";                                                  \
-    } catch (const Error& e) {                                                                       \
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << "message: " << e.what(); \
-    }                                                                                                \
-  } while (0)
 
 std::vector<float> iota_floats(std::size_t n) {
   std::vector<float> values(n);
