@@ -14,5 +14,6 @@ struct Command {
 };
 
 Command add_info_command(CLI::App& app);
+Command add_gradcheck_command(CLI::App& app);
 
 }  // namespace gramgan::cli

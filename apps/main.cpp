@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   app.footer("One subcommand is required; 'gramgan SUBCOMMAND --help' lists its options.");
   const std::vector<gramgan::cli::Command> commands = {
       gramgan::cli::add_info_command(app),
+      gramgan::cli::add_gradcheck_command(app),
   };
   try {
     app.parse(argc, argv);
