@@ -126,6 +126,13 @@ class Adam {
   long long steps() const { return steps_; }
   AdamConfig& config() { return config_; }  // e.g. a learning-rate schedule
 
+  // The state a checkpoint saves, in parameter order: restoring both moments of every parameter and the step
+  // count makes the next step() identical to the one an uninterrupted run would take.
+  std::size_t size() const { return states_.size(); }
+  Tensor& first_moment(std::size_t i) { return states_.at(i).m; }
+  Tensor& second_moment(std::size_t i) { return states_.at(i).v; }
+  void set_steps(long long steps) { steps_ = steps; }
+
  private:
   struct State {
     Variable parameter;

@@ -178,6 +178,15 @@ Tensor Tensor::clone() const {
   return copy;
 }
 
+Tensor& Tensor::copy_(const Tensor& source) {
+  check_defined("copy_");
+  source.check_defined("copy_");
+  if (source.shape() != shape_ || source.dtype() != dtype_)
+    throw Error("copy_: source " + source.to_string() + " does not match destination " + to_string());
+  copy_between(device(), data_ptr(), source.device(), source.data_ptr(), nbytes());
+  return *this;
+}
+
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
   if (dtype_ == DType::float32)

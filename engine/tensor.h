@@ -104,6 +104,9 @@ class Tensor {
   Tensor to(const Device& device) const;
   // A copy with storage of its own, on the same device.
   Tensor clone() const;
+  // Overwrites this tensor's values with `source`'s (same shape and dtype, any device); returns *this. How a
+  // checkpoint's values go into parameters that optimizers and modules already hold.
+  Tensor& copy_(const Tensor& source);
 
   // In-place fills; they return *this. `value` and the bounds are rounded to dtype first.
   Tensor& fill_(double value);
