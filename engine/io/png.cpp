@@ -7,26 +7,23 @@
 // libpng's C frames.
 #include "engine/io/png.h"
 
-#include <fcntl.h>
 #include <png.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <csetjmp>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/io/atomic_file.h"
 
 namespace gramgan {
 namespace {
@@ -167,65 +164,6 @@ Error corrupt(const std::string& path, const ErrorSink& sink) {
 // Callers copy errno first: building the message allocates, which may change it.
 std::string errno_text(int error) { return std::strerror(error); }
 
-// The temporary a write goes to; removed unless committed by renaming it over the target.
-class TempFile {
- public:
-  explicit TempFile(const std::string& target) : target_(target) {
-    static std::atomic<unsigned> counter{0};
-    const std::filesystem::path target_path(target);
-    const std::string file_name = target_path.filename().string();
-    if (file_name.empty()) throw Error(target + ": cannot write: not a file name");
-    const std::filesystem::path dir = target_path.parent_path();
-    for (int attempt = 0;; ++attempt) {
-      const std::string name = "." + file_name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-      name_ = (dir / name).string();
-      // 0666 lets the umask decide the final permissions, as for any newly created file.
-      const int fd = ::open(name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd >= 0) {
-        file_ = ::fdopen(fd, "wb");
-        if (file_ == nullptr) {
-          const int error = errno;
-          ::close(fd);
-          ::unlink(name_.c_str());
-          throw Error(target_ + ": cannot write: " + errno_text(error));
-        }
-        return;
-      }
-      const int error = errno;
-      if (error != EEXIST || attempt == 100) throw Error(target_ + ": cannot write: " + errno_text(error));
-    }
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (file_ != nullptr) std::fclose(file_);
-    if (!committed_) ::unlink(name_.c_str());
-  }
-
-  std::FILE* file() const { return file_; }
-
-  void commit() {
-    // fsync first so that after a crash the target holds either the old or the complete new image.
-    const bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
-    int error = errno;
-    const bool closed = std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (!closed && flushed) error = errno;
-    if (!flushed || !closed) throw Error(target_ + ": cannot write: " + errno_text(error));
-    if (std::rename(name_.c_str(), target_.c_str()) != 0) {
-      error = errno;
-      throw Error(target_ + ": cannot write: " + errno_text(error));
-    }
-    committed_ = true;
-  }
-
- private:
-  std::string target_;
-  std::string name_;
-  std::FILE* file_ = nullptr;
-  bool committed_ = false;
-};
-
 }  // namespace
 
 Image read_png(const std::string& path) {
@@ -315,7 +253,7 @@ void write_png(const std::string& path, const Image& image) {
   std::vector<png_bytep> rows(height);
   for (int y = 0; y < height; ++y) rows[y] = bytes.data() + static_cast<std::size_t>(y) * width * 3;
 
-  TempFile temp(path);
+  AtomicFile temp(path);
   ErrorSink sink{};
   {
     WriteStruct writer;
