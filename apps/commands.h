@@ -15,5 +15,8 @@ struct Command {
 
 Command add_info_command(CLI::App& app);
 Command add_gradcheck_command(CLI::App& app);
+Command add_train_command(CLI::App& app);
+Command add_stylize_command(CLI::App& app);
+Command add_transfer_command(CLI::App& app);
 
 }  // namespace gramgan::cli

@@ -17,9 +17,8 @@ std::string cuda_version(int encoded) {
 int run_info() {
   std::printf("gramgan %s (%s build)\n", GRAMGAN_VERSION, GRAMGAN_BUILD_TYPE);
   if (cuda_backend_compiled()) {
-    std::printf("CUDA backend: compiled for architectures %s (runtime %s, driver %s)\n",
-                cuda_architectures().c_str(), cuda_version(cuda_runtime_version()).c_str(),
-                cuda_version(cuda_driver_version()).c_str());
+    std::printf("CUDA backend: compiled for architectures %s (runtime %s, driver %s)\n", cuda_architectures().c_str(),
+                cuda_version(cuda_runtime_version()).c_str(), cuda_version(cuda_driver_version()).c_str());
   } else {
     std::printf("CUDA backend: not compiled (only the cpu device is available)\n");
   }

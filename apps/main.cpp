@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.footer("One subcommand is required; 'gramgan SUBCOMMAND --help' lists its options.");
   const std::vector<gramgan::cli::Command> commands = {
-      gramgan::cli::add_info_command(app),
+      gramgan::cli::add_info_command(app),      gramgan::cli::add_train_command(app),
+      gramgan::cli::add_stylize_command(app),   gramgan::cli::add_transfer_command(app),
       gramgan::cli::add_gradcheck_command(app),
   };
   try {

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "autograd/functions.h"
 #include "engine/error.h"
+#include "engine/io/safetensors.h"
 
 namespace gramgan::gan {
 namespace {
@@ -82,6 +84,31 @@ Vgg19Features Vgg19Features::random(std::uint64_t seed, Pool pool, DType dtype, 
     rng.normal_(weight, 0.0, std::sqrt(2.0 / double(w[1] * w[2] * w[3])));
     Tensor bias = c.conv->bias.value();
     bias.fill_(0.0);
+  }
+  return vgg;
+}
+
+Vgg19Features Vgg19Features::load(const std::string& path, Pool pool, DType dtype, const Device& device) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw Error(path +
+                ": VGG-19 weights not found. Fetch them with weights/fetch_vgg19.sh (575 MB, checksum "
+                "verified) and pass --vgg PATH, or run with --vgg random (seeded random weights: the losses run, "
+                "stylisation is much weaker)");
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  Vgg19Features vgg(pool, dtype, device);
+  // Every tensor is checked (name, shape, dtype F32/F64) before any is read.
+  for (const nn::NamedParameter& p : vgg.named_parameters()) {
+    const Shape& shape = p.variable.value().shape();
+    const std::vector<std::int64_t> dims(shape.begin(), shape.end());
+    const SafetensorsTensorInfo& info = file.expect(p.name, dims);
+    if (info.dtype != SafetensorsDType::F32 && info.dtype != SafetensorsDType::F64)
+      throw Error(path + ": tensor '" + p.name + "' has dtype " + safetensors_dtype_name(info.dtype) +
+                  ", expected F32 or F64 (the torchvision ImageNet weights are F32)");
+  }
+  for (const nn::NamedParameter& p : vgg.named_parameters()) {
+    Tensor destination = p.variable.value();  // shares the parameter's storage
+    destination.copy_(file.read(p.name, dtype, device));
   }
   return vgg;
 }

@@ -1,0 +1,32 @@
+// What the subcommands share: picking the device, the default VGG-19 path, and the progress display.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "engine/device.h"
+
+namespace gramgan::cli {
+
+// "" picks cuda when a GPU is present, otherwise cpu, saying so on stderr; anything else must name a usable device.
+std::string choose_device(const std::string& requested);
+
+// $GRAMGAN_VGG19 if set, else weights/vgg19.safetensors in the source tree (where weights/fetch_vgg19.sh puts it).
+std::string default_vgg_path();
+
+// Progress for long loops: on a terminal one line rewritten in place (step, the caller's text, it/s, ETA); when
+// stderr is not a terminal, plain lines about every 10% and at the end, so logs stay readable.
+class Progress {
+ public:
+  Progress(std::string label, long long first_step, long long last_step);
+  void update(long long step, const std::string& text);
+  void finish();
+
+ private:
+  std::string label_;
+  long long first_, last_, printed_at_ = -1;
+  bool terminal_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace gramgan::cli

@@ -1,0 +1,64 @@
+#include "apps/gan/checkpoint.h"
+
+#include <charconv>
+
+#include "engine/error.h"
+
+namespace gramgan::gan {
+namespace {
+
+constexpr const char* kWidthKey = "gramgan.generator.width";
+constexpr const char* kBlocksKey = "gramgan.generator.residual_blocks";
+
+int metadata_int(const SafetensorsFile& file, const std::string& key) {
+  const auto it = file.metadata().find(key);
+  if (it == file.metadata().end())
+    throw Error(file.path() + ": not a gramgan generator file (metadata '" + key +
+                "' is missing; `gramgan train` writes generator.safetensors in its run folder)");
+  int value = 0;
+  const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+  if (ec != std::errc() || end != it->second.data() + it->second.size() || value < 0 || value > 4096)
+    throw Error(file.path() + ": metadata '" + key + "' is not a valid number: '" + it->second + "'");
+  return value;
+}
+
+}  // namespace
+
+void append_parameters(std::vector<SafetensorsEntry>& entries, const std::string& prefix,
+                       const std::vector<nn::NamedParameter>& parameters) {
+  for (const nn::NamedParameter& p : parameters) entries.push_back({prefix + p.name, p.variable.value()});
+}
+
+void load_parameters(const SafetensorsFile& file, const std::string& prefix,
+                     const std::vector<nn::NamedParameter>& parameters) {
+  // Check every tensor before writing any, so a bad file leaves the module untouched.
+  for (const nn::NamedParameter& p : parameters) {
+    const Shape& shape = p.variable.value().shape();
+    file.expect(prefix + p.name, std::vector<std::int64_t>(shape.begin(), shape.end()));
+  }
+  for (const nn::NamedParameter& p : parameters) {
+    Tensor destination = p.variable.value();  // shares the parameter's storage
+    destination.copy_(file.read(prefix + p.name, destination.dtype(), destination.device()));
+  }
+}
+
+void save_generator(const std::string& path, const Generator& generator,
+                    const std::map<std::string, std::string>& extra_metadata) {
+  std::vector<SafetensorsEntry> entries;
+  append_parameters(entries, "", generator.named_parameters());
+  std::map<std::string, std::string> metadata = extra_metadata;
+  metadata[kWidthKey] = std::to_string(generator.options().width);
+  metadata[kBlocksKey] = std::to_string(generator.options().residual_blocks);
+  write_safetensors(path, entries, metadata);
+}
+
+std::unique_ptr<Generator> load_generator(const std::string& path, DType dtype, const Device& device) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  GeneratorOptions options{.width = metadata_int(file, kWidthKey), .residual_blocks = metadata_int(file, kBlocksKey)};
+  gramgan::Generator unused(0);  // the values come from the file
+  auto generator = std::make_unique<Generator>(options, unused, dtype, device);
+  load_parameters(file, "", generator->named_parameters());
+  return generator;
+}
+
+}  // namespace gramgan::gan

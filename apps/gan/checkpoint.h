@@ -1,0 +1,31 @@
+// Model files in safetensors (engine/io/safetensors.h), so a PyTorch user can open them:
+//  - generator.safetensors: the generator's parameters under their own names (head.conv.weight, ...) and its
+//    architecture in the metadata (gramgan.generator.width, gramgan.generator.residual_blocks); what `stylize`
+//    loads.
+//  - checkpoint.safetensors (trainer.h): both networks under "G." / "D.", both Adam states, counters and data
+//    order, written atomically so a kill at any moment leaves the previous complete file.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/gan/models.h"
+#include "engine/io/safetensors.h"
+
+namespace gramgan::gan {
+
+// Appends a module's parameters as entries named prefix + parameter name.
+void append_parameters(std::vector<SafetensorsEntry>& entries, const std::string& prefix,
+                       const std::vector<nn::NamedParameter>& parameters);
+// Copies prefix + name from `file` into each parameter, checking every shape first; dtype is converted to the
+// parameter's. Throws gramgan::Error naming the file and the tensor.
+void load_parameters(const SafetensorsFile& file, const std::string& prefix,
+                     const std::vector<nn::NamedParameter>& parameters);
+
+void save_generator(const std::string& path, const Generator& generator,
+                    const std::map<std::string, std::string>& extra_metadata = {});
+std::unique_ptr<Generator> load_generator(const std::string& path, DType dtype, const Device& device);
+
+}  // namespace gramgan::gan

@@ -1,0 +1,56 @@
+#include "apps/gan/losses.h"
+
+#include <algorithm>
+
+#include "engine/error.h"
+
+namespace gramgan::gan {
+
+PerceptualLoss::PerceptualLoss(const Vgg19Features& vgg, std::vector<std::string> content_layers,
+                               std::vector<std::string> style_layers, const Tensor& style_image, TvMode tv_mode)
+    : vgg_(vgg), content_layers_(std::move(content_layers)), style_layers_(std::move(style_layers)), tv_mode_(tv_mode) {
+  check_vgg_layers(content_layers_, "content layers");
+  check_vgg_layers(style_layers_, "style layers");
+  all_layers_ = content_layers_;
+  for (const std::string& layer : style_layers_)
+    if (std::find(all_layers_.begin(), all_layers_.end(), layer) == all_layers_.end()) all_layers_.push_back(layer);
+
+  autograd::NoGradGuard no_grad;
+  const auto features = vgg_.forward(Variable(style_image), style_layers_);
+  for (const std::string& layer : style_layers_) {
+    const Tensor gram = ops::gram_forward(features.at(layer).value());  // (1, C, C)
+    style_grams_[layer] = gram.reshape({gram.size(1), gram.size(2)});
+  }
+}
+
+std::map<std::string, Tensor> PerceptualLoss::content_targets(const Tensor& content_images) const {
+  autograd::NoGradGuard no_grad;
+  std::map<std::string, Tensor> targets;
+  for (auto& [layer, feature] : vgg_.forward(Variable(content_images), content_layers_))
+    targets[layer] = feature.value();
+  return targets;
+}
+
+PerceptualTerms PerceptualLoss::operator()(const Variable& output,
+                                           const std::map<std::string, Tensor>& content_targets) const {
+  const auto features = vgg_.forward(output, all_layers_);
+  std::vector<std::pair<double, Variable>> content, style;
+  for (const std::string& layer : content_layers_)
+    content.emplace_back(1.0, autograd::mse_loss(features.at(layer), content_targets.at(layer)));
+  for (const std::string& layer : style_layers_)
+    style.emplace_back(1.0, autograd::gram_mse_loss(features.at(layer), style_grams_.at(layer)));
+  return {weighted_sum(content), weighted_sum(style), autograd::tv_loss(tv_mode_, output)};
+}
+
+Variable weighted_sum(const std::vector<std::pair<double, Variable>>& terms) {
+  Variable total;
+  for (const auto& [weight, term] : terms) {
+    if (!term.defined()) continue;
+    const Variable weighted = weight == 1.0 ? term : autograd::scale(term, weight);
+    total = total.defined() ? autograd::add(total, weighted) : weighted;
+  }
+  if (!total.defined()) throw Error("weighted_sum: no terms");
+  return total;
+}
+
+}  // namespace gramgan::gan

@@ -1,0 +1,110 @@
+// The GAN training loop (DESIGN.md section 3): each iteration draws a content batch x and real style crops, runs
+// y = G(x) once, takes one D step on L_D = l3 LSGAN_D(D(real), D(y)) with y detached, then one G step on
+// L_G = l1 content + l2 style + l3 LSGAN_G(D(y)) + l4 TV with D frozen (no D weight gradients are computed).
+// G is not updated between the two steps, so reusing y for the G step equals recomputing it.
+//
+// A run lives in one folder: config.json, log.csv, samples/, checkpoint.safetensors, generator.safetensors.
+// Everything random derives from the seed and the step/data counters saved in the checkpoint, so resuming gives
+// bitwise the weights of an uninterrupted run on the same device.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/gan/dataset.h"
+#include "apps/gan/losses.h"
+#include "apps/gan/models.h"
+
+namespace gramgan::gan {
+
+struct LossWeights {
+  double content = 1.0, style = 1.0, adv = 1.0, tv = 1.0;
+};
+
+struct TrainConfig {
+  std::string content_dir, style_path;
+  std::string vgg;  // a safetensors path, or "random"
+  Pool vgg_pool = Pool::max;
+  int size = 256, batch = 4;
+  long long steps = 2000;
+  LossWeights lambdas;
+  std::vector<std::string> content_layers{"relu4_2"};
+  std::vector<std::string> style_layers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+  TvMode tv_mode = TvMode::sqrt;
+  double lr_g = 1e-3, lr_d = 2e-4;
+  GeneratorOptions generator;
+  DiscriminatorOptions discriminator;
+  std::string device = "cpu";
+  DType dtype = DType::float32;
+  std::uint64_t seed = 0;
+  std::string out_dir;
+  long long sample_every = 100, checkpoint_every = 500;
+};
+
+// config <-> JSON text (config.json, and the copy inside each checkpoint that --resume reads).
+std::string config_to_json(const TrainConfig& config);
+TrainConfig config_from_json(const std::string& json, const std::string& source);
+
+struct StepLog {
+  long long step = 0;                                             // 1-based: the iteration just finished
+  double content = 0, style = 0, adv_g = 0, tv = 0, g_total = 0;  // raw terms and the weighted total
+  LossWeights lambdas;
+  std::optional<double> d_loss, d_real_mean, d_fake_mean, d_grad_norm;  // absent when lambda_adv = 0 (no D)
+  double g_grad_norm = 0;
+  double seconds = 0;
+};
+
+class Trainer {
+ public:
+  // Starts a new run in config.out_dir (refusing a folder that already holds a checkpoint), or with `resume`
+  // loads out_dir/checkpoint.safetensors and continues from its step.
+  Trainer(const TrainConfig& config, bool resume);
+  ~Trainer();
+
+  // The saved configuration of the run in `out_dir` (its checkpoint's copy); what --resume starts from.
+  static TrainConfig saved_config(const std::string& out_dir);
+
+  const TrainConfig& config() const { return config_; }
+  long long step() const { return step_; }
+  // One iteration: a D step then a G step. Throws gramgan::Error on a non-finite loss (weights untouched).
+  StepLog train_step();
+  // Runs to config.steps, with samples, checkpoints and log rows at their intervals and a final checkpoint.
+  // `on_step` sees every iteration (progress display); `stop` is polled between iterations.
+  void run(const std::function<void(const StepLog&)>& on_step, const std::function<bool()>& stop = {});
+
+  void save_checkpoint() const;  // checkpoint.safetensors and generator.safetensors, atomically
+  void write_sample() const;     // samples/step_NNNNNN.png: content | stylised | style crop
+  const Generator& generator() const { return *generator_; }
+  const Discriminator& discriminator() const { return *discriminator_; }
+
+ private:
+  void load_checkpoint();
+  void append_log(const StepLog& log);
+
+  TrainConfig config_;
+  Device device_;
+  std::unique_ptr<ContentDataset> data_;
+  Image style_image_;
+  std::unique_ptr<Vgg19Features> vgg_;
+  std::unique_ptr<PerceptualLoss> perceptual_;
+  std::unique_ptr<Generator> generator_;
+  std::unique_ptr<Discriminator> discriminator_;
+  std::unique_ptr<nn::Adam> adam_g_, adam_d_;
+  long long step_ = 0;
+  std::vector<Image> last_content_, last_style_;  // the latest batch, for samples
+  Tensor last_output_;
+};
+
+// Builds the VGG a config asks for: the file at `vgg`, or seeded random weights for "random" (with a warning on
+// stderr). A missing file gives an error naming the fetch script and the --vgg random fallback.
+std::unique_ptr<Vgg19Features> make_vgg(const std::string& vgg, Pool pool, std::uint64_t seed, DType dtype,
+                                        const Device& device);
+
+// Reads a style image for crops of size x size: throws if it is smaller than that on either side.
+Image read_style_image(const std::string& path, int size);
+
+}  // namespace gramgan::gan

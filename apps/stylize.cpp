@@ -1,0 +1,60 @@
+// gramgan stylize: runs a trained generator (generator.safetensors from a train run) on PNG images of any size.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "apps/cli_support.h"
+#include "apps/commands.h"
+#include "apps/gan/checkpoint.h"
+#include "apps/gan/stylize.h"
+#include "engine/error.h"
+#include "engine/io/png.h"
+
+namespace gramgan::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct StylizeArgs {
+  std::string model, out, device;
+  std::vector<std::string> inputs;
+};
+
+int run_stylize(const StylizeArgs& args) {
+  // With several inputs --out is a folder (created if needed) and each output keeps its input's file name; with
+  // one input it is a file unless it names an existing folder.
+  std::error_code ec;
+  const bool out_is_dir = args.inputs.size() > 1 || fs::is_directory(args.out, ec);
+  std::vector<std::string> outputs;
+  for (const std::string& input : args.inputs) {
+    const std::string out = out_is_dir ? (fs::path(args.out) / fs::path(input).filename()).string() : args.out;
+    if (fs::weakly_canonical(input, ec) == fs::weakly_canonical(out, ec))
+      throw Error(out + ": would overwrite the input image; choose another --out");
+    outputs.push_back(out);
+  }
+  // Read every input before writing anything, so a bad file costs no half-finished batch.
+  std::vector<Image> images;
+  for (const std::string& input : args.inputs) images.push_back(read_png(input));
+
+  const Device device = Device::parse(choose_device(args.device));
+  std::unique_ptr<gan::Generator> generator = gan::load_generator(args.model, DType::float32, device);
+  if (out_is_dir) fs::create_directories(args.out);
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    write_png(outputs[i], gan::stylize(*generator, images[i], DType::float32, device));
+    std::printf("%s -> %s (%dx%d)\n", args.inputs[i].c_str(), outputs[i].c_str(), images[i].width, images[i].height);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_stylize_command(CLI::App& app) {
+  auto args = std::make_shared<StylizeArgs>();
+  CLI::App* cmd = app.add_subcommand("stylize", "Stylize PNG images with a trained generator");
+  cmd->add_option("--model", args->model, "generator.safetensors from a train run")->required();
+  cmd->add_option("--in", args->inputs, "Input PNG(s), any size; the output has the same size")->required();
+  cmd->add_option("--out", args->out, "Output PNG, or a folder (required with several inputs)")->required();
+  cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
+  return {cmd, [args] { return run_stylize(*args); }};
+}
+
+}  // namespace gramgan::cli

@@ -1,0 +1,124 @@
+// gramgan train: trains a generator for one style image on a folder of content photos (apps/gan/trainer.h).
+#include <cstdio>
+#include <memory>
+
+#include "apps/cli_support.h"
+#include "apps/commands.h"
+#include "apps/gan/trainer.h"
+#include "engine/error.h"
+
+namespace gramgan::cli {
+namespace {
+
+struct TrainArgs {
+  gan::TrainConfig config;
+  std::string device, pool = "max", tv = "sqrt";
+  bool resume = false;
+};
+
+std::string number(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.4g", v);
+  return buffer;
+}
+
+std::string step_text(const gan::StepLog& l) {
+  const gan::LossWeights& w = l.lambdas;
+  return "G " + number(l.g_total) + " (content " + number(w.content * l.content) + ", style " +
+         number(w.style * l.style) + ", adv " + number(w.adv * l.adv_g) + ", tv " + number(w.tv * l.tv) + ")" +
+         (l.d_loss ? " | D " + number(w.adv * *l.d_loss) : std::string());
+}
+
+int run_train(TrainArgs& args, const CLI::App& cmd) {
+  gan::TrainConfig config = args.config;
+  if (args.resume) {
+    // The run's settings come from its checkpoint; only how long and where it runs may change.
+    gan::TrainConfig saved = gan::Trainer::saved_config(config.out_dir);
+    if (cmd.count("--steps")) saved.steps = config.steps;
+    if (cmd.count("--sample-every")) saved.sample_every = config.sample_every;
+    if (cmd.count("--checkpoint-every")) saved.checkpoint_every = config.checkpoint_every;
+    saved.out_dir = config.out_dir;
+    config = saved;
+    config.device = choose_device(args.device.empty() ? saved.device : args.device);
+  } else {
+    if (config.content_dir.empty() || config.style_path.empty())
+      throw Error("train: --content DIR and --style FILE are required (or --resume with --out RUN_DIR)");
+    config.vgg_pool = args.pool == "max" ? Pool::max : Pool::average;
+    config.tv_mode = args.tv == "sqrt" ? TvMode::sqrt : TvMode::squared;
+    config.device = choose_device(args.device);
+  }
+
+  gan::Trainer trainer(config, args.resume);
+  std::fprintf(stderr, "gramgan train: %s on %s, %lld steps%s, run folder %s\n", config.style_path.c_str(),
+               config.device.c_str(), config.steps,
+               args.resume ? (" (resuming at step " + std::to_string(trainer.step()) + ")").c_str() : "",
+               config.out_dir.c_str());
+  Progress progress("step", trainer.step() + 1, config.steps);
+  trainer.run([&](const gan::StepLog& log) { progress.update(log.step, step_text(log)); });
+  progress.finish();
+  std::printf("done: %lld steps; generator in %s/generator.safetensors, samples in %s/samples, log in %s/log.csv\n",
+              trainer.step(), config.out_dir.c_str(), config.out_dir.c_str(), config.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Command add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  gan::TrainConfig& c = args->config;
+  c.vgg = default_vgg_path();
+  c.out_dir = "runs/train";
+  CLI::App* cmd = app.add_subcommand("train", "Train a style-transfer generator (and its PatchGAN discriminator)");
+  cmd->add_option("--content", c.content_dir, "Folder of content photos (every *.png below it)")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--style", c.style_path, "Style image (PNG), at least --size on each side");
+  cmd->add_option("--vgg", c.vgg, "VGG-19 weights (safetensors, torchvision names), or 'random' (weak; warned)")
+      ->capture_default_str();
+  cmd->add_option("--vgg-pool", args->pool, "VGG pooling: max, or average (Gatys)")
+      ->check(CLI::IsMember({"max", "average"}))
+      ->capture_default_str();
+  cmd->add_option("--size", c.size, "Crop size (square; multiple of 4, >= 24)")->capture_default_str();
+  cmd->add_option("--batch", c.batch, "Content images per step")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--steps", c.steps, "Total iterations (each one D step and one G step)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss")->capture_default_str();
+  cmd->add_option("--lambda-style", c.lambdas.style, "Weight of the style (Gram) loss")->capture_default_str();
+  cmd->add_option("--lambda-adv", c.lambdas.adv, "Weight of the LSGAN loss (0: no discriminator)")
+      ->capture_default_str();
+  cmd->add_option("--lambda-tv", c.lambdas.tv, "Weight of the total-variation loss")->capture_default_str();
+  cmd->add_option("--content-layers", c.content_layers, "VGG layers for the content loss")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--style-layers", c.style_layers, "VGG layers for the style loss")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--tv", args->tv, "Total variation: sqrt (isotropic, eps 1e-8) or squared")
+      ->check(CLI::IsMember({"sqrt", "squared"}))
+      ->capture_default_str();
+  cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G (betas 0.9, 0.999)")->capture_default_str();
+  cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D (betas 0.5, 0.999)")->capture_default_str();
+  cmd->add_option("--g-width", c.generator.width, "Generator width (channels of its first layer)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--g-blocks", c.generator.residual_blocks, "Generator residual blocks")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--d-width", c.discriminator.width, "Discriminator width (channels of its first layer)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
+  cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")->capture_default_str();
+  cmd->add_option("--out", c.out_dir, "Run folder (config.json, log.csv, samples/, checkpoints)")
+      ->capture_default_str();
+  cmd->add_flag("--resume", args->resume, "Continue the run in --out from its checkpoint (its settings are kept)");
+  cmd->add_option("--sample-every", c.sample_every, "Write samples/step_NNNNNN.png every N steps (0: never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-every", c.checkpoint_every, "Checkpoint every N steps (0: only at the end)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  return {cmd, [args, cmd] { return run_train(*args, *cmd); }};
+}
+
+}  // namespace gramgan::cli

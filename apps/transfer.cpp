@@ -1,0 +1,87 @@
+// gramgan transfer: Gatys-style optimisation of one image's pixels (apps/gan/transfer.h); no training.
+#include <cstdio>
+#include <memory>
+
+#include "apps/cli_support.h"
+#include "apps/commands.h"
+#include "apps/gan/trainer.h"
+#include "apps/gan/transfer.h"
+#include "engine/error.h"
+#include "engine/io/png.h"
+
+namespace gramgan::cli {
+namespace {
+
+struct TransferArgs {
+  std::string content, style, out, device, vgg, pool = "max";
+  int size = 256;
+  std::uint64_t seed = 0;
+  gan::TransferConfig config;
+};
+
+// Scales an image so that its longer side is `side`.
+Image fit_long_side(const Image& image, int side) {
+  const double scale = double(side) / std::max(image.width, image.height);
+  return resize(image, std::max(1, int(std::lround(image.width * scale))),
+                std::max(1, int(std::lround(image.height * scale))));
+}
+
+int run_transfer(const TransferArgs& args) {
+  if (args.size < 16) throw Error("--size " + std::to_string(args.size) + ": must be at least 16 (VGG pools 4 times)");
+  const Image content = fit_long_side(read_png(args.content), args.size);
+  const Image style = fit_long_side(read_png(args.style), args.size);
+  if (std::min(content.width, content.height) < 16 || std::min(style.width, style.height) < 16)
+    throw Error("--size " + std::to_string(args.size) + ": an image's short side would be below 16 pixels");
+  const Device device = Device::parse(choose_device(args.device));
+  const auto vgg =
+      gan::make_vgg(args.vgg, args.pool == "max" ? Pool::max : Pool::average, args.seed, DType::float32, device);
+  std::fprintf(stderr, "gramgan transfer: %dx%d, %d steps on %s\n", content.width, content.height, args.config.steps,
+               device.to_string().c_str());
+  Progress progress("step", 1, args.config.steps);
+  const Image result =
+      gan::transfer(*vgg, content, style, args.config, DType::float32, device, [&](const gan::TransferStep& s) {
+        char text[160];
+        std::snprintf(text, sizeof text, "loss %.4g (content %.4g, style %.4g, tv %.4g)", s.total,
+                      args.config.lambda_content * s.content, args.config.lambda_style * s.style,
+                      args.config.lambda_tv * s.tv);
+        progress.update(s.step, text);
+      });
+  progress.finish();
+  write_png(args.out, result);
+  std::printf("wrote %s (%dx%d)\n", args.out.c_str(), result.width, result.height);
+  return 0;
+}
+
+}  // namespace
+
+Command add_transfer_command(CLI::App& app) {
+  auto args = std::make_shared<TransferArgs>();
+  gan::TransferConfig& c = args->config;
+  args->vgg = default_vgg_path();
+  CLI::App* cmd = app.add_subcommand("transfer", "Gatys-style transfer: optimise one image's pixels (no training)");
+  cmd->add_option("--content", args->content, "Content image (PNG)")->required();
+  cmd->add_option("--style", args->style, "Style image (PNG)")->required();
+  cmd->add_option("--out", args->out, "Output PNG")->required();
+  cmd->add_option("--size", args->size, "Both images are scaled so their longer side is this")->capture_default_str();
+  cmd->add_option("--steps", c.steps, "Adam steps on the pixels")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--lr", c.lr, "Adam learning rate (on atanh(2 pixel - 1))")->capture_default_str();
+  cmd->add_option("--vgg", args->vgg, "VGG-19 weights (safetensors), or 'random' (weak; warned)")
+      ->capture_default_str();
+  cmd->add_option("--vgg-pool", args->pool, "VGG pooling: max, or average (Gatys)")
+      ->check(CLI::IsMember({"max", "average"}))
+      ->capture_default_str();
+  cmd->add_option("--lambda-content", c.lambda_content, "Weight of the content loss")->capture_default_str();
+  cmd->add_option("--lambda-style", c.lambda_style, "Weight of the style loss")->capture_default_str();
+  cmd->add_option("--lambda-tv", c.lambda_tv, "Weight of the total-variation loss")->capture_default_str();
+  cmd->add_option("--content-layers", c.content_layers, "VGG layers for the content loss")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--style-layers", c.style_layers, "VGG layers for the style loss")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
+  cmd->add_option("--seed", args->seed, "Seed of the random VGG weights with --vgg random")->capture_default_str();
+  return {cmd, [args] { return run_transfer(*args); }};
+}
+
+}  // namespace gramgan::cli

@@ -1,0 +1,224 @@
+// apps/gan training, stylize and the VGG loader at tiny sizes on cpu: every loss finite, the G loss falls on a
+// fixed batch, checkpoint + resume is bitwise an uninterrupted run, stylize keeps the size, VGG files load and
+// malformed ones are refused with a message.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "apps/gan/checkpoint.h"
+#include "apps/gan/stylize.h"
+#include "apps/gan/trainer.h"
+#include "apps/gan/transfer.h"
+#include "engine/io/png.h"
+#include "expect_error.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using gramgan::DType;
+using gramgan::Image;
+using gramgan::SafetensorsFile;
+using gramgan::Tensor;
+using gramgan::test::TempDir;
+using namespace gramgan::gan;
+
+Image noise_image(int width, int height, std::uint64_t seed) {
+  Image image = gramgan::make_image(width, height);
+  std::uint64_t state = seed;
+  for (float& v : image.pixels) v = float((mix_seed(state++, 1, 2) >> 11) * 0x1.0p-53);
+  return image;
+}
+
+// A tiny run: 32x32 crops, narrow networks, random VGG, every interval off (the tests drive checkpoints).
+TrainConfig tiny_config(const TempDir& dir, int content_images = 2, int content_side = 40) {
+  fs::create_directories(dir.path() / "content" / "nested");
+  for (int i = 0; i < content_images; ++i)
+    gramgan::write_png(dir / ("content/nested/" + std::to_string(i) + ".png"),
+                       noise_image(content_side, content_side + 3, 10 + i));
+  gramgan::write_png(dir / "style.png", noise_image(48, 40, 99));
+  TrainConfig c;
+  c.content_dir = dir / "content";
+  c.style_path = dir / "style.png";
+  c.vgg = "random";
+  c.size = 32;
+  c.batch = 1;
+  c.steps = 4;
+  c.generator = {.width = 4, .residual_blocks = 1};
+  c.discriminator = {.width = 4};
+  c.style_layers = {"relu1_1", "relu2_1", "relu3_1"};
+  c.content_layers = {"relu2_2"};
+  c.lambdas = {.content = 1.0, .style = 1e3, .adv = 0.1, .tv = 1e-2};
+  c.out_dir = dir / "run";
+  c.sample_every = 0;
+  c.checkpoint_every = 0;
+  return c;
+}
+
+void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
+  const SafetensorsFile a = SafetensorsFile::open(a_path), b = SafetensorsFile::open(b_path);
+  ASSERT_EQ(a.names(), b.names());
+  for (const std::string& name : a.names()) EXPECT_EQ(a.read_raw(name), b.read_raw(name)) << name;
+}
+
+TEST(Train, EveryLossIsFiniteAndTheRunFolderIsComplete) {
+  const TempDir dir("train_smoke");
+  TrainConfig config = tiny_config(dir);
+  config.sample_every = 2;
+  Trainer trainer(config, false);
+  std::vector<StepLog> logs;
+  trainer.run([&](const StepLog& log) { logs.push_back(log); });
+  ASSERT_EQ(logs.size(), 4u);
+  for (const StepLog& l : logs) {
+    for (double v : {l.content, l.style, l.adv_g, l.tv, l.g_total, l.g_grad_norm}) EXPECT_TRUE(std::isfinite(v));
+    ASSERT_TRUE(l.d_loss && l.d_real_mean && l.d_fake_mean && l.d_grad_norm);
+    EXPECT_TRUE(std::isfinite(*l.d_loss) && std::isfinite(*l.d_grad_norm));
+    EXPECT_GT(l.g_grad_norm, 0.0);
+  }
+  for (const char* name : {"config.json", "log.csv", "checkpoint.safetensors", "generator.safetensors",
+                           "samples/step_000002.png", "samples/step_000004.png"})
+    EXPECT_TRUE(fs::exists(dir.path() / "run" / name)) << name;
+  const Image sample = gramgan::read_png(dir / "run/samples/step_000004.png");
+  EXPECT_EQ(sample.height, 32);
+  EXPECT_GT(sample.width, 3 * 32);
+}
+
+TEST(Train, GeneratorLossFallsOnAFixedBatch) {
+  const TempDir dir("train_fixed");
+  // One 32x33 image cropped to 32x32: the only freedom is the row offset, so make it exactly 32x32.
+  TrainConfig config = tiny_config(dir, 1, 32);
+  gramgan::write_png(dir / "content/nested/0.png", noise_image(32, 32, 7));
+  config.lambdas.adv = 0;  // no discriminator: L_G is a fixed function of G's weights
+  config.steps = 12;
+  config.lr_g = 1e-2;
+  Trainer trainer(config, false);
+  std::vector<double> losses;
+  trainer.run([&](const StepLog& log) {
+    EXPECT_FALSE(log.d_loss.has_value());
+    losses.push_back(log.g_total);
+  });
+  ASSERT_EQ(losses.size(), 12u);
+  EXPECT_LT(losses.back(), 0.7 * losses.front()) << "first " << losses.front() << ", last " << losses.back();
+}
+
+TEST(Train, ResumeFromACheckpointIsBitwiseTheUninterruptedRun) {
+  const TempDir straight_dir("train_straight"), split_dir("train_split");
+  // Three images and batch 2: the resumed run crosses an epoch boundary with a saved, shuffled order.
+  TrainConfig straight = tiny_config(straight_dir, 3);
+  straight.batch = 2;
+  straight.steps = 4;
+  Trainer(straight, false).run({});
+
+  TrainConfig split = tiny_config(split_dir, 3);
+  split.batch = 2;
+  split.steps = 4;
+  {
+    Trainer first(split, false);
+    first.train_step();
+    first.save_checkpoint();
+    first.train_step();  // lost: the kill came before the next checkpoint
+  }
+  Trainer resumed(split, true);
+  EXPECT_EQ(resumed.step(), 1);
+  resumed.run({});
+  expect_same_tensors(straight_dir / "run/checkpoint.safetensors", split_dir / "run/checkpoint.safetensors");
+  expect_same_tensors(straight_dir / "run/generator.safetensors", split_dir / "run/generator.safetensors");
+}
+
+TEST(Train, RefusesToOverwriteARunAndBadInputsBeforeWritingAnything) {
+  const TempDir dir("train_refuse");
+  TrainConfig config = tiny_config(dir);
+  config.steps = 1;
+  Trainer(config, false).run({});
+  EXPECT_ERROR_MENTIONS(Trainer(config, false), "--resume");
+
+  TrainConfig small_style = tiny_config(dir);
+  small_style.out_dir = dir / "run2";
+  small_style.size = 64;
+  EXPECT_ERROR_MENTIONS(Trainer(small_style, false), "smaller than --size 64");
+  fs::create_directories(dir.path() / "empty");
+  TrainConfig empty = tiny_config(dir);
+  empty.out_dir = dir / "run3";
+  empty.content_dir = dir / "empty";
+  EXPECT_ERROR_MENTIONS(Trainer(empty, false), "no PNG files");
+  EXPECT_FALSE(fs::exists(dir.path() / "run2"));
+  EXPECT_FALSE(fs::exists(dir.path() / "run3"));
+}
+
+TEST(Stylize, OutputHasTheInputSizeForAnySize) {
+  gramgan::Generator rng(3);
+  Generator generator(GeneratorOptions{.width = 4, .residual_blocks = 1}, rng);
+  for (auto [w, h] : {std::pair{13, 21}, {1, 1}, {32, 8}, {37, 5}}) {
+    const Image out = stylize(generator, noise_image(w, h, 5), DType::float32, gramgan::Device::cpu());
+    EXPECT_EQ(out.width, w);
+    EXPECT_EQ(out.height, h);
+  }
+}
+
+TEST(Stylize, GeneratorFileRoundTripsAndBadFilesAreNamed) {
+  const TempDir dir("generator_file");
+  gramgan::Generator rng(4);
+  Generator generator(GeneratorOptions{.width = 4, .residual_blocks = 2}, rng);
+  save_generator(dir / "g.safetensors", generator);
+  const auto loaded = load_generator(dir / "g.safetensors", DType::float32, gramgan::Device::cpu());
+  EXPECT_EQ(loaded->options().residual_blocks, 2);
+  const Image image = noise_image(16, 12, 6);
+  const Image a = stylize(generator, image, DType::float32, gramgan::Device::cpu());
+  const Image b = stylize(*loaded, image, DType::float32, gramgan::Device::cpu());
+  EXPECT_EQ(a.pixels, b.pixels);
+
+  gramgan::write_safetensors(dir / "not_g.safetensors", {{"x", Tensor::zeros({2})}});
+  EXPECT_ERROR_MENTIONS(load_generator(dir / "not_g.safetensors", DType::float32, gramgan::Device::cpu()),
+                        "not a gramgan generator file");
+}
+
+TEST(Vgg, LoadsTorchvisionKeysAndRefusesMalformedFiles) {
+  const TempDir dir("vgg_file");
+  const gramgan::Device cpu = gramgan::Device::cpu();
+  const Vgg19Features reference = Vgg19Features::random(21, gramgan::Pool::max, DType::float32, cpu);
+  std::vector<gramgan::SafetensorsEntry> entries;
+  for (const auto& p : reference.named_parameters()) entries.push_back({p.name, p.variable.value()});
+  entries.push_back({"classifier.0.bias", Tensor::zeros({7})});  // extra tensors are ignored
+  gramgan::write_safetensors(dir / "vgg.safetensors", entries);
+  const Vgg19Features loaded = Vgg19Features::load(dir / "vgg.safetensors", gramgan::Pool::max, DType::float32, cpu);
+  const auto a = reference.named_parameters(), b = loaded.named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].variable.value().to_host<float>(), b[i].variable.value().to_host<float>()) << a[i].name;
+
+  EXPECT_ERROR_MENTIONS(Vgg19Features::load(dir / "missing.safetensors", gramgan::Pool::max, DType::float32, cpu),
+                        "fetch_vgg19.sh");
+  std::vector<gramgan::SafetensorsEntry> missing(entries.begin() + 2, entries.end());
+  gramgan::write_safetensors(dir / "missing_key.safetensors", missing);
+  EXPECT_ERROR_MENTIONS(Vgg19Features::load(dir / "missing_key.safetensors", gramgan::Pool::max, DType::float32, cpu),
+                        "features.0.weight");
+  std::vector<gramgan::SafetensorsEntry> wrong_shape = entries;
+  wrong_shape[0].value = Tensor::zeros({64, 3, 4, 4});
+  gramgan::write_safetensors(dir / "wrong_shape.safetensors", wrong_shape);
+  EXPECT_ERROR_MENTIONS(Vgg19Features::load(dir / "wrong_shape.safetensors", gramgan::Pool::max, DType::float32, cpu),
+                        "expected [64, 3, 3, 3]");
+}
+
+TEST(Transfer, LossFallsAndPixelsStayInRange) {
+  const gramgan::Device cpu = gramgan::Device::cpu();
+  const Vgg19Features vgg = Vgg19Features::random(31, gramgan::Pool::average, DType::float32, cpu);
+  TransferConfig config;
+  config.steps = 6;
+  config.lambda_style = 1e3;
+  config.style_layers = {"relu1_1", "relu2_1"};
+  config.content_layers = {"relu2_1"};
+  std::vector<double> losses;
+  const Image out = transfer(vgg, noise_image(20, 16, 1), noise_image(24, 20, 2), config, DType::float32, cpu,
+                             [&](const TransferStep& s) { losses.push_back(s.total); });
+  ASSERT_EQ(losses.size(), 6u);
+  EXPECT_LT(losses.back(), losses.front());
+  EXPECT_EQ(out.width, 20);
+  EXPECT_EQ(out.height, 16);
+  for (float v : out.pixels) {
+    EXPECT_GE(v, 0.0f);
+    EXPECT_LE(v, 1.0f);
+  }
+}
+
+}  // namespace
