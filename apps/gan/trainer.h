@@ -21,8 +21,10 @@
 
 namespace gramgan::gan {
 
+// Defaults calibrated at initialisation (apps/gan/README.md, "Loss weights"): with them the weighted content and
+// style terms are of the same order, TV about 1% and the adversarial term about 10% of the content term.
 struct LossWeights {
-  double content = 1.0, style = 1.0, adv = 1.0, tv = 1.0;
+  double content = 1.0, style = 5e3, adv = 0.1, tv = 0.1;
 };
 
 struct TrainConfig {

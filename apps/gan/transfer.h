@@ -14,7 +14,7 @@
 namespace gramgan::gan {
 
 struct TransferConfig {
-  double lambda_content = 1.0, lambda_style = 1.0, lambda_tv = 1.0;
+  double lambda_content = 1.0, lambda_style = 5e3, lambda_tv = 0.1;  // as train's (apps/gan/trainer.h)
   std::vector<std::string> content_layers{"relu4_2"};
   std::vector<std::string> style_layers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
   TvMode tv_mode = TvMode::sqrt;
