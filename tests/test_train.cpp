@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "apps/gan/checkpoint.h"
 #include "apps/gan/stylize.h"
@@ -198,6 +199,12 @@ TEST(Vgg, LoadsTorchvisionKeysAndRefusesMalformedFiles) {
   gramgan::write_safetensors(dir / "wrong_shape.safetensors", wrong_shape);
   EXPECT_ERROR_MENTIONS(Vgg19Features::load(dir / "wrong_shape.safetensors", gramgan::Pool::max, DType::float32, cpu),
                         "expected [64, 3, 3, 3]");
+  {
+    std::ofstream garbage(dir / "garbage.safetensors", std::ios::binary);
+    garbage << "this is not a safetensors file at all";
+  }
+  EXPECT_ERROR_MENTIONS(Vgg19Features::load(dir / "garbage.safetensors", gramgan::Pool::max, DType::float32, cpu),
+                        "re-fetch them with weights/fetch_vgg19.sh");
 }
 
 TEST(Transfer, LossFallsAndPixelsStayInRange) {

@@ -95,22 +95,29 @@ Vgg19Features Vgg19Features::load(const std::string& path, Pool pool, DType dtyp
                 ": VGG-19 weights not found. Fetch them with weights/fetch_vgg19.sh (575 MB, checksum "
                 "verified) and pass --vgg PATH, or run with --vgg random (seeded random weights: the losses run, "
                 "stylisation is much weaker)");
-  const SafetensorsFile file = SafetensorsFile::open(path);
-  Vgg19Features vgg(pool, dtype, device);
-  // Every tensor is checked (name, shape, dtype F32/F64) before any is read.
-  for (const nn::NamedParameter& p : vgg.named_parameters()) {
-    const Shape& shape = p.variable.value().shape();
-    const std::vector<std::int64_t> dims(shape.begin(), shape.end());
-    const SafetensorsTensorInfo& info = file.expect(p.name, dims);
-    if (info.dtype != SafetensorsDType::F32 && info.dtype != SafetensorsDType::F64)
-      throw Error(path + ": tensor '" + p.name + "' has dtype " + safetensors_dtype_name(info.dtype) +
-                  ", expected F32 or F64 (the torchvision ImageNet weights are F32)");
+  try {
+    const SafetensorsFile file = SafetensorsFile::open(path);
+    Vgg19Features vgg(pool, dtype, device);
+    // Every tensor is checked (name, shape, dtype F32/F64) before any is read.
+    for (const nn::NamedParameter& p : vgg.named_parameters()) {
+      const Shape& shape = p.variable.value().shape();
+      const std::vector<std::int64_t> dims(shape.begin(), shape.end());
+      const SafetensorsTensorInfo& info = file.expect(p.name, dims);
+      if (info.dtype != SafetensorsDType::F32 && info.dtype != SafetensorsDType::F64)
+        throw Error(path + ": tensor '" + p.name + "' has dtype " + safetensors_dtype_name(info.dtype) +
+                    ", expected F32 or F64 (the torchvision ImageNet weights are F32)");
+    }
+    for (const nn::NamedParameter& p : vgg.named_parameters()) {
+      Tensor destination = p.variable.value();  // shares the parameter's storage
+      destination.copy_(file.read(p.name, dtype, device));
+    }
+    return vgg;
+  } catch (const Error& e) {
+    // The file exists but is not the VGG-19 file we need: say so, and how to get a good one.
+    throw Error(std::string(e.what()) +
+                ". Expected torchvision VGG-19 weights (timm vgg19.tv_in1k); re-fetch them with "
+                "weights/fetch_vgg19.sh");
   }
-  for (const nn::NamedParameter& p : vgg.named_parameters()) {
-    Tensor destination = p.variable.value();  // shares the parameter's storage
-    destination.copy_(file.read(p.name, dtype, device));
-  }
-  return vgg;
 }
 
 std::map<std::string, Variable> Vgg19Features::forward(const Variable& images,
