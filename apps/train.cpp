@@ -31,6 +31,7 @@ std::string step_text(const gan::StepLog& l) {
 
 int run_train(TrainArgs& args, const CLI::App& cmd) {
   gan::TrainConfig config = args.config;
+  std::string requested_device = args.device;
   if (args.resume) {
     // The run's settings come from its checkpoint; only how long and where it runs may change.
     gan::TrainConfig saved = gan::Trainer::saved_config(config.out_dir);
@@ -39,7 +40,8 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     if (cmd.count("--checkpoint-every")) saved.checkpoint_every = config.checkpoint_every;
     saved.out_dir = config.out_dir;
     config = saved;
-    config.device = choose_device(args.device.empty() ? saved.device : args.device);
+    requested_device = args.device.empty() ? saved.device : args.device;
+    config.device = choose_device(requested_device);
   } else {
     if (config.content_dir.empty() || config.style_path.empty())
       throw Error("train: --content DIR and --style FILE are required (or --resume with --out RUN_DIR)");
@@ -49,6 +51,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   }
 
   gan::Trainer trainer(config, args.resume);
+  report_device_choice(requested_device);
   std::fprintf(stderr, "gramgan train: %s on %s, %lld steps%s, run folder %s\n", config.style_path.c_str(),
                config.device.c_str(), config.steps,
                args.resume ? (" (resuming at step " + std::to_string(trainer.step()) + ")").c_str() : "",

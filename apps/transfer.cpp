@@ -35,6 +35,7 @@ int run_transfer(const TransferArgs& args) {
   const Device device = Device::parse(choose_device(args.device));
   const auto vgg =
       gan::make_vgg(args.vgg, args.pool == "max" ? Pool::max : Pool::average, args.seed, DType::float32, device);
+  report_device_choice(args.device);
   std::fprintf(stderr, "gramgan transfer: %dx%d, %d steps on %s\n", content.width, content.height, args.config.steps,
                device.to_string().c_str());
   Progress progress("step", 1, args.config.steps);

@@ -350,6 +350,18 @@ TEST_F(CliTest, TransferOneStep) {
   EXPECT_EQ(std::max(out.width, out.height), 32);
 }
 
+// ---- without --device -------------------------------------------------------------------------------------------
+
+// The default device (cuda if present, else cpu with a notice) must not add a line to a refused command's stderr.
+TEST_F(CliTest, DefaultDeviceErrorIsOneLine) {
+  expect_train_error({{"--device", kDrop}, {"--style", dir_ / "missing.png"}}, "missing.png");
+  expect_train_error({{"--device", kDrop}, {"--vgg", dir_ / "no_vgg.safetensors"}}, "no_vgg");
+  expect_usage_error(
+      run_cli({"stylize", "--model", dir_ / "nope.safetensors", "--in", dir_ / "style.png", "--out", dir_ / "out.png"}),
+      "nope.safetensors");
+  expect_transfer_error({{"--device", kDrop}, {"--vgg", dir_ / "no_vgg.safetensors"}}, "no_vgg");
+}
+
 // ---- help --------------------------------------------------------------------------------------------------------
 
 TEST(CliHelp, ListsOptionsWithDefaults) {
