@@ -64,7 +64,7 @@ Command add_transfer_command(CLI::App& app) {
   cmd->add_option("--style", args->style, "Style image (PNG)")->required();
   cmd->add_option("--out", args->out, "Output PNG")->required();
   cmd->add_option("--size", args->size, "Both images are scaled so their longer side is this")->capture_default_str();
-  cmd->add_option("--steps", c.steps, "Adam steps on the pixels")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--steps", c.steps, "Adam steps on the pixels")->check(kNonNegative)->capture_default_str();
   cmd->add_option("--lr", c.lr, "Adam learning rate (on atanh(2 pixel - 1))")->capture_default_str();
   cmd->add_option("--vgg", args->vgg, "VGG-19 weights (safetensors), or 'random' (weak; warned)")
       ->capture_default_str();

@@ -232,7 +232,10 @@ TEST_F(CliTest, TrainUnknownLayer) { expect_train_error({{"--style-layers", "rel
 
 TEST_F(CliTest, TrainUnknownOption) { expect_train_error({{"--bogus-option", "1"}}, "--bogus-option"); }
 
-TEST_F(CliTest, TrainZeroBatch) { expect_train_error({{"--batch", "0"}}, "--batch"); }
+TEST_F(CliTest, TrainZeroBatch) {
+  expect_train_error({{"--batch", "0"}}, "--batch: Value 0 not in range 1 to");
+  expect_train_error({{"--steps", "-1"}}, "--steps: Value -1 not in range 0 to");
+}
 
 TEST_F(CliTest, TrainUnknownDevice) { expect_train_error({{"--device", "bogus"}}, "bogus"); }
 
