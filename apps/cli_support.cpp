@@ -10,17 +10,18 @@
 namespace gramgan::cli {
 
 std::string choose_device(const std::string& requested) {
-  if (requested.empty()) {
-    if (cuda_available()) return "cuda";
-    std::fprintf(stderr, "gramgan: no GPU (%s); running on cpu (the simulated kernels)\n",
-                 cuda_unavailable_reason().c_str());
-    return "cpu";
-  }
+  if (requested.empty()) return cuda_available() ? "cuda" : "cpu";
   const Device device = Device::parse(requested);
   if (device.is_cuda() && !cuda_available())
     throw Error("--device " + requested + ": no GPU (" + cuda_unavailable_reason() + ")");
   check_device(device);
   return device.to_string();
+}
+
+void report_device_choice(const std::string& requested) {
+  if (requested.empty() && !cuda_available())
+    std::fprintf(stderr, "gramgan: no GPU (%s); running on cpu (the simulated kernels)\n",
+                 cuda_unavailable_reason().c_str());
 }
 
 std::string default_vgg_path() {

@@ -8,8 +8,12 @@
 
 namespace gramgan::cli {
 
-// "" picks cuda when a GPU is present, otherwise cpu, saying so on stderr; anything else must name a usable device.
+// "" picks cuda when a GPU is present, otherwise cpu; anything else must name a usable device.
 std::string choose_device(const std::string& requested);
+
+// Says on stderr that the run falls back to the cpu when `requested` is "" and no GPU is present. Commands call it
+// once their inputs have loaded, so a refused command prints nothing but its one error line.
+void report_device_choice(const std::string& requested);
 
 // $GRAMGAN_VGG19 if set, else weights/vgg19.safetensors in the source tree (where weights/fetch_vgg19.sh puts it).
 std::string default_vgg_path();

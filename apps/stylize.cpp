@@ -37,6 +37,7 @@ int run_stylize(const StylizeArgs& args) {
 
   const Device device = Device::parse(choose_device(args.device));
   std::unique_ptr<gan::Generator> generator = gan::load_generator(args.model, DType::float32, device);
+  report_device_choice(args.device);
   if (out_is_dir) fs::create_directories(args.out);
   for (std::size_t i = 0; i < images.size(); ++i) {
     write_png(outputs[i], gan::stylize(*generator, images[i], DType::float32, device));

@@ -31,6 +31,7 @@ std::string step_text(const gan::StepLog& l) {
 
 int run_train(TrainArgs& args, const CLI::App& cmd) {
   gan::TrainConfig config = args.config;
+  std::string requested_device = args.device;
   if (args.resume) {
     // The run's settings come from its checkpoint; only how long and where it runs may change.
     gan::TrainConfig saved = gan::Trainer::saved_config(config.out_dir);
@@ -39,7 +40,8 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     if (cmd.count("--checkpoint-every")) saved.checkpoint_every = config.checkpoint_every;
     saved.out_dir = config.out_dir;
     config = saved;
-    config.device = choose_device(args.device.empty() ? saved.device : args.device);
+    requested_device = args.device.empty() ? saved.device : args.device;
+    config.device = choose_device(requested_device);
   } else {
     if (config.content_dir.empty() || config.style_path.empty())
       throw Error("train: --content DIR and --style FILE are required (or --resume with --out RUN_DIR)");
@@ -49,6 +51,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   }
 
   gan::Trainer trainer(config, args.resume);
+  report_device_choice(requested_device);
   std::fprintf(stderr, "gramgan train: %s on %s, %lld steps%s, run folder %s\n", config.style_path.c_str(),
                config.device.c_str(), config.steps,
                args.resume ? (" (resuming at step " + std::to_string(trainer.step()) + ")").c_str() : "",
@@ -78,9 +81,9 @@ Command add_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"max", "average"}))
       ->capture_default_str();
   cmd->add_option("--size", c.size, "Crop size (square; multiple of 4, >= 24)")->capture_default_str();
-  cmd->add_option("--batch", c.batch, "Content images per step")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", c.batch, "Content images per step")->check(kPositive)->capture_default_str();
   cmd->add_option("--steps", c.steps, "Total iterations (each one D step and one G step)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss")->capture_default_str();
   cmd->add_option("--lambda-style", c.lambdas.style, "Weight of the style (Gram) loss")->capture_default_str();
@@ -99,13 +102,13 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G (betas 0.9, 0.999)")->capture_default_str();
   cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D (betas 0.5, 0.999)")->capture_default_str();
   cmd->add_option("--g-width", c.generator.width, "Generator width (channels of its first layer)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd->add_option("--g-blocks", c.generator.residual_blocks, "Generator residual blocks")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--d-width", c.discriminator.width, "Discriminator width (channels of its first layer)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
   cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")->capture_default_str();
@@ -113,10 +116,10 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--resume", args->resume, "Continue the run in --out from its checkpoint (its settings are kept)");
   cmd->add_option("--sample-every", c.sample_every, "Write samples/step_NNNNNN.png every N steps (0: never)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", c.checkpoint_every, "Checkpoint every N steps (0: only at the end)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   return {cmd, [args, cmd] { return run_train(*args, *cmd); }};
 }

@@ -35,6 +35,7 @@ int run_transfer(const TransferArgs& args) {
   const Device device = Device::parse(choose_device(args.device));
   const auto vgg =
       gan::make_vgg(args.vgg, args.pool == "max" ? Pool::max : Pool::average, args.seed, DType::float32, device);
+  report_device_choice(args.device);
   std::fprintf(stderr, "gramgan transfer: %dx%d, %d steps on %s\n", content.width, content.height, args.config.steps,
                device.to_string().c_str());
   Progress progress("step", 1, args.config.steps);
@@ -63,7 +64,7 @@ Command add_transfer_command(CLI::App& app) {
   cmd->add_option("--style", args->style, "Style image (PNG)")->required();
   cmd->add_option("--out", args->out, "Output PNG")->required();
   cmd->add_option("--size", args->size, "Both images are scaled so their longer side is this")->capture_default_str();
-  cmd->add_option("--steps", c.steps, "Adam steps on the pixels")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--steps", c.steps, "Adam steps on the pixels")->check(kNonNegative)->capture_default_str();
   cmd->add_option("--lr", c.lr, "Adam learning rate (on atanh(2 pixel - 1))")->capture_default_str();
   cmd->add_option("--vgg", args->vgg, "VGG-19 weights (safetensors), or 'random' (weak; warned)")
       ->capture_default_str();

@@ -1,0 +1,385 @@
+// The CLI's error contract, checked on the real binary: every bad argument, unreadable or non-PNG input, too
+// small style image or empty content folder ends with exit status 2, one stderr line "gramgan: error: ..." that
+// names the problem, and nothing written; one success case per command; --help lists the defaults.
+// Every run that gets past argument checks uses tiny sizes, narrow networks and a random VGG, on the cpu.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "apps/gan/checkpoint.h"
+#include "apps/gan/dataset.h"
+#include "engine/device.h"
+#include "engine/io/png.h"
+#include "temp_dir.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using gramgan::Image;
+using gramgan::test::TempDir;
+
+struct CliResult {
+  int status = -1;  // the exit status; 128 + signal if the binary was killed
+  std::string out, err;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Runs gramgan with `args`: stdin from /dev/null, stdout and stderr captured separately.
+CliResult run_cli(const std::vector<std::string>& args) {
+  const TempDir io("cli_io");
+  const std::string out_path = io / "stdout", err_path = io / "stderr";
+  std::vector<std::string> argv_storage = {GRAMGAN_BINARY};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  CliResult result;
+  if (spawned != 0) {
+    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << spawned;
+    return result;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  return result;
+}
+
+// Exit status 2, and stderr is one line: "gramgan: error: " then a message naming `fragment`.
+void expect_usage_error(const CliResult& r, const std::string& fragment) {
+  EXPECT_EQ(r.status, 2) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.rfind("gramgan: error: ", 0), 0u) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  EXPECT_FALSE(r.err.empty() || r.err.back() != '\n') << "stderr: " << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
+}
+
+Image noise_image(int width, int height, std::uint64_t seed) {
+  Image image = gramgan::make_image(width, height);
+  std::uint64_t state = seed;
+  for (float& v : image.pixels) v = float((gramgan::gan::mix_seed(state++, 1, 2) >> 11) * 0x1.0p-53);
+  return image;
+}
+
+void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+// Every regular file under `dir` and its bytes, to show a refused command changed nothing.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
+  return files;
+}
+
+// Options in order; a change replaces an option's value, kDrop removes it, kFlag makes it valueless.
+using Options = std::vector<std::pair<std::string, std::string>>;
+const std::string kDrop = "\x01drop", kFlag = "\x01flag";
+
+std::vector<std::string> command(const std::string& name, Options options, const Options& changes) {
+  for (const auto& [key, value] : changes) {
+    auto it = std::find_if(options.begin(), options.end(), [&](const auto& o) { return o.first == key; });
+    if (it == options.end())
+      options.emplace_back(key, value);
+    else if (value == kDrop)
+      options.erase(it);
+    else
+      it->second = value;
+  }
+  std::vector<std::string> args = {name};
+  for (const auto& [key, value] : options) {
+    if (value == kDrop) continue;
+    args.push_back(key);
+    if (value != kFlag) args.push_back(value);
+  }
+  return args;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliTest() : dir_("cli") {
+    fs::create_directories(dir_.path() / "content");
+    gramgan::write_png(dir_ / "content/a.png", noise_image(36, 40, 1));
+    gramgan::write_png(dir_ / "style.png", noise_image(40, 40, 2));
+  }
+
+  // A 1-step run at 32x32 with narrow networks and a random VGG; --device cpu so the result does not depend on
+  // the machine having a GPU.
+  std::vector<std::string> train(const Options& changes = {}) const {
+    return command("train",
+                   {{"--content", dir_ / "content"},
+                    {"--style", dir_ / "style.png"},
+                    {"--out", run_dir()},
+                    {"--vgg", "random"},
+                    {"--size", "32"},
+                    {"--batch", "1"},
+                    {"--steps", "1"},
+                    {"--g-width", "4"},
+                    {"--g-blocks", "1"},
+                    {"--d-width", "4"},
+                    {"--style-layers", "relu1_1"},
+                    {"--content-layers", "relu1_2"},
+                    {"--sample-every", "0"},
+                    {"--device", "cpu"}},
+                   changes);
+  }
+
+  std::vector<std::string> transfer(const Options& changes = {}) const {
+    return command("transfer",
+                   {{"--content", dir_ / "content/a.png"},
+                    {"--style", dir_ / "style.png"},
+                    {"--out", dir_ / "transfer.png"},
+                    {"--vgg", "random"},
+                    {"--size", "32"},
+                    {"--steps", "1"},
+                    {"--style-layers", "relu1_1"},
+                    {"--content-layers", "relu1_2"},
+                    {"--device", "cpu"}},
+                   changes);
+  }
+
+  // A generator file as train writes it, made directly (no training needed to test stylize's checks).
+  std::string generator_file() const {
+    gramgan::Generator rng(3);
+    const gramgan::gan::Generator generator({.width = 4, .residual_blocks = 1}, rng);
+    const std::string path = dir_ / "generator.safetensors";
+    gramgan::gan::save_generator(path, generator);
+    return path;
+  }
+
+  std::string run_dir() const { return dir_ / "run"; }
+
+  void expect_train_error(const Options& changes, const std::string& fragment) const {
+    expect_usage_error(run_cli(train(changes)), fragment);
+    EXPECT_FALSE(fs::exists(run_dir())) << "a refused train left its run folder behind";
+  }
+
+  void expect_transfer_error(const Options& changes, const std::string& fragment) const {
+    expect_usage_error(run_cli(transfer(changes)), fragment);
+    EXPECT_FALSE(fs::exists(dir_ / "transfer.png")) << "a refused transfer wrote its output";
+  }
+
+  TempDir dir_;
+};
+
+// ---- train: refused ----------------------------------------------------------------------------------------------
+
+TEST_F(CliTest, TrainWithoutContentOrStyle) {
+  expect_train_error({{"--content", kDrop}}, "--content");
+  expect_train_error({{"--style", kDrop}}, "--style");
+}
+
+TEST_F(CliTest, TrainMissingContentFolder) { expect_train_error({{"--content", dir_ / "nowhere"}}, "nowhere"); }
+
+TEST_F(CliTest, TrainEmptyContentFolder) {
+  fs::create_directories(dir_.path() / "empty");
+  expect_train_error({{"--content", dir_ / "empty"}}, "no PNG files");
+}
+
+TEST_F(CliTest, TrainContentFileNotPng) {
+  fs::create_directories(dir_.path() / "bad");
+  write_text(dir_.path() / "bad/x.png", "this is text, not an image\n");
+  expect_train_error({{"--content", dir_ / "bad"}}, "x.png: not a PNG");
+}
+
+TEST_F(CliTest, TrainStyleMissing) { expect_train_error({{"--style", dir_ / "missing.png"}}, "missing.png"); }
+
+TEST_F(CliTest, TrainStyleNotPng) {
+  write_text(dir_.path() / "style.txt.png", "GIF89a not really\n");
+  expect_train_error({{"--style", dir_ / "style.txt.png"}}, "style.txt.png: not a PNG");
+}
+
+TEST_F(CliTest, TrainStyleSmallerThanSize) {
+  gramgan::write_png(dir_ / "small.png", noise_image(40, 20, 4));
+  expect_train_error({{"--style", dir_ / "small.png"}}, "smaller than --size 32");
+}
+
+TEST_F(CliTest, TrainBadSize) {
+  expect_train_error({{"--size", "30"}}, "--size 30");
+  expect_train_error({{"--size", "20"}}, "--size 20");
+}
+
+TEST_F(CliTest, TrainUnknownLayer) { expect_train_error({{"--style-layers", "relu9_9"}}, "relu9_9"); }
+
+TEST_F(CliTest, TrainUnknownOption) { expect_train_error({{"--bogus-option", "1"}}, "--bogus-option"); }
+
+TEST_F(CliTest, TrainZeroBatch) {
+  expect_train_error({{"--batch", "0"}}, "--batch: Value 0 not in range 1 to");
+  expect_train_error({{"--steps", "-1"}}, "--steps: Value -1 not in range 0 to");
+}
+
+TEST_F(CliTest, TrainUnknownDevice) { expect_train_error({{"--device", "bogus"}}, "bogus"); }
+
+TEST_F(CliTest, TrainCudaWithoutGpu) {
+  if (gramgan::cuda_available()) GTEST_SKIP() << "a GPU is present";
+  expect_train_error({{"--device", "cuda"}}, "no GPU");
+}
+
+TEST_F(CliTest, TrainMissingVggFile) { expect_train_error({{"--vgg", dir_ / "no_vgg.safetensors"}}, "no_vgg"); }
+
+TEST_F(CliTest, TrainResumeWithoutCheckpoint) {
+  expect_train_error({{"--resume", kFlag}}, "no checkpoint to resume");
+  fs::create_directories(run_dir());
+  expect_usage_error(run_cli(train({{"--resume", kFlag}})), "no checkpoint to resume");
+  EXPECT_TRUE(fs::is_empty(run_dir()));
+}
+
+// ---- train: success, then a second run into the same folder is refused without touching it ----------------------
+
+TEST_F(CliTest, TrainOneStepThenRefusesToOverwrite) {
+  const CliResult r = run_cli(train());
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* name : {"config.json", "log.csv", "checkpoint.safetensors", "generator.safetensors"})
+    EXPECT_TRUE(fs::is_regular_file(fs::path(run_dir()) / name)) << name;
+  const std::string log = read_file(fs::path(run_dir()) / "log.csv");
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 2) << log;  // header + one step
+  EXPECT_EQ(log.rfind("step,", 0), 0u) << log;
+
+  const auto before = snapshot(run_dir());
+  expect_usage_error(run_cli(train({{"--steps", "2"}})), "already holds a run");
+  EXPECT_EQ(snapshot(run_dir()), before);
+
+  // The generator it wrote stylizes an image of any size, keeping that size.
+  gramgan::write_png(dir_ / "odd.png", noise_image(13, 21, 5));
+  const CliResult s = run_cli({"stylize", "--model", (fs::path(run_dir()) / "generator.safetensors").string(), "--in",
+                               dir_ / "odd.png", "--out", dir_ / "odd_out.png", "--device", "cpu"});
+  ASSERT_EQ(s.status, 0) << s.err;
+  const Image out = gramgan::read_png(dir_ / "odd_out.png");
+  EXPECT_EQ(out.width, 13);
+  EXPECT_EQ(out.height, 21);
+}
+
+// ---- stylize -----------------------------------------------------------------------------------------------------
+
+TEST_F(CliTest, StylizeModelMissing) {
+  const std::string out = dir_ / "out.png";
+  expect_usage_error(run_cli({"stylize", "--in", dir_ / "style.png", "--out", out, "--device", "cpu"}), "--model");
+  expect_usage_error(run_cli({"stylize", "--model", dir_ / "nope.safetensors", "--in", dir_ / "style.png", "--out", out,
+                              "--device", "cpu"}),
+                     "nope.safetensors");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(CliTest, StylizeModelNotSafetensors) {
+  std::string bytes(4096, '\0');
+  std::uint64_t state = 7;
+  for (char& c : bytes) c = char(gramgan::gan::mix_seed(state++, 3, 4));
+  write_text(dir_.path() / "random.safetensors", bytes);
+  const std::string out = dir_ / "out.png";
+  expect_usage_error(run_cli({"stylize", "--model", dir_ / "random.safetensors", "--in", dir_ / "style.png", "--out",
+                              out, "--device", "cpu"}),
+                     "random.safetensors");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(CliTest, StylizeInputNotPng) {
+  write_text(dir_.path() / "text.png", "plain text\n");
+  const std::string out = dir_ / "out.png";
+  expect_usage_error(
+      run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "text.png", "--out", out, "--device", "cpu"}),
+      "text.png: not a PNG");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(CliTest, StylizeRefusesToOverwriteInput) {
+  const std::string input = dir_ / "style.png";
+  const std::string before = read_file(input);
+  expect_usage_error(
+      run_cli({"stylize", "--model", generator_file(), "--in", input, "--out", input, "--device", "cpu"}),
+      "would overwrite the input");
+  EXPECT_EQ(read_file(input), before);
+}
+
+TEST_F(CliTest, StylizeOneBadInputWritesNothing) {
+  write_text(dir_.path() / "bad.png", "not a png\n");
+  const std::string out = dir_ / "outs";
+  expect_usage_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "bad.png",
+                              "--out", out, "--device", "cpu"}),
+                     "bad.png");
+  EXPECT_FALSE(fs::exists(out));
+  fs::create_directories(out);
+  expect_usage_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "bad.png",
+                              "--out", out, "--device", "cpu"}),
+                     "bad.png");
+  EXPECT_TRUE(fs::is_empty(out));
+}
+
+// ---- transfer ----------------------------------------------------------------------------------------------------
+
+TEST_F(CliTest, TransferContentMissing) { expect_transfer_error({{"--content", dir_ / "gone.png"}}, "gone.png"); }
+
+TEST_F(CliTest, TransferTinySize) { expect_transfer_error({{"--size", "8"}}, "--size 8"); }
+
+TEST_F(CliTest, TransferMissingVgg) {
+  const CliResult r = run_cli(transfer({{"--vgg", dir_ / "no_vgg.safetensors"}}));
+  expect_usage_error(r, "weights/fetch_vgg19.sh");
+  EXPECT_NE(r.err.find("--vgg random"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "transfer.png"));
+}
+
+TEST_F(CliTest, TransferOneStep) {
+  const CliResult r = run_cli(transfer());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const Image out = gramgan::read_png(dir_ / "transfer.png");
+  EXPECT_EQ(std::max(out.width, out.height), 32);
+}
+
+// ---- without --device -------------------------------------------------------------------------------------------
+
+// The default device (cuda if present, else cpu with a notice) must not add a line to a refused command's stderr.
+TEST_F(CliTest, DefaultDeviceErrorIsOneLine) {
+  expect_train_error({{"--device", kDrop}, {"--style", dir_ / "missing.png"}}, "missing.png");
+  expect_train_error({{"--device", kDrop}, {"--vgg", dir_ / "no_vgg.safetensors"}}, "no_vgg");
+  expect_usage_error(
+      run_cli({"stylize", "--model", dir_ / "nope.safetensors", "--in", dir_ / "style.png", "--out", dir_ / "out.png"}),
+      "nope.safetensors");
+  expect_transfer_error({{"--device", kDrop}, {"--vgg", dir_ / "no_vgg.safetensors"}}, "no_vgg");
+}
+
+// ---- help --------------------------------------------------------------------------------------------------------
+
+TEST(CliHelp, ListsOptionsWithDefaults) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
+      {"train", {"--size INT=256", "--batch INT:POSITIVE=4", "--steps INT:NONNEGATIVE=2000", "--resume"}},
+      {"stylize", {"--model TEXT REQUIRED", "--in TEXT ... REQUIRED", "--out TEXT REQUIRED", "--device"}},
+      {"transfer", {"--size INT=256", "--steps INT:NONNEGATIVE=200", "--lr FLOAT=0.05", "--vgg TEXT="}},
+  };
+  for (const auto& [name, fragments] : expected) {
+    const CliResult r = run_cli({name, "--help"});
+    EXPECT_EQ(r.status, 0) << name << ": " << r.err;
+    EXPECT_TRUE(r.err.empty()) << name << ": " << r.err;
+    for (const std::string& fragment : fragments)
+      EXPECT_NE(r.out.find(fragment), std::string::npos) << name << " --help lacks '" << fragment << "':\n" << r.out;
+  }
+}
+
+}  // namespace
