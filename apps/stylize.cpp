@@ -29,6 +29,10 @@ int run_stylize(const StylizeArgs& args) {
     const std::string out = out_is_dir ? (fs::path(args.out) / fs::path(input).filename()).string() : args.out;
     if (fs::weakly_canonical(input, ec) == fs::weakly_canonical(out, ec))
       throw Error(out + ": would overwrite the input image; choose another --out");
+    for (std::size_t j = 0; j < outputs.size(); ++j)
+      if (fs::path(outputs[j]).filename() == fs::path(out).filename() && out_is_dir)
+        throw Error(input + " and " + args.inputs[j] + " would both be written to " + out +
+                    "; stylize them into different --out folders");
     outputs.push_back(out);
   }
   // Read every input before writing anything, so a bad file costs no half-finished batch.

@@ -333,6 +333,16 @@ TEST_F(CliTest, StylizeOneBadInputWritesNothing) {
   EXPECT_TRUE(fs::is_empty(out));
 }
 
+TEST_F(CliTest, StylizeRefusesTwoInputsWithOneOutputName) {
+  fs::create_directories(dir_.path() / "a");
+  fs::copy_file(dir_ / "style.png", dir_ / "a/style.png");
+  const std::string out = dir_ / "outs";
+  expect_usage_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "a/style.png",
+                              "--out", out, "--device", "cpu"}),
+                     "would both be written to");
+  EXPECT_FALSE(fs::exists(out));
+}
+
 // ---- transfer ----------------------------------------------------------------------------------------------------
 
 TEST_F(CliTest, TransferContentMissing) { expect_transfer_error({{"--content", dir_ / "gone.png"}}, "gone.png"); }
