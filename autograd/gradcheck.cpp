@@ -372,6 +372,10 @@ CaseResult check(const Case& c, const Options& options,
   const auto evaluate = [&](const Leaves& l, Branches* b) { return host_values(c.forward(l, b).value()); };
   Branches base_branches;
   const std::vector<double> y0 = evaluate(leaves, &base_branches);
+  // An output that cancels to near zero still carries rounding on the scale of its terms: at least the rms output.
+  double y_rms = 0;
+  for (double v : y0) y_rms += v * v;
+  y_rms = std::sqrt(y_rms / double(y0.size()));
   const double eps = is_double ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
   const double h0 = is_double ? c.step : c.float_step;
   const int max_shrinks = is_double ? kMaxShrinks : kMaxFloatShrinks;
@@ -429,7 +433,8 @@ CaseResult check(const Case& c, const Options& options,
         double changed = 0;
         for (int e = 0; e < 4; ++e) {
           l[e] += ys[e][j] * r[j];
-          if (ys[e][j] != y0[j] || y0.size() == 1) changed = std::max(changed, std::abs(ys[e][j] * r[j]));
+          if (ys[e][j] != y0[j] || y0.size() == 1)
+            changed = std::max(changed, std::max(std::abs(ys[e][j]), y_rms) * std::abs(r[j]));
         }
         s2 += changed * changed;
       }

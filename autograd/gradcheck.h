@@ -24,9 +24,10 @@
 //   double: rtol 1e-6, atol 1e-9 g (and >= 1e-14): an element whose gradient cancels to nearly zero is judged
 //           against 1e-3 of its case's scale rather than against itself.
 //   float:  rtol 1e-4 (the float analytic gradient's own rounding) and, per coordinate, atol its finite-difference
-//           noise floor kNoiseFactor * eps_float * 1.5 sqrt(S) / h, never below 1e-7 g: S sums (y_j R_j)^2 over the
-//           outputs the shift changed (the largest of the four evaluations; a loss always counts), whose rounding
-//           of about eps |y_j R_j| each adds up like a random walk, and 1.5 = (1 + 8 + 8 + 1) / 12 weighs the
+//           noise floor kNoiseFactor * eps_float * 1.5 sqrt(S) / h, never below 1e-7 g: S sums (max(|y_j|, rms y)
+//           R_j)^2 over the outputs the shift changed (the largest of the four evaluations; a loss always counts),
+//           whose rounding of about eps |y_j R_j| each (no less than at the rms output: cancellation) adds up like a
+//           random walk, and 1.5 = (1 + 8 + 8 + 1) / 12 weighs the
 //           stencil. Shifted inputs are rounded to float first and the derivative taken through the offsets as
 //           stored (stencil_derivative), so input rounding adds nothing. Truncation is negligible next to the
 //           noise at the float steps: the scalar is a polynomial of degree <= 4 in one element (exact), or smooth
