@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -25,7 +26,24 @@ Tensor device_tensor(const std::vector<double>& values, const Shape& shape, DTyp
   return Tensor::from_host(std::span<const float>(f), shape, device);
 }
 
-double scalar(const Variable& v) { return host_values(v.value())[0]; }
+// The offsets of the four shifted evaluations, in units of h.
+constexpr double kStencil[4] = {2, 1, -1, -2};
+constexpr double kComposedFloatStep = 5e-3;
+
+// L'(0) of the degree-4 polynomial through (0, l0) and (t[e], l[e]): the five-point central difference
+// (-L(2h) + 8 L(h) - 8 L(-h) + L(-2h)) / 12h when t = (2h, h, -h, -2h), and as exact (for polynomials of degree
+// <= 4) when the shifted inputs had to be rounded to the dtype, which moves t off that grid.
+double stencil_derivative(const std::array<double, 4>& t, double l0, const double (&l)[4]) {
+  double derivative = 0;
+  for (int m = 0; m < 4; ++m) {
+    double weight = 1 / t[m];
+    for (int k = 0; k < 4; ++k)
+      if (k != m) weight *= -t[k] / (t[m] - t[k]);
+    derivative += weight * l[m];
+    derivative -= l0 / t[m];
+  }
+  return derivative;
+}
 
 std::string dims(const Shape& s) {
   std::string out;
@@ -46,6 +64,15 @@ class Source {
   Tensor away_from_zero(const Shape& shape, double margin = 0.05) {
     std::vector<double> v = host_values(uniform(shape));
     for (double& x : v) x = std::copysign(margin + (1.0 - margin) * std::abs(x), x);
+    return device_tensor(v, shape, o_.dtype, o_.device);
+  }
+  // Magnitudes in [0.25, 1] with checkerboard signs: every horizontal and vertical difference is at least 0.5, so
+  // sqrt TV (a smoothed |difference|) is far from its near-kink at a flat patch, by much more than the steps.
+  Tensor non_flat(const Shape& shape) {
+    std::vector<double> v = host_values(uniform(shape, 0.25, 1.0));
+    const std::int64_t h = shape[2], w = shape[3];
+    for (std::size_t k = 0; k < v.size(); ++k)
+      if ((k / w % h + k % w) % 2) v[k] = -v[k];
     return device_tensor(v, shape, o_.dtype, o_.device);
   }
   // Every 2x2 pooling window holds a random offset plus a permutation of {0, 0.1, 0.2, 0.3}.
@@ -72,17 +99,10 @@ class Source {
 
 using Leaves = std::vector<Variable>;
 
-// L = mse_loss(f(leaves), R) for a fixed random R of f's output shape.
-Case output_case(Source& src, std::string op, std::string shape, Leaves leaves,
-                 std::function<Variable(const Leaves&)> f) {
-  Variable probe;
-  {
-    const NoGradGuard no_grad;
-    probe = f(leaves);
-  }
-  const Tensor r = src.uniform(probe.value().shape());
+// A case whose forward cannot take a kinked branch.
+Case smooth_case(std::string op, std::string shape, Leaves leaves, std::function<Variable(const Leaves&)> f) {
   return {std::move(op), std::move(shape), std::move(leaves),
-          [f = std::move(f), r](const Leaves& l) { return mse_loss(f(l), r); }};
+          [f = std::move(f)](const Leaves& l, Branches*) { return f(l); }};
 }
 
 std::string conv_desc(const Shape& x, const Shape& w, int stride, int pad, Padding padding) {
@@ -109,8 +129,8 @@ void conv_cases(Source& src, std::vector<Case>& out) {
     if (c.bias) leaves.push_back(src.leaf(src.uniform({c.cout}), "bias"));
     const ops::Conv2dParams params{c.stride, c.pad, c.padding};
     const bool bias = c.bias;
-    out.push_back(output_case(
-        src, "conv2d", conv_desc(c.x, ws, c.stride, c.pad, c.padding) + (bias ? "" : " nobias"), std::move(leaves),
+    out.push_back(smooth_case(
+        "conv2d", conv_desc(c.x, ws, c.stride, c.pad, c.padding) + (bias ? "" : " nobias"), std::move(leaves),
         [params, bias](const Leaves& l) { return conv2d(l[0], l[1], bias ? l[2] : Variable(), params); }));
   }
 }
@@ -119,8 +139,10 @@ void activation_cases(Source& src, std::vector<Case>& out, const char* op, Activ
   const bool kinked = kind == Activation::relu || kind == Activation::leaky_relu;
   for (const Shape& s : {Shape{2, 3, 5, 7}, Shape{1, 1, 13, 17}}) {
     const Tensor x = kinked ? src.away_from_zero(s) : src.uniform(s, -2.0, 2.0);
-    out.push_back(output_case(src, op, "x " + dims(s), {src.leaf(x, "x")},
-                              [kind](const Leaves& l) { return activation(kind, l[0], 0.2); }));
+    out.push_back({op, "x " + dims(s), {src.leaf(x, "x")}, [kind, kinked](const Leaves& l, Branches* b) {
+                     if (kinked && b) b->relu_input(l[0]);
+                     return activation(kind, l[0], 0.2);
+                   }});
   }
 }
 
@@ -132,7 +154,7 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
   if (op == "instance_norm")
     for (const Shape& s : {odd, big}) {
       const Shape c{s[1]};
-      out.push_back(output_case(src, op, "x " + dims(s),
+      out.push_back(smooth_case(op, "x " + dims(s),
                                 {src.leaf(src.uniform(s), "x"), src.leaf(src.uniform(c, 0.5, 1.5), "gamma"),
                                  src.leaf(src.uniform(c), "beta")},
                                 [](const Leaves& l) { return instance_norm(l[0], l[1], l[2], 1e-5); }));
@@ -143,66 +165,69 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
   if (op == "tanh_unit") activation_cases(src, out, "tanh_unit", Activation::tanh_unit);
   if (op == "add")
     for (const Shape& s : {odd, big})
-      out.push_back(output_case(src, op, "a, b " + dims(s),
-                                {src.leaf(src.uniform(s), "a"), src.leaf(src.uniform(s), "b")},
+      out.push_back(smooth_case(op, "a, b " + dims(s), {src.leaf(src.uniform(s), "a"), src.leaf(src.uniform(s), "b")},
                                 [](const Leaves& l) { return add(l[0], l[1]); }));
   if (op == "scale")
     for (const Shape& s : {odd, big})
-      out.push_back(output_case(src, op, "x " + dims(s) + " alpha -1.7", {src.leaf(src.uniform(s), "x")},
+      out.push_back(smooth_case(op, "x " + dims(s) + " alpha -1.7", {src.leaf(src.uniform(s), "x")},
                                 [](const Leaves& l) { return scale(l[0], -1.7); }));
   if (op == "channel_affine")
     for (const Shape& s : {odd, big}) {
       const Tensor sc = src.uniform({s[1]}, 0.5, 2.0), sh = src.uniform({s[1]});
-      out.push_back(output_case(src, op, "x " + dims(s), {src.leaf(src.uniform(s), "x")},
+      out.push_back(smooth_case(op, "x " + dims(s), {src.leaf(src.uniform(s), "x")},
                                 [sc, sh](const Leaves& l) { return channel_affine(l[0], sc, sh); }));
     }
   if (op == "max_pool" || op == "avg_pool") {
     const Pool pool = op == "max_pool" ? Pool::max : Pool::average;
     for (const Shape& s : {Shape{2, 3, 6, 8}, Shape{1, 2, 7, 9}}) {
       const Tensor x = pool == Pool::max ? src.distinct_windows(s) : src.uniform(s);
-      out.push_back(output_case(src, op, "x " + dims(s), {src.leaf(x, "x")},
-                                [pool](const Leaves& l) { return pool2x2(pool, l[0]); }));
+      out.push_back({op, "x " + dims(s), {src.leaf(x, "x")}, [pool](const Leaves& l, Branches* b) {
+                       if (pool == Pool::max && b) b->max_pool_input(l[0]);
+                       return pool2x2(pool, l[0]);
+                     }});
     }
   }
   if (op == "upsample")
     for (const Shape& s : {odd, Shape{1, 2, 4, 3}})
-      out.push_back(output_case(src, op, "x " + dims(s), {src.leaf(src.uniform(s), "x")},
+      out.push_back(smooth_case(op, "x " + dims(s), {src.leaf(src.uniform(s), "x")},
                                 [](const Leaves& l) { return upsample2x(l[0]); }));
   if (op == "gram")
     for (const Shape& s : {odd, Shape{2, 5, 9, 7}})
-      out.push_back(output_case(src, op, "x " + dims(s), {src.leaf(src.uniform(s), "x")},
-                                [](const Leaves& l) { return gram(l[0]); }));
+      out.push_back(
+          smooth_case(op, "x " + dims(s), {src.leaf(src.uniform(s), "x")}, [](const Leaves& l) { return gram(l[0]); }));
   if (op == "tv_sqrt" || op == "tv_squared") {
     const TvMode mode = op == "tv_sqrt" ? TvMode::sqrt : TvMode::squared;
     for (const Shape& s : {odd, big})
       out.push_back({op,
-                     "x " + dims(s) + (mode == TvMode::sqrt ? " eps 1e-8" : ""),
-                     {src.leaf(src.uniform(s), "x")},
-                     [mode](const Leaves& l) { return tv_loss(mode, l[0], 1e-8); }});
+                     "x " + dims(s) + (mode == TvMode::sqrt ? " eps 1e-8 non-flat" : ""),
+                     {src.leaf(mode == TvMode::sqrt ? src.non_flat(s) : src.uniform(s), "x")},
+                     [mode](const Leaves& l, Branches*) { return tv_loss(mode, l[0], 1e-8); }});
   }
   if (op == "mse")
     for (const Shape& s : {odd, big}) {
       const Tensor t = src.uniform(s);
-      out.push_back({op, "prediction " + dims(s), {src.leaf(src.uniform(s), "prediction")}, [t](const Leaves& l) {
-                       return mse_loss(l[0], t);
-                     }});
+      out.push_back(
+          {op, "prediction " + dims(s), {src.leaf(src.uniform(s), "prediction")}, [t](const Leaves& l, Branches*) {
+             return mse_loss(l[0], t);
+           }});
     }
   if (op == "gram_mse")
     for (const Shape& s : {odd, Shape{2, 5, 9, 7}}) {
       const Tensor t = src.uniform({s[1], s[1]}, 0.0, 0.3);
-      out.push_back({op, "features " + dims(s), {src.leaf(src.uniform(s), "features")}, [t](const Leaves& l) {
-                       return gram_mse_loss(l[0], t);
-                     }});
+      out.push_back(
+          {op, "features " + dims(s), {src.leaf(src.uniform(s), "features")}, [t](const Leaves& l, Branches*) {
+             return gram_mse_loss(l[0], t);
+           }});
     }
   if (op == "lsgan_d")
     for (const Shape& s : {Shape{2, 1, 5, 7}, Shape{3, 1, 4, 4}})
       out.push_back({op,
                      "d_real, d_fake " + dims(s),
                      {src.leaf(src.uniform(s), "d_real"), src.leaf(src.uniform(s), "d_fake")},
-                     [](const Leaves& l) { return lsgan_d_loss(l[0], l[1]); }});
+                     [](const Leaves& l, Branches*) { return lsgan_d_loss(l[0], l[1]); }});
   if (op == "lsgan_g")
     for (const Shape& s : {Shape{2, 1, 5, 7}, Shape{3, 1, 4, 4}})
-      out.push_back({op, "d_fake " + dims(s), {src.leaf(src.uniform(s), "d_fake")}, [](const Leaves& l) {
+      out.push_back({op, "d_fake " + dims(s), {src.leaf(src.uniform(s), "d_fake")}, [](const Leaves& l, Branches*) {
                        return lsgan_g_loss(l[0]);
                      }});
   if (op == "composed") {
@@ -227,39 +252,46 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
     const Variable d1w{src.uniform({4, 3, 4, 4}, -0.3, 0.3)}, d1b{src.uniform({4}, -0.1, 0.1)};
     const Variable d2w{src.uniform({1, 4, 3, 3}, -0.3, 0.3)}, d2b{src.uniform({1}, -0.1, 0.1)};
     const Tensor scale_c = vs.value(), shift_c = vh.value();
-    auto vgg = [=](const Variable& x) {
-      Variable h = channel_affine(x, scale_c, shift_c);
-      h = activation(Activation::relu, conv2d(h, v1w, v1b, {1, 1, Padding::zeros}));
+    auto vgg = [=](const Variable& x, Branches* b) {
+      Variable h = conv2d(channel_affine(x, scale_c, shift_c), v1w, v1b, {1, 1, Padding::zeros});
+      if (b) b->relu_input(h);
+      h = activation(Activation::relu, h);
+      if (b) b->max_pool_input(h);
       return conv2d(pool2x2(Pool::max, h), v2w, v2b, {1, 1, Padding::zeros});
     };
     Tensor content, style_gram;
     {
       const NoGradGuard no_grad;
-      content = vgg(g[0]).value();
+      content = vgg(g[0], nullptr).value();
       style_gram = src.uniform({5, 5}, 0.0, 0.5);
     }
+    // Records the input of each kinked op before applying it.
+    const auto relu = [](Variable x, Branches* b, Activation kind = Activation::relu) {
+      if (b) b->relu_input(x);
+      return activation(kind, x, 0.2);
+    };
     out.push_back({op, "image " + dims(xs) + ", 10 generator params", std::move(g),
-                   [=](const Leaves& l) {
+                   [=](const Leaves& l, Branches* b) {
                      Variable h = conv2d(l[0], l[1], l[2], {1, 4, Padding::reflect});
-                     h = activation(Activation::relu, instance_norm(h, l[3], l[4], 1e-5));
+                     h = relu(instance_norm(h, l[3], l[4], 1e-5), b);
                      h = conv2d(h, l[5], l[6], {2, 1, Padding::zeros});
-                     h = activation(Activation::relu, instance_norm(h, l[7], l[8], 1e-5));
+                     h = relu(instance_norm(h, l[7], l[8], 1e-5), b);
                      h = conv2d(upsample2x(h), l[9], l[10], {1, 1, Padding::reflect});
                      const Variable y = activation(Activation::tanh_unit, h);
-                     const Variable f = vgg(y);
-                     Variable d = activation(Activation::leaky_relu, conv2d(y, d1w, d1b, {2, 1, Padding::zeros}), 0.2);
+                     const Variable f = vgg(y, b);
+                     Variable d = relu(conv2d(y, d1w, d1b, {2, 1, Padding::zeros}), b, Activation::leaky_relu);
                      d = conv2d(d, d2w, d2b, {1, 1, Padding::zeros});
                      Variable loss = mse_loss(f, content);
                      loss = add(loss, scale(gram_mse_loss(f, style_gram), 10.0));
                      loss = add(loss, lsgan_g_loss(d));
                      return add(loss, scale(tv_loss(TvMode::sqrt, y, 1e-8), 0.1));
                    },
-                   16, 1e-5});  // small steps: the relus and the max pool have kinks
+                   16, 1e-4, kComposedFloatStep});
   }
-  // The loss is a polynomial of degree <= 4 in any one element (conv, add, scale, channel_affine, resampling, gram,
-  // squared TV, the quadratic losses) or piecewise so with every kink more than 2h away (relu, leaky_relu and
-  // max_pool inputs above), where the five-point stencil is exact but for rounding: a large step keeps rounding
-  // small. tanh, tanh_unit, instance_norm and sqrt TV keep the default step.
+  // Where the checked scalar is a polynomial of degree <= 4 in any one element (conv, add, scale, channel_affine,
+  // resampling, gram, squared TV, the quadratic losses), or piecewise so with every kink more than 2h away (relu,
+  // leaky_relu and max_pool inputs above), the five-point stencil is exact but for rounding: a large double step
+  // keeps rounding small. tanh, tanh_unit, instance_norm, sqrt TV and "composed" keep 1e-4 (truncation ~1e-16).
   static const char* const smooth[] = {"tanh", "tanh_unit", "instance_norm", "tv_sqrt", "composed"};
   if (std::find(std::begin(smooth), std::end(smooth), op) == std::end(smooth))
     for (Case& c : out) c.step = 1e-2;
@@ -276,19 +308,52 @@ const std::vector<std::string>& op_names() {
   return names;
 }
 
-double default_tolerance(DType dtype) { return dtype == DType::float64 ? 1e-6 : 5e-2; }
-double default_step(DType dtype) { return dtype == DType::float64 ? 1e-4 : 1e-2; }
+double relative_tolerance(DType dtype) { return dtype == DType::float64 ? 1e-6 : 1e-4; }
+
+void Branches::relu_input(const Variable& x) {
+  for (double v : host_values(x.value())) taken_.push_back(v > 0);
+}
+
+void Branches::max_pool_input(const Variable& x) {
+  const std::vector<double> v = host_values(x.value());
+  const Shape& s = x.value().shape();
+  const std::int64_t h = s[2], w = s[3], planes = s[0] * s[1];
+  for (std::int64_t p = 0; p < planes; ++p)
+    for (std::int64_t i = 0; i + 1 < h; i += 2)
+      for (std::int64_t j = 0; j + 1 < w; j += 2) {
+        const double* row = &v[std::size_t((p * h + i) * w + j)];
+        const double window[4] = {row[0], row[1], row[w], row[w + 1]};
+        int k = 0;  // the first maximum, as pool2x2 (finite inputs only here)
+        for (int m = 1; m < 4; ++m)
+          if (window[m] > window[k]) k = m;
+        taken_.push_back(std::uint8_t(k));
+      }
+}
 
 CaseResult check(const Case& c, const Options& options,
                  const std::function<void(std::vector<std::vector<double>>&)>& perturb_analytic) {
-  CaseResult result{c.op, c.shape, 0, 0, default_tolerance(options.dtype), 0, false};
+  const bool is_double = options.dtype == DType::float64;
+  CaseResult result;
+  result.op = c.op;
+  result.shape = c.shape;
+  result.rtol = relative_tolerance(options.dtype);
   Leaves leaves = c.leaves;
   for (const Variable& leaf : leaves) leaf.zero_grad();
+
+  // The projection R (1 for a loss), rounded to the dtype so that host and device use the same values.
+  std::vector<double> r;
   {
-    const Variable loss = c.loss(leaves);
-    if (loss.value().numel() != 1)
-      throw Error("gradcheck " + c.op + ": the loss has " + std::to_string(loss.value().numel()) + " elements, not 1");
-    loss.backward();
+    const Variable y = c.forward(leaves, nullptr);
+    const std::size_t n = std::size_t(y.value().numel());
+    r.assign(n, 1.0);
+    if (n > 1) {
+      std::uint64_t key = 1469598103934665603ull;  // FNV-1a of the case, so cases get different projections
+      for (char ch : c.op + c.shape) key = (key ^ std::uint8_t(ch)) * 1099511628211ull;
+      std::mt19937_64 rng(options.seed ^ key);
+      std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+      for (double& v : r) v = is_double ? uniform(rng) : double(float(uniform(rng)));
+    }
+    y.backward(device_tensor(r, y.value().shape(), options.dtype, options.device));
   }
   std::vector<std::vector<double>> analytic;
   for (const Variable& leaf : leaves) {
@@ -301,67 +366,96 @@ CaseResult check(const Case& c, const Options& options,
   double gmax = 0;
   for (const auto& g : analytic)
     for (double a : g) gmax = std::max(gmax, std::abs(a));
-  const double floor = std::max(1e-8, 1e-3 * gmax);
 
-  const double h0 = options.dtype == DType::float64 && c.step > 0 ? c.step : default_step(options.dtype);
-  // In float the loss's own rounding makes the two estimates disagree by ~1e-3 anywhere, and smaller steps only
-  // amplify that rounding: a looser kink test and at most one shrink.
-  const bool is_double = options.dtype == DType::float64;
-  const double kink_threshold = is_double ? 1e-4 : 1e-2;
-  const int kink_attempts = is_double ? 4 : 2;
+  const NoGradGuard no_grad;
+  // y and the branch decisions at the unshifted leaves.
+  const auto evaluate = [&](const Leaves& l, Branches* b) { return host_values(c.forward(l, b).value()); };
+  Branches base_branches;
+  const std::vector<double> y0 = evaluate(leaves, &base_branches);
+  // An output that cancels to near zero still carries rounding on the scale of its terms: at least the rms output.
+  double y_rms = 0;
+  for (double v : y0) y_rms += v * v;
+  y_rms = std::sqrt(y_rms / double(y0.size()));
+  const double eps = is_double ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+  const double h0 = is_double ? c.step : c.float_step;
+  const int max_shrinks = is_double ? kMaxShrinks : kMaxFloatShrinks;
   struct Pair {
-    double a, n;
+    double a, n, noise;  // noise: the coordinate's finite-difference noise floor (float)
   };
   std::vector<Pair> pairs;
-  const NoGradGuard no_grad;
   for (std::size_t k = 0; k < leaves.size(); ++k) {
     const Variable original = leaves[k];
     const std::vector<double> base = host_values(original.value());
     std::vector<std::size_t> index(base.size());
     std::iota(index.begin(), index.end(), std::size_t{0});
-    if (index.size() > std::size_t(c.max_samples)) {
-      std::mt19937_64 rng(options.seed * 1000003 + k);
-      std::shuffle(index.begin(), index.end(), rng);
-      index.resize(std::size_t(c.max_samples));
-      std::sort(index.begin(), index.end());
-    }
+    std::mt19937_64 rng(options.seed * 1000003 + k);
+    std::shuffle(index.begin(), index.end(), rng);
+    // index[0, wanted) are checked; a coordinate with a kink too close is replaced from index[wanted, 2 wanted).
+    const std::size_t wanted = std::min(index.size(), std::size_t(c.max_samples));
     std::vector<double> shifted = base;
     const Shape shape = original.value().shape();
-    const auto loss_at = [&](std::size_t i, double x) {
-      shifted[i] = x;
-      leaves[k] = Variable(device_tensor(shifted, shape, options.dtype, options.device));
-      return scalar(c.loss(leaves));
-    };
-    for (std::size_t i : index) {
-      // Fourth-order central differences: (-L(x+2h) + 8 L(x+h) - 8 L(x-h) + L(x-2h)) / 12h. Where the two
-      // second-order estimates at h and 2h disagree by more than 1e-4 (relative), a kink (relu, max pool) lies within
-      // 2h: the step shrinks tenfold, up to three times, and the estimate whose two agree best is kept. Disagreement
-      // is relative with the floor of the error below; float uses a looser test (see kink_threshold).
-      double h = h0 * std::max(1.0, std::abs(base[i])), numeric = 0, best = HUGE_VAL;
-      for (int attempt = 0; attempt < kink_attempts; ++attempt, h /= 10) {
-        const double p2 = loss_at(i, base[i] + 2 * h), p1 = loss_at(i, base[i] + h);
-        const double m1 = loss_at(i, base[i] - h), m2 = loss_at(i, base[i] - 2 * h);
-        const double d1 = (p1 - m1) / (2 * h), d2 = (p2 - m2) / (4 * h);
-        const double disagreement = std::abs(d1 - d2) / std::max({std::abs(d1), std::abs(d2), floor});
-        if (disagreement < best) {
-          best = disagreement;
-          numeric = (-p2 + 8 * p1 - 8 * m1 + m2) / (12 * h);
+    std::size_t next = wanted;
+    for (std::size_t pick = 0; pick < wanted; ++pick) {
+      std::size_t i = index[pick];
+      bool kink_free = false;
+      double h = 0;
+      std::array<std::vector<double>, 4> ys;  // y at x + t, t = 2h, h, -h, -2h as stored in the dtype
+      std::array<double, 4> t{};
+      while (true) {
+        h = h0 * std::max(1.0, std::abs(base[i]));
+        for (int attempt = 0; attempt <= max_shrinks; ++attempt, h /= 10) {
+          if (attempt == 1) ++result.shrunk;
+          kink_free = true;
+          for (int e = 0; e < 4; ++e) {
+            shifted[i] = base[i] + kStencil[e] * h;
+            if (!is_double) shifted[i] = double(float(shifted[i]));
+            t[e] = shifted[i] - base[i];
+            leaves[k] = Variable(device_tensor(shifted, shape, options.dtype, options.device));
+            Branches branches;
+            ys[e] = evaluate(leaves, &branches);
+            kink_free = kink_free && branches.taken() == base_branches.taken();
+          }
+          shifted[i] = base[i];
+          if (kink_free) break;
         }
-        if (disagreement <= kink_threshold) break;
+        if (kink_free) break;
+        ++result.resampled;
+        // Nothing left to draw, or as many replacements as samples spent: the coordinate is dropped.
+        if (next == std::min(index.size(), 2 * wanted)) break;
+        i = index[next++];
       }
-      shifted[i] = base[i];
-      pairs.push_back({analytic[k][i], numeric});
+      if (!kink_free) continue;
+      // L = sum(y R) in double; s2 sums (y R)^2 over the outputs the shift changed (a
+      // loss always counts: its change may have been rounded away), for the noise floor.
+      double l[4] = {0, 0, 0, 0}, l0 = 0, s2 = 0;
+      for (std::size_t j = 0; j < y0.size(); ++j) {
+        l0 += y0[j] * r[j];
+        double changed = 0;
+        for (int e = 0; e < 4; ++e) {
+          l[e] += ys[e][j] * r[j];
+          if (ys[e][j] != y0[j] || y0.size() == 1)
+            changed = std::max(changed, std::max(std::abs(ys[e][j]), y_rms) * std::abs(r[j]));
+        }
+        s2 += changed * changed;
+      }
+      const double numeric = stencil_derivative(t, l0, l);
+      // Rounding of the y elements the shift changed, about eps |y R| each, adds up like a random walk in L; the
+      // stencil weighs the four evaluations (1 + 8 + 8 + 1) / 12h.
+      const double noise = kNoiseFactor * eps * 1.5 * std::sqrt(s2) / h;
+      pairs.push_back({analytic[k][i], numeric, std::max(noise, 1e-7 * gmax)});
     }
     leaves[k] = original;
   }
   for (const Pair& p : pairs) {
+    const double atol = is_double ? std::max(1e-14, 1e-9 * gmax) : p.noise;
+    result.atol = std::max(result.atol, atol);
     const double err = std::abs(p.a - p.n);
     result.max_abs_error = std::max(result.max_abs_error, err);
-    const double rel = err / std::max({std::abs(p.a), std::abs(p.n), floor});
+    const double rel = err / std::max({std::abs(p.a), std::abs(p.n), atol / result.rtol});
     result.max_rel_error = std::max(result.max_rel_error, std::isfinite(rel) ? rel : HUGE_VAL);
   }
   result.checked = long(pairs.size());
-  result.pass = result.checked > 0 && result.max_rel_error < result.tolerance;
+  result.pass = result.checked > 0 && result.max_rel_error < result.rtol;
   return result;
 }
 

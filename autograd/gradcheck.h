@@ -1,23 +1,39 @@
 // Gradient checks: the analytic gradients autograd computes for each differentiable op (and for a small composed
-// generator -> VGG -> losses graph) against central finite differences of the same scalar loss.
+// generator -> VGG -> losses graph) against central finite differences of the same scalar.
 //
-// For an op that is not a loss the checked scalar is L = mse_loss(op(inputs), R) for a fixed random R (a
-// documented variant of sum(op * R): mean((y - R)^2), whose gradient 2 (y - R) / n weights every output
-// differently); a loss op is checked on its own value. Every differentiable input is checked: all of its elements
-// when it has at most kMaxSamples, otherwise a fixed random sample of kMaxSamples (16 per leaf for "composed").
+// The checked scalar is L = sum(y * R) over the case's output y with a fixed random R in [-1, 1] (rounded to the
+// dtype); a loss (a 1-element y) is checked on its own value (R = 1). The analytic gradient is y.backward(R). For
+// the finite differences y is copied to the host and L summed there in double, so only the op's own rounding enters
+// and the many outputs a shifted element does not touch cancel exactly. Every differentiable input is checked: all
+// of its elements when it has at most kMaxSamples, otherwise a fixed random sample of kMaxSamples (16 per leaf for
+// "composed").
 //
 // Numeric derivatives are fourth-order central differences (-L(x+2h) + 8 L(x+h) - 8 L(x-h) + L(x-2h)) / 12h with
-// h = h0 max(1, |x|). In double h0 is 1e-2 where the loss is a polynomial of degree <= 4 in one element (exact
-// there but for rounding), 1e-4 for tanh, tanh_unit, instance_norm and sqrt TV, 1e-5 for "composed"; in float it
-// is 1e-2. Where the second-order estimates at h and 2h disagree (a kink within 2h) the step shrinks tenfold, up
-// to three times. Inputs are drawn away from kinks (|x| >= 0.05 for relu and leaky_relu, max_pool windows of
-// values 0.1 apart, non-flat images for the sqrt TV with eps 1e-8); "composed" has relus and a max pool on
-// unconstrained values, so a rare seed may still put a kink within reach of the step (seed 0 does not).
+// h = h0 max(1, |x|); h0 is per case and dtype (Case::step, Case::float_step): in double 1e-2 where the scalar is
+// a polynomial of degree <= 4 in one element, else 1e-4; in float 2e-2, 5e-3 for "composed" (fewer kinks in reach).
+// Kinks are tracked, not guessed: a case's forward reports its branch decisions (the sign of every relu / leaky_relu
+// input, the winner of every max-pool window) to a Branches; when any of them differs between x and one of x +- h, x +-
+// 2h, the stencil straddles a kink and the step shrinks tenfold, up to kMaxShrinks times (kMaxFloatShrinks in float); a
+// coordinate still straddling one is replaced by another random coordinate of the same leaf, at most as many
+// replacements as samples per leaf, or dropped when none is left (a leaf checked whole has none). Both counts are
+// reported. The per-op inputs are drawn away from kinks; "composed" has relus, a leaky relu and a max pool on
+// unconstrained values.
 //
-// Relative error per element: |a - n| / max(|a|, |n|, 1e-3 g, 1e-8), where a is the analytic and n the numeric
-// derivative and g the largest |a| over all elements of the case's leaves: an element whose gradient cancels to
-// nearly zero is judged against the scale of its case rather than against itself. A case passes when its largest
-// relative error is below the tolerance: 1e-6 in double, 5e-2 in float (float differences are rough).
+// Criterion, per compared element with analytic a and numeric n: |a - n| <= max(atol, rtol max(|a|, |n|)), i.e.
+// the relative error |a - n| / max(|a|, |n|, atol / rtol) is below rtol; g is the largest |a| of the case.
+//   double: rtol 1e-6, atol 1e-9 g (and >= 1e-14): an element whose gradient cancels to nearly zero is judged
+//           against 1e-3 of its case's scale rather than against itself.
+//   float:  rtol 1e-4 (the float analytic gradient's own rounding) and, per coordinate, atol its finite-difference
+//           noise floor kNoiseFactor * eps_float * 1.5 sqrt(S) / h, never below 1e-7 g: S sums (max(|y_j|, rms y)
+//           R_j)^2 over the outputs the shift changed (the largest of the four evaluations; a loss always counts),
+//           whose rounding of about eps |y_j R_j| each (no less than at the rms output: cancellation) adds up like a
+//           random walk, and 1.5 = (1 + 8 + 8 + 1) / 12 weighs the
+//           stencil. Shifted inputs are rounded to float first and the derivative taken through the offsets as
+//           stored (stencil_derivative), so input rounding adds nothing. Truncation is negligible next to the
+//           noise at the float steps: the scalar is a polynomial of degree <= 4 in one element (exact), or smooth
+//           on a scale much larger than h (sqrt TV gets non-flat inputs for that).
+// CaseResult reports rtol and the largest atol applied; kNoiseFactor leaves a margin of about 3 over the largest
+// error seen on seeds 0..9, while a gradient 1% off still fails every case (tests/test_gradcheck.cpp).
 //
 // Nothing here prints or exits; bad requests throw gramgan::Error.
 #pragma once
@@ -34,6 +50,10 @@
 namespace gramgan::autograd::gradcheck {
 
 inline constexpr int kMaxSamples = 64;
+// Tenfold step shrinks before a coordinate with a kink in reach is replaced: in float each shrink multiplies the
+// noise floor by ten, so one at most.
+inline constexpr int kMaxShrinks = 3, kMaxFloatShrinks = 1;
+inline constexpr double kNoiseFactor = 4;
 
 struct Options {
   Device device = Device::cpu();
@@ -41,29 +61,45 @@ struct Options {
   std::uint64_t seed = 0;
 };
 
-// One check: the leaves whose gradients are compared and the scalar loss over them. `loss` is called once with
-// grad mode on (for the analytic gradients) and then under a NoGradGuard with one leaf element shifted at a time.
+// The branch decisions of one forward pass, in the order the forward makes them.
+class Branches {
+ public:
+  void relu_input(const Variable& x);      // x > 0 per element (relu and leaky_relu)
+  void max_pool_input(const Variable& x);  // the first maximum of each 2x2 window, as pool2x2 picks it
+  const std::vector<std::uint8_t>& taken() const { return taken_; }
+
+ private:
+  std::vector<std::uint8_t> taken_;
+};
+
+// One check: the leaves whose gradients are compared and the function over them. `forward` is called once with
+// grad mode on (for the analytic gradients) and then under a NoGradGuard with one leaf element shifted at a time;
+// when given a Branches it reports every kinked decision it takes into it.
 struct Case {
   std::string op;     // an op_names() entry
   std::string shape;  // a description of the inputs, for the report
   std::vector<Variable> leaves;
-  std::function<Variable(const std::vector<Variable>&)> loss;
+  std::function<Variable(const std::vector<Variable>&, Branches*)> forward;
   int max_samples = kMaxSamples;  // per leaf
-  double step = 0;                // h0 in double; 0: default_step(float64)
+  double step = 1e-4;             // h0 in double
+  double float_step = 2e-2;       // h0 in float
 };
 
 struct CaseResult {
   std::string op, shape;
-  double max_abs_error = 0, max_rel_error = 0, tolerance = 0;
-  long checked = 0;  // elements compared, over all leaves
+  double max_abs_error = 0, max_rel_error = 0;
+  double atol = 0, rtol = 0;  // as applied (atol: the largest); pass when max_rel_error < rtol (see above)
+  long checked = 0;           // elements compared, over all leaves
+  long shrunk = 0;            // coordinates whose step shrank because a kink lay within it
+  long resampled = 0;         // coordinates replaced (or dropped) because a kink stayed within the smallest step
   bool pass = false;
 };
 
 // The checkable names, in report order: the ops, then "composed".
 const std::vector<std::string>& op_names();
 
-double default_tolerance(DType dtype);
-double default_step(DType dtype);
+// rtol of the criterion above.
+double relative_tolerance(DType dtype);
 
 // Runs one case. `perturb_analytic`, when given, may alter the analytic gradients (one host vector per leaf) before
 // the comparison: how tests prove a wrong gradient is reported.
