@@ -1,10 +1,14 @@
 // gramgan train: trains a generator for one style image on a folder of content photos (apps/gan/trainer.h).
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "apps/cli_support.h"
 #include "apps/commands.h"
 #include "apps/gan/trainer.h"
+#include "autograd/variable.h"
 #include "engine/error.h"
 
 namespace gramgan::cli {
@@ -13,7 +17,39 @@ namespace {
 struct TrainArgs {
   gan::TrainConfig config;
   std::string device, pool = "max", tv = "sqrt";
-  bool resume = false;
+  bool resume = false, detect_anomaly = false;
+};
+
+// SIGINT/SIGTERM during training: the handler only records the signal; the trainer polls it between iterations,
+// writes a checkpoint of the last finished one and the command exits 128 + the signal number (130, 143) as a shell
+// would, after saying how to resume. SA_RESETHAND restores the default action, so a second signal ends the process
+// at once; checkpoints are written atomically (temp file, fsync, rename), so that leaves the previous complete one.
+std::atomic<int> received_signal{0};
+
+extern "C" void record_signal(int signal_number) { received_signal.store(signal_number); }
+
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    received_signal.store(0);
+    struct sigaction action {};
+    action.sa_handler = record_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &action, &previous_int_);
+    sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~StopOnSignals() {
+    sigaction(SIGINT, &previous_int_, nullptr);
+    sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+  int received() const { return received_signal.load(); }
+
+ private:
+  struct sigaction previous_int_ {
+  }, previous_term_{};
 };
 
 std::string number(double v) {
@@ -56,9 +92,20 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
                config.device.c_str(), config.steps,
                args.resume ? (" (resuming at step " + std::to_string(trainer.step()) + ")").c_str() : "",
                config.out_dir.c_str());
+  std::optional<autograd::DetectAnomalyGuard> anomaly;
+  if (args.detect_anomaly) anomaly.emplace();
   Progress progress("step", trainer.step() + 1, config.steps);
-  trainer.run([&](const gan::StepLog& log) { progress.update(log.step, step_text(log)); });
+  const StopOnSignals signals;
+  trainer.run([&](const gan::StepLog& log) { progress.update(log.step, step_text(log)); },
+              [&] { return signals.received() != 0; });
   progress.finish();
+  if (const int signal_number = signals.received(); signal_number != 0 && trainer.step() < config.steps) {
+    std::fprintf(stderr,
+                 "gramgan train: interrupted by %s at step %lld of %lld; checkpoint written; continue with "
+                 "gramgan train --resume --out %s\n",
+                 signal_number == SIGINT ? "SIGINT" : "SIGTERM", trainer.step(), config.steps, config.out_dir.c_str());
+    return 128 + signal_number;
+  }
   std::printf("done: %lld steps; generator in %s/generator.safetensors, samples in %s/samples, log in %s/log.csv\n",
               trainer.step(), config.out_dir.c_str(), config.out_dir.c_str(), config.out_dir.c_str());
   return 0;
@@ -114,6 +161,8 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")->capture_default_str();
   cmd->add_option("--out", c.out_dir, "Run folder (config.json, log.csv, samples/, checkpoints)")
       ->capture_default_str();
+  cmd->add_flag("--detect-anomaly", args->detect_anomaly,
+                "Check every op's output and gradient for Inf/NaN and name the first op and layer (slow)");
   cmd->add_flag("--resume", args->resume, "Continue the run in --out from its checkpoint (its settings are kept)");
   cmd->add_option("--sample-every", c.sample_every, "Write samples/step_NNNNNN.png every N steps (0: never)")
       ->check(kNonNegative)

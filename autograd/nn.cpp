@@ -68,7 +68,10 @@ void InstanceNorm2d::collect(const std::string& prefix, std::vector<NamedParamet
 
 Variable Sequential::forward(const Variable& x) {
   Variable y = x;
-  for (auto& [name, module] : children_) y = module->forward(y);
+  for (auto& [name, module] : children_) {
+    const LayerScope scope(name);
+    y = module->forward(y);
+  }
   return y;
 }
 
@@ -97,6 +100,8 @@ void Adam::step() {
     if (!grad.defined()) continue;
     Tensor value = s.parameter.value();  // shares storage: updated in place
     ops::adam_step(config, value, grad, s.m, s.v);
+    if (anomaly_detection_enabled())
+      check_finite(value, "adam_step", "update", {}, ", parameter '" + s.parameter.name() + "'");
   }
 }
 

@@ -1,5 +1,7 @@
 #include "autograd/variable.h"
 
+#include <atomic>
+#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -11,6 +13,19 @@ namespace gramgan::autograd {
 namespace {
 
 thread_local bool grad_mode = true;
+std::atomic<bool> anomaly_mode{false};
+thread_local std::vector<std::string> layer_stack;
+
+std::size_t count_nonfinite(const Tensor& t) {
+  if (t.numel() == 0 || (t.dtype() != DType::float32 && t.dtype() != DType::float64)) return 0;
+  const Tensor n = ops::reduce(Reduction::count_nonfinite, t);
+  return std::size_t(n.dtype() == DType::float32 ? double(n.to_host<float>()[0]) : n.to_host<double>()[0]);
+}
+
+std::string input_label(const std::vector<Variable>& inputs, std::size_t i) {
+  const std::string name = inputs[i].defined() ? inputs[i].name() : std::string();
+  return std::to_string(i) + (name.empty() ? std::string() : " '" + name + "'");
+}
 
 const Tensor kUndefined;
 
@@ -20,6 +35,42 @@ bool grad_enabled() { return grad_mode; }
 
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+
+// ---- anomaly detection -------------------------------------------------------------------------------------------
+
+bool anomaly_detection_enabled() { return anomaly_mode.load(std::memory_order_relaxed); }
+DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_mode.exchange(true)) {}
+DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_mode.store(previous_); }
+
+LayerScope::LayerScope(const std::string& name) : active_(anomaly_detection_enabled()) {
+  if (active_) layer_stack.push_back(layer_stack.empty() ? name : layer_stack.back() + "." + name);
+}
+LayerScope::~LayerScope() {
+  if (active_ && !layer_stack.empty()) layer_stack.pop_back();
+}
+std::string current_layer() { return layer_stack.empty() ? std::string() : layer_stack.back(); }
+
+void check_finite(const Tensor& t, const std::string& op, const char* pass, const std::string& layer,
+                  const std::string& detail) {
+  if (count_nonfinite(t) == 0) return;
+  // The error path only: which of the two it is tells overflow (Inf) from 0/0 or Inf - Inf (NaN).
+  std::size_t nan = 0, inf = 0;
+  auto tally = [&](const auto& values) {
+    for (double v : values) {
+      nan += std::isnan(v) ? 1 : 0;
+      inf += std::isinf(v) ? 1 : 0;
+    }
+  };
+  if (t.dtype() == DType::float32)
+    tally(t.to_host<float>());
+  else
+    tally(t.to_host<double>());
+  throw Error("detect-anomaly: " + op + " " + pass + " produced " +
+              (nan > 0 ? "NaN" + std::string(inf > 0 ? " and Inf" : "") : std::string("Inf")) + " (" +
+              std::to_string(nan) + " NaN, " + std::to_string(inf) + " Inf of " + std::to_string(t.numel()) +
+              " values; layer " + (layer.empty() ? std::string("(none)") : layer) + detail +
+              "). Earlier ops were finite, so this is the first; try a lower learning rate or smaller lambdas");
+}
 
 // ---- Variable ----------------------------------------------------------------------------------------------------
 
@@ -90,6 +141,11 @@ class Engine {
       if (dx.size() != node.inputs.size())
         throw Error(std::string("backward: ") + node.name() + " returned " + std::to_string(dx.size()) +
                     " gradients for " + std::to_string(node.inputs.size()) + " inputs");
+      if (anomaly_detection_enabled())
+        for (std::size_t i = 0; i < dx.size(); ++i)
+          if (dx[i].defined() && node.needs_input_grad(i))
+            check_finite(dx[i], node.name(), "backward", node.layer,
+                         ", gradient of input " + input_label(node.inputs, i));
       for (std::size_t i = 0; i < dx.size(); ++i) {
         if (!dx[i].defined() || !node.needs_input_grad(i)) continue;
         Impl& input = node.inputs[i].impl();
@@ -169,6 +225,16 @@ void Variable::backward(const Tensor& seed) const { Engine::run(*this, seed); }
 // ---- Node --------------------------------------------------------------------------------------------------------
 
 Variable Node::record(Tensor value, std::shared_ptr<Node> node, std::vector<Variable> inputs) {
+  if (anomaly_detection_enabled()) {
+    node->layer = current_layer();
+    if (count_nonfinite(value) > 0) {
+      std::string detail;  // a non-finite input can only be a leaf (a parameter): earlier outputs were checked
+      for (std::size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i].defined() && count_nonfinite(inputs[i].value()) > 0)
+          detail += ", input " + input_label(inputs, i) + " was already non-finite";
+      check_finite(value, node->name(), "forward", node->layer, detail);
+    }
+  }
   Variable out(std::move(value));
   if (!grad_enabled()) return out;
   bool any = false;

@@ -75,6 +75,7 @@ struct Node {
 
   std::vector<Variable> inputs;
   bool released = false;
+  std::string layer;  // the LayerScope it was recorded in; only set while anomaly detection is on
 
   // Wraps `value` as the output of `node` over `inputs`: recorded (node kept, output requires grad) when grad mode
   // is on and some input requires grad; otherwise a plain variable, and the node with its saved tensors goes.
@@ -95,5 +96,40 @@ class NoGradGuard {
  private:
   bool previous_;
 };
+
+// Anomaly detection (gramgan train --detect-anomaly, like torch.autograd.set_detect_anomaly): while a
+// DetectAnomalyGuard is alive, every op's forward output, every gradient a backward produces and every Adam update
+// is counted for Inf/NaN (one count_nonfinite reduction each), and the first non-finite one throws an Error naming
+// the op, the pass and the layer. Off, each op pays one flag test. The mode is process-wide (set by the CLI's
+// thread before training); layer names are per thread.
+bool anomaly_detection_enabled();
+class DetectAnomalyGuard {
+ public:
+  DetectAnomalyGuard();
+  ~DetectAnomalyGuard();
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Names the layer the ops run inside it belong to, for anomaly messages; scopes nest into "G.res1.0.conv".
+// Does nothing (no string is built) while anomaly detection is off.
+class LayerScope {
+ public:
+  explicit LayerScope(const std::string& name);
+  ~LayerScope();
+  LayerScope(const LayerScope&) = delete;
+  LayerScope& operator=(const LayerScope&) = delete;
+
+ private:
+  bool active_;
+};
+std::string current_layer();  // "" outside every scope
+
+// Throws the detect-anomaly Error if `t` holds Inf or NaN: "<op> <pass> produced ... (layer ...)<detail>".
+void check_finite(const Tensor& t, const std::string& op, const char* pass, const std::string& layer,
+                  const std::string& detail = {});
 
 }  // namespace gramgan::autograd

@@ -2,10 +2,7 @@
 // small style image or empty content folder ends with exit status 2, one stderr line "gramgan: error: ..." that
 // names the problem, and nothing written; one success case per command; --help lists the defaults.
 // Every run that gets past argument checks uses tiny sizes, narrow networks and a random VGG, on the cpu.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -19,61 +16,19 @@
 
 #include "apps/gan/checkpoint.h"
 #include "apps/gan/dataset.h"
+#include "cli_runner.h"
 #include "engine/device.h"
 #include "engine/io/png.h"
 #include "temp_dir.h"
-
-extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
 using gramgan::Image;
+using gramgan::test::CliResult;
+using gramgan::test::read_file;
+using gramgan::test::run_cli;
 using gramgan::test::TempDir;
-
-struct CliResult {
-  int status = -1;  // the exit status; 128 + signal if the binary was killed
-  std::string out, err;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs gramgan with `args`: stdin from /dev/null, stdout and stderr captured separately.
-CliResult run_cli(const std::vector<std::string>& args) {
-  const TempDir io("cli_io");
-  const std::string out_path = io / "stdout", err_path = io / "stderr";
-  std::vector<std::string> argv_storage = {GRAMGAN_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& arg : argv_storage) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  CliResult result;
-  if (spawned != 0) {
-    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << spawned;
-    return result;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-  }
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = read_file(out_path);
-  result.err = read_file(err_path);
-  return result;
-}
 
 // Exit status 2, and stderr is one line: "gramgan: error: " then a message naming `fragment`.
 void expect_usage_error(const CliResult& r, const std::string& fragment) {

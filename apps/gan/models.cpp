@@ -77,6 +77,7 @@ Variable Generator::forward(const Variable& x) {
   if (s.ndim() != 4 || s[1] != 3 || s[2] % kStride != 0 || s[3] % kStride != 0 || s[2] < kMinSide || s[3] < kMinSide)
     throw Error("generator: input must be (N, 3, H, W) with H and W multiples of " + std::to_string(kStride) +
                 " and at least " + std::to_string(kMinSide) + "; got " + s.to_string());
+  const autograd::LayerScope scope("G");
   return body_.forward(x);
 }
 
@@ -108,6 +109,7 @@ Variable Discriminator::forward(const Variable& x) {
   if (s.ndim() != 4 || s[1] != 3 || s[2] < kMinSide || s[3] < kMinSide)
     throw Error("discriminator: input must be (N, 3, H, W) with H and W at least " + std::to_string(kMinSide) +
                 "; got " + s.to_string());
+  const autograd::LayerScope scope("D");
   return body_.forward(x);
 }
 

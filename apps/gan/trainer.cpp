@@ -1,7 +1,9 @@
 #include "apps/gan/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -187,6 +189,10 @@ Trainer::Trainer(const TrainConfig& config, bool resume) : config_(config), devi
   adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), AdamConfig{.lr = c.lr_d, .beta1 = 0.5});
 
   fs::create_directories(fs::path(c.out_dir) / "samples");
+  // A process killed while writing left its temporary files (the targets are intact): they go now.
+  for (const std::string& path :
+       {checkpoint_path(c), generator_path(c), log_path(c), (fs::path(c.out_dir) / "config.json").string()})
+    remove_stale_temporaries(path);
   if (resume) {
     load_checkpoint();
   } else {
@@ -234,9 +240,8 @@ StepLog Trainer::train_step() {
     log.d_real_mean = mean_of(d_real.value());
     log.d_fake_mean = mean_of(d_fake.value());
     if (!std::isfinite(*log.d_loss))
-      throw Error("step " + std::to_string(log.step) +
-                  ": the discriminator loss is not finite; weights are left "
-                  "at the last step. Try a lower --lr-d or --lambda-adv.");
+      stop_non_finite(log.step, "the discriminator loss is not finite (" + csv_number(*log.d_loss) + ")",
+                      "a lower --lr-d (was " + csv_number(c.lr_d) + ") or --lambda-adv");
     weighted_sum({{c.lambdas.adv, d_loss}}).backward();
     log.d_grad_norm = gradient_norm(discriminator_->parameters());
     adam_d_->step();
@@ -260,9 +265,14 @@ StepLog Trainer::train_step() {
   log.tv = scalar(terms.tv.value());
   log.g_total = scalar(g_loss.value());
   if (!std::isfinite(log.g_total))
-    throw Error("step " + std::to_string(log.step) + ": the generator loss is not finite (content " +
-                csv_number(log.content) + ", style " + csv_number(log.style) + ", tv " + csv_number(log.tv) +
-                "); weights are left at the last step. Try a lower --lr-g or smaller lambdas.");
+    stop_non_finite(log.step,
+                    "the generator loss is not finite (" + csv_number(log.g_total) + ": content " +
+                        csv_number(log.content) + ", style " + csv_number(log.style) + ", adversarial " +
+                        csv_number(log.adv_g) + ", tv " + csv_number(log.tv) + ")",
+                    std::isfinite(log.adv_g)
+                        ? "a lower --lr-g (was " + csv_number(c.lr_g) + ") or smaller --lambda-style/--lambda-tv"
+                        : "a lower --lr-d (was " + csv_number(c.lr_d) + ": the adversarial term comes from D) or " +
+                              "--lambda-adv, or a lower --lr-g (was " + csv_number(c.lr_g) + ")");
   g_loss.backward();
   log.g_grad_norm = gradient_norm(generator_->parameters());
   adam_g_->step();
@@ -284,6 +294,16 @@ void Trainer::run(const std::function<void(const StepLog&)>& on_step, const std:
     if (c.checkpoint_every > 0 && step_ % c.checkpoint_every == 0) save_checkpoint();
   }
   save_checkpoint();
+}
+
+void Trainer::stop_non_finite(long long step, const std::string& what, const std::string& advice) const {
+  const std::string kept = checkpoint_step_ >= 0
+                               ? "the last good checkpoint, step " + std::to_string(checkpoint_step_) +
+                                     ", is kept in " + checkpoint_path(config_)
+                               : "no checkpoint had been written yet";
+  throw NonFiniteLoss("step " + std::to_string(step) + ": " + what + "; training stopped and " + kept +
+                      ". Try a new run with " + advice +
+                      "; --detect-anomaly names the first op and layer that produce Inf/NaN");
 }
 
 void Trainer::append_log(const StepLog& l) {
@@ -343,6 +363,7 @@ void Trainer::save_checkpoint() const {
   write_safetensors(checkpoint_path(config_), entries,
                     {{kConfigKey, config_to_json(config_)}, {"gramgan.version", GRAMGAN_VERSION}});
   save_generator(generator_path(config_), *generator_, {{"gramgan.step", std::to_string(step_)}});
+  checkpoint_step_ = step_;
 }
 
 void Trainer::load_checkpoint() {
@@ -369,6 +390,7 @@ void Trainer::load_checkpoint() {
     throw Error(path + ": malformed 'step' or 'data.epoch_position'");
   data_->set_state({position[0], position[1], file.read_int64("data.order")});
   step_ = step[0];
+  checkpoint_step_ = step_;
 
   // The log keeps the rows up to the checkpoint: later ones belong to iterations that are about to be redone.
   std::ifstream in(log_path(config_));
@@ -377,7 +399,10 @@ void Trainer::load_checkpoint() {
   while (std::getline(in, line)) {
     long long row_step = -1;
     std::sscanf(line.c_str(), "%lld,", &row_step);
-    if (row_step >= 1 && row_step <= step_) kept += line + "\n";
+    // A row cut short by a kill (rows are appended, not written atomically) has fewer fields: dropped.
+    const bool complete =
+        std::count(line.begin(), line.end(), ',') == std::count(kLogHeader, kLogHeader + std::strlen(kLogHeader), ',');
+    if (complete && row_step >= 1 && row_step <= step_) kept += line + "\n";
   }
   write_text_atomically(log_path(config_), kept);
 }

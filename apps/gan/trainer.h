@@ -18,6 +18,7 @@
 #include "apps/gan/dataset.h"
 #include "apps/gan/losses.h"
 #include "apps/gan/models.h"
+#include "engine/error.h"
 
 namespace gramgan::gan {
 
@@ -60,6 +61,13 @@ struct StepLog {
   double seconds = 0;
 };
 
+// A loss that is not finite: training stops there without writing a checkpoint, so the last one on disk (if any)
+// is the last good state. The message names the step, the loss terms, that checkpoint and what to try.
+class NonFiniteLoss : public Error {
+ public:
+  using Error::Error;
+};
+
 class Trainer {
  public:
   // Starts a new run in config.out_dir (refusing a folder that already holds a checkpoint), or with `resume`
@@ -72,10 +80,14 @@ class Trainer {
 
   const TrainConfig& config() const { return config_; }
   long long step() const { return step_; }
-  // One iteration: a D step then a G step. Throws gramgan::Error on a non-finite loss (weights untouched).
+  // The step of the last checkpoint written or loaded; -1 before the first.
+  long long checkpoint_step() const { return checkpoint_step_; }
+  // One iteration: a D step then a G step. Throws NonFiniteLoss on a non-finite loss before the step of that
+  // network (a non-finite G loss comes after D's step), so the trainer should not be checkpointed after it.
   StepLog train_step();
   // Runs to config.steps, with samples, checkpoints and log rows at their intervals and a final checkpoint.
-  // `on_step` sees every iteration (progress display); `stop` is polled between iterations.
+  // `on_step` sees every iteration (progress display); `stop` is polled between iterations (a signal), and when it
+  // says stop the final checkpoint is of the last finished iteration.
   void run(const std::function<void(const StepLog&)>& on_step, const std::function<bool()>& stop = {});
 
   void save_checkpoint() const;  // checkpoint.safetensors and generator.safetensors, atomically
@@ -86,6 +98,7 @@ class Trainer {
  private:
   void load_checkpoint();
   void append_log(const StepLog& log);
+  [[noreturn]] void stop_non_finite(long long step, const std::string& what, const std::string& advice) const;
 
   TrainConfig config_;
   Device device_;
@@ -97,6 +110,7 @@ class Trainer {
   std::unique_ptr<Discriminator> discriminator_;
   std::unique_ptr<nn::Adam> adam_g_, adam_d_;
   long long step_ = 0;
+  mutable long long checkpoint_step_ = -1;
   std::vector<Image> last_content_, last_style_;  // the latest batch, for samples
   Tensor last_output_;
 };

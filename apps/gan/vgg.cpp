@@ -138,9 +138,11 @@ std::map<std::string, Variable> Vgg19Features::forward(const Variable& images,
                 std::to_string(1 << poolings) + " per side; " + std::to_string(min_side) + " for relu5_1)");
 
   std::map<std::string, Variable> out;
+  const autograd::LayerScope scope("vgg");
   Variable x = autograd::channel_affine(images, mean_scale_, mean_shift_);
   for (std::size_t i = 0; i <= deepest; ++i) {
     if (convs_[i].pool_before) x = autograd::pool2x2(pool_, x);
+    const autograd::LayerScope layer(convs_[i].relu);
     x = autograd::activation(Activation::relu, convs_[i].conv->forward(x));
     if (std::find(layers.begin(), layers.end(), convs_[i].relu) != layers.end()) out.emplace(convs_[i].relu, x);
   }

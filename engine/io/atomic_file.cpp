@@ -1,10 +1,12 @@
 #include "engine/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -70,6 +72,26 @@ void AtomicFile::commit() {
   error = errno;
   ::close(fd);
   if (!synced) fail(error);
+}
+
+int remove_stale_temporaries(const std::string& target) {
+  namespace fs = std::filesystem;
+  const fs::path target_path(target);
+  const std::string prefix = "." + target_path.filename().string() + ".tmp.";
+  fs::path dir = target_path.parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code error;
+  int removed = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+    if (end == name.c_str() + prefix.size() || *end != '.' || pid <= 0) continue;
+    const bool alive = pid != long(::getpid()) ? (::kill(pid_t(pid), 0) == 0 || errno == EPERM) : true;
+    if (!alive && fs::remove(entry.path(), error)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace gramgan

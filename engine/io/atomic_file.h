@@ -34,4 +34,8 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Removes the temporaries a killed writer left next to `target` (".<name>.tmp.<pid>.<n>", see AtomicFile) whose
+// process is gone; a live writer's are kept. Returns how many were removed.
+int remove_stale_temporaries(const std::string& target);
+
 }  // namespace gramgan

@@ -1,0 +1,79 @@
+// Runs the real gramgan binary (GRAMGAN_BINARY) in a child process: to completion with its output captured
+// (run_cli), or in the background for tests that signal or kill it (spawn_cli, wait_cli).
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "temp_dir.h"
+
+extern char** environ;
+
+namespace gramgan::test {
+
+struct CliResult {
+  int status = -1;  // the exit status; 128 + signal if the binary was killed
+  std::string out, err;
+};
+
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Starts gramgan with `args`: stdin from /dev/null, stdout and stderr to the given files. Returns the pid, or -1
+// (with a test failure) if it could not start.
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
+  std::vector<std::string> argv_storage = {GRAMGAN_BINARY};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << spawned;
+    return -1;
+  }
+  return pid;
+}
+
+// Waits for `pid`: its exit status, or 128 + the signal that ended it.
+inline int wait_cli(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs gramgan with `args` to completion, stdout and stderr captured separately.
+inline CliResult run_cli(const std::vector<std::string>& args) {
+  const TempDir io("cli_io");
+  const std::string out_path = io / "stdout", err_path = io / "stderr";
+  CliResult result;
+  const pid_t pid = spawn_cli(args, out_path, err_path);
+  if (pid < 0) return result;
+  result.status = wait_cli(pid);
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  return result;
+}
+
+}  // namespace gramgan::test
