@@ -229,15 +229,18 @@ def main():
     for _ in range(args.warmup):
         step()
     times = []
+    cpu_start = time.process_time()
     for _ in range(args.iterations):
         start = time.perf_counter()
         logged = step()
         times.append(time.perf_counter() - start)
+    cpu = (time.process_time() - cpu_start) / args.iterations
     if any(v != v for v in logged):
         sys.exit("reference_pytorch.py: a loss became NaN")
     mean = sum(times) / len(times)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.size}x{args.size}, batch "
-          f"{args.batch}: {args.iterations} iterations after {args.warmup} warm-up, min {min(times):.3f} s")
+          f"{args.batch}: {args.iterations} iterations after {args.warmup} warm-up, min {min(times):.3f} s, "
+          f"CPU time {cpu:.3f} s per iteration (all threads)")
     print(f"reference_pytorch: {mean:.3f} s per iteration")
 
 
