@@ -36,8 +36,8 @@ void train_iteration(benchmark::State& state, const std::string& device, int siz
   Trainer trainer(config, false);
   trainer.train_step();  // warm-up: allocator caches, first-touch of every buffer
   for (auto _ : state) benchmark::DoNotOptimize(trainer.train_step());
-  state.counters["images/s"] = benchmark::Counter(double(batch) * double(state.iterations()),
-                                                  benchmark::Counter::kIsRate);
+  state.counters["images/s"] =
+      benchmark::Counter(double(batch) * double(state.iterations()), benchmark::Counter::kIsRate);
   fs::remove_all(out);
 }
 
