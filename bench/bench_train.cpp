@@ -1,7 +1,8 @@
 // A full training iteration (one D step and one G step, apps/gan/trainer.h) on the committed demo images, with
 // the default model widths and loss settings and seeded random VGG-19 weights (the cost is the same as with the
 // pretrained ones). cpu: 128x128, batch 1 (the simulated kernels); cuda: 256x256, batch 4, when a GPU is present.
-// The PyTorch reference for the cpu figure is bench/README.md's ~1.8 s per iteration at 128x128.
+// The PyTorch reference for the cpu figure is bench/reference_pytorch.py; bench/compare runs both and prints the
+// ratio (bench/README.md).
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
@@ -35,8 +36,8 @@ void train_iteration(benchmark::State& state, const std::string& device, int siz
   Trainer trainer(config, false);
   trainer.train_step();  // warm-up: allocator caches, first-touch of every buffer
   for (auto _ : state) benchmark::DoNotOptimize(trainer.train_step());
-  state.counters["images/s"] = benchmark::Counter(double(batch) * double(state.iterations()),
-                                                  benchmark::Counter::kIsRate);
+  state.counters["images/s"] =
+      benchmark::Counter(double(batch) * double(state.iterations()), benchmark::Counter::kIsRate);
   fs::remove_all(out);
 }
 
