@@ -83,6 +83,11 @@ def png_seeds():
     whole = png(w, h, 8, 2, [bytes(3 * w)] * h)
     write("png", "truncated.png", whole[:len(whole) - 20])
     write("png", "large_header.png", png(16384, 4096, 8, 0, [b"\0" * 16]))
+    # Regression seed, found by fuzz_png: a zTXt chunk claiming 0x59595959 bytes that libpng allocated (1.5 GB)
+    # before finding the file's end. scripts/fuzz.sh's -malloc_limit_mb=1024 fails the run if that comes back.
+    write("png", "regress_ztxt_claims_1p5gb.png", bytes.fromhex(
+        "89504e470d0a1a0a0000000d494844520000000500000003020300000026582d6b00000009504c5445ff000000ff000000ff2d4a"
+        "cd8a0000000274524e53595959595959595959597a5458745960526003"))
 
 
 # ---- safetensors --------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ for target in "${targets[@]}"; do
   status=0
   ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     "build-fuzz/fuzz/fuzz_$target" "$scratch/$target" "-dict=fuzz/$target.dict" -max_total_time="$seconds" \
-    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+    -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
   tail -n 25 "$log"
   runs="$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -n 1 || true)"
   if [ "$status" -ne 0 ] || [ -n "$(ls -A "$artifacts")" ]; then
