@@ -5,10 +5,11 @@
 
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "apps/commands.h"
+#include "apps/cli_app.h"
 #include "engine/error.h"
 
 namespace {
@@ -21,25 +22,17 @@ int fail(const char* what, int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app("gramgan: GAN style transfer trained on hand-written CUDA kernels", "gramgan");
-  app.set_version_flag("--version", std::string("gramgan ") + GRAMGAN_VERSION);
-  // At most one here, so a stray word is reported as unexpected rather than as a missing subcommand.
-  app.require_subcommand(0, 1);
-  app.footer("One subcommand is required; 'gramgan SUBCOMMAND --help' lists its options.");
-  const std::vector<gramgan::cli::Command> commands = {
-      gramgan::cli::add_info_command(app),      gramgan::cli::add_train_command(app),
-      gramgan::cli::add_stylize_command(app),   gramgan::cli::add_transfer_command(app),
-      gramgan::cli::add_gradcheck_command(app),
-  };
+  std::vector<gramgan::cli::Command> commands;
+  const std::unique_ptr<CLI::App> app = gramgan::cli::make_app(commands);
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
     for (const auto& command : commands)
       if (command.app->parsed()) return command.run();
     std::string names;
     for (const auto& command : commands) names += (names.empty() ? "" : ", ") + command.app->get_name();
     return fail(("a subcommand is required (" + names + "); see gramgan --help").c_str(), 2);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (e.get_exit_code() == 0) return app->exit(e);  // --help, --version
     return fail(e.what(), 2);
   } catch (const gramgan::Error& e) {
     return fail(e.what(), 2);

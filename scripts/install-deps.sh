@@ -2,10 +2,12 @@
 # Installs the Debian/Ubuntu packages gramgan builds with, skipping those already present (idempotent).
 # The CUDA toolkit is optional and not installed here: with nvcc on PATH (or in /usr/local/cuda) the CUDA
 # backend is built too.
+# Usage: scripts/install-deps.sh [--fuzz]   (--fuzz: also clang and libFuzzer, for scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config libpng-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
           libboost-context-dev nlohmann-json3-dev libcli11-dev)
+[ "${1:-}" = "--fuzz" ] && packages+=(clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs missing packages, builds (both backends when nvcc
-# exists), runs ctest, then builds and runs the suite again under AddressSanitizer + UBSan.
-# Usage: scripts/test.sh [--no-sanitize]
+# exists), runs ctest, then builds and runs the suite again under AddressSanitizer + UBSan, then runs each
+# libFuzzer target for 60 s (scripts/fuzz.sh; clang-14).
+# Usage: scripts/test.sh [--no-sanitize] [--no-fuzz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sanitize=1
-[ "${1:-}" = "--no-sanitize" ] && sanitize=0
+fuzz=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-sanitize) sanitize=0 ;;
+    --no-fuzz) fuzz=0 ;;
+    *) echo "usage: scripts/test.sh [--no-sanitize] [--no-fuzz]" >&2; exit 2 ;;
+  esac
+done
 
 scripts/install-deps.sh
 scripts/build.sh
@@ -18,4 +26,9 @@ if [ "$sanitize" = 1 ]; then
   cmake --build build-asan -j "$(nproc)"
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir build-asan --output-on-failure --timeout 900 -j "$(nproc)"
+fi
+
+if [ "$fuzz" = 1 ]; then
+  echo "== fuzzing (libFuzzer, ASan + UBSan): 60 s per target =="
+  scripts/fuzz.sh 60
 fi

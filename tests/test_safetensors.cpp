@@ -1,6 +1,7 @@
 // safetensors: write/read round trips compared bitwise, files built byte by byte (independent of the writer),
 // every malformed header SafetensorsFile::open refuses, and the atomic write. With the real VGG-19 file present
 // (weights/fetch_vgg19.sh), its conv tensors up to relu5_1 are checked too.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -399,6 +400,26 @@ TEST_F(SafetensorsTest, RejectsUnreadablePaths) {
   EXPECT_ERROR_MENTIONS(SafetensorsFile::open(path("missing.safetensors")),
                         path("missing.safetensors") + ": cannot open");
   EXPECT_ERROR_MENTIONS(SafetensorsFile::open(dir_.string()), dir_.string() + ": cannot open: Is a directory");
+}
+
+TEST_F(SafetensorsTest, FromFdReadsAnOpenDescriptorAndOwnsIt) {
+  const std::string file = path("fd.safetensors");
+  write_file_bytes(file, file_of(R"({"a":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", le64(7) + le64(9)));
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  {
+    const SafetensorsFile st = SafetensorsFile::from_fd(fd, "descriptor");
+    EXPECT_EQ(st.path(), "descriptor");
+    EXPECT_EQ(st.read_int64("a"), (std::vector<std::int64_t>{7, 9}));
+  }
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the descriptor was not closed";
+  // Refusals name the given path, and close the descriptor too.
+  write_file_bytes(file, "tiny");
+  const int short_fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(short_fd, 0);
+  EXPECT_ERROR_MENTIONS(SafetensorsFile::from_fd(short_fd, "descriptor"), "descriptor: not a safetensors file");
+  EXPECT_EQ(::fcntl(short_fd, F_GETFD), -1) << "the descriptor was not closed";
+  EXPECT_ERROR_MENTIONS(SafetensorsFile::from_fd(-1, "nothing"), "nothing: cannot open");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -64,6 +64,28 @@ constexpr int warpSize = 32;
 
 namespace detail {
 
+// Where a barrier or warp op was called, for diagnostics. clang 14 with libstdc++ 12 has no std::source_location
+// (libstdc++ needs __builtin_source_location, which clang gained in 15); the builtins below are what
+// std::experimental::source_location was built on, and both compilers evaluate them at the outermost call site.
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+struct SourceLocation {
+  static constexpr SourceLocation current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    SourceLocation where;
+    where.file_ = file;
+    where.line_ = line;
+    return where;
+  }
+  constexpr const char* file_name() const { return file_; }
+  constexpr unsigned line() const { return line_; }
+
+ private:
+  const char* file_ = "";
+  unsigned line_ = 0;
+};
+#endif
+
 struct ThreadContext {
   uint3 thread_idx;
   uint3 block_idx;
@@ -137,9 +159,9 @@ enum class WarpOpKind : unsigned char { sync, shfl, shfl_up, shfl_down, shfl_xor
 
 // Suspend the calling kernel thread until the block (or the lanes of `mask`) arrive. Return the barrier's
 // reduction of predicates, or the warp op's result bits for this lane.
-int block_barrier(BarrierKind kind, int predicate, const std::source_location& where);
+int block_barrier(BarrierKind kind, int predicate, const SourceLocation& where);
 std::uint64_t warp_op(WarpOpKind kind, unsigned mask, std::uint64_t value, int param, int width,
-                      const std::source_location& where);
+                      const SourceLocation& where);
 
 void set_function_max_dynamic_shared(const void* kernel_id, std::size_t bytes);
 
@@ -194,19 +216,19 @@ cudaError_t cudaFuncSetAttribute(Kernel* kernel, cudaFuncAttribute attribute, in
 }
 
 // ---- synchronisation ----------------------------------------------------------------------------------------
-inline void __syncthreads(std::source_location where = std::source_location::current()) {
+inline void __syncthreads(detail::SourceLocation where = detail::SourceLocation::current()) {
   detail::block_barrier(detail::BarrierKind::sync, 0, where);
 }
-inline int __syncthreads_count(int predicate, std::source_location where = std::source_location::current()) {
+inline int __syncthreads_count(int predicate, detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::block_barrier(detail::BarrierKind::count, predicate, where);
 }
-inline int __syncthreads_and(int predicate, std::source_location where = std::source_location::current()) {
+inline int __syncthreads_and(int predicate, detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::block_barrier(detail::BarrierKind::all, predicate, where);
 }
-inline int __syncthreads_or(int predicate, std::source_location where = std::source_location::current()) {
+inline int __syncthreads_or(int predicate, detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::block_barrier(detail::BarrierKind::any, predicate, where);
 }
-inline void __syncwarp(unsigned mask = 0xffffffffu, std::source_location where = std::source_location::current()) {
+inline void __syncwarp(unsigned mask = 0xffffffffu, detail::SourceLocation where = detail::SourceLocation::current()) {
   detail::warp_op(detail::WarpOpKind::sync, mask, 0, 0, warpSize, where);
 }
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
@@ -215,36 +237,36 @@ inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 // ---- warp shuffles and votes ----------------------------------------------------------------------------------
 template <class T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize,
-              std::source_location where = std::source_location::current()) {
+              detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::from_bits<T>(
       detail::warp_op(detail::WarpOpKind::shfl, mask, detail::to_bits(var), src_lane, width, where));
 }
 template <class T>
 T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
-                 std::source_location where = std::source_location::current()) {
+                 detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::from_bits<T>(
       detail::warp_op(detail::WarpOpKind::shfl_up, mask, detail::to_bits(var), int(delta), width, where));
 }
 template <class T>
 T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
-                   std::source_location where = std::source_location::current()) {
+                   detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::from_bits<T>(
       detail::warp_op(detail::WarpOpKind::shfl_down, mask, detail::to_bits(var), int(delta), width, where));
 }
 template <class T>
 T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize,
-                  std::source_location where = std::source_location::current()) {
+                  detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::from_bits<T>(
       detail::warp_op(detail::WarpOpKind::shfl_xor, mask, detail::to_bits(var), lane_mask, width, where));
 }
 inline unsigned __ballot_sync(unsigned mask, int predicate,
-                              std::source_location where = std::source_location::current()) {
+                              detail::SourceLocation where = detail::SourceLocation::current()) {
   return unsigned(detail::warp_op(detail::WarpOpKind::ballot, mask, predicate != 0, 0, warpSize, where));
 }
-inline int __any_sync(unsigned mask, int predicate, std::source_location where = std::source_location::current()) {
+inline int __any_sync(unsigned mask, int predicate, detail::SourceLocation where = detail::SourceLocation::current()) {
   return int(detail::warp_op(detail::WarpOpKind::any, mask, predicate != 0, 0, warpSize, where));
 }
-inline int __all_sync(unsigned mask, int predicate, std::source_location where = std::source_location::current()) {
+inline int __all_sync(unsigned mask, int predicate, detail::SourceLocation where = detail::SourceLocation::current()) {
   return int(detail::warp_op(detail::WarpOpKind::all, mask, predicate != 0, 0, warpSize, where));
 }
 

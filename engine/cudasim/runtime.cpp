@@ -780,7 +780,7 @@ void note_wait(Worker& w, int t, ThreadState state) {
 }
 }  // namespace
 
-int block_barrier(BarrierKind kind, int predicate, const std::source_location& where) {
+int block_barrier(BarrierKind kind, int predicate, const detail::SourceLocation& where) {
   Fiber* f = tls_fiber;
   if (f == nullptr) throw Error(std::string("cudasim: ") + barrier_name(kind) + " called outside a kernel");
   Worker& w = *tls_worker;
@@ -798,7 +798,7 @@ int block_barrier(BarrierKind kind, int predicate, const std::source_location& w
 }
 
 std::uint64_t warp_op(WarpOpKind kind, unsigned mask, std::uint64_t value, int param, int width,
-                      const std::source_location& where) {
+                      const detail::SourceLocation& where) {
   Fiber* f = tls_fiber;
   if (f == nullptr) throw Error(std::string("cudasim: ") + warp_op_name(kind) + " called outside a kernel");
   Worker& w = *tls_worker;

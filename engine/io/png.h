@@ -1,6 +1,7 @@
 // PNG files <-> Image (float RGB in [0,1], planar (3, H, W)), through libpng.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "engine/io/image.h"
@@ -14,6 +15,10 @@ namespace gramgan {
 // Images larger than kMaxImageSide per side or kMaxImagePixels in total are refused before any pixel memory is
 // allocated. Every failure throws gramgan::Error whose message starts with "<path>: ".
 Image read_png(const std::string& path);
+
+// The same decoder on `size` bytes already in memory (a PNG from a network or a test); `name` stands for the path in
+// messages.
+Image read_png_memory(const void* data, std::size_t size, const std::string& name);
 
 // Writes 8-bit RGB: each value clamped to [0,1] and rounded, round(v * 255); NaN is written as 0.
 // The file appears atomically (written to a temporary in the same directory, then renamed over `path`), so a

@@ -288,13 +288,19 @@ std::int64_t SafetensorsTensorInfo::numel() const {
 // ---- SafetensorsFile ---------------------------------------------------------------------------------------------
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
-  SafetensorsFile file;
-  file.path_ = path;
-  file.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (file.fd_ < 0) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     const int error = errno;
     throw Error(path + ": cannot open: " + errno_text(error));
   }
+  return from_fd(fd, path);
+}
+
+SafetensorsFile SafetensorsFile::from_fd(int fd, const std::string& path) {
+  SafetensorsFile file;
+  file.path_ = path;
+  file.fd_ = fd;  // closed by file's destructor from here on, also when a check below throws
+  if (fd < 0) throw Error(path + ": cannot open: invalid file descriptor");
   struct stat status {};
   if (::fstat(file.fd_, &status) != 0) {
     const int error = errno;

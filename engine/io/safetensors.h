@@ -47,6 +47,9 @@ class SafetensorsFile {
   // Opens `path` and validates its header (see the .cpp for the full list of checks). Throws gramgan::Error whose
   // message starts with "<path>: " and names the tensor concerned.
   static SafetensorsFile open(const std::string& path);
+  // The same on a descriptor already open for reading (a memfd, a file opened elsewhere), which the returned
+  // object owns and closes, also when this throws; `path` names it in messages.
+  static SafetensorsFile from_fd(int fd, const std::string& path);
 
   SafetensorsFile(SafetensorsFile&& other) noexcept;
   SafetensorsFile& operator=(SafetensorsFile&& other) noexcept;
