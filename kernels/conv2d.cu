@@ -1,12 +1,13 @@
 // conv2d: implicit-GEMM convolution, NCHW, groups = 1 (CUTLASS's Fprop / Dgrad / Wgrad), float and double.
 //
+// clang-format off
 // x: (N, Cin, H, W); weight: (Cout, Cin, KH, KW); bias: (Cout); y, dy: (N, Cout, OH, OW); stride s in {1, 2}.
-//   forward:          y[n,co,oh,ow] = bias[co] + sum_{ci,kh,kw} weight[co,ci,kh,kw] x[n,ci,src(oh s-pad+kh),src(ow
-//   s-pad+kw)] backward_data:    dx = the exact adjoint of x -> y (every read of the forward sends its gradient back to
-//   the
+//   forward:          y[n,co,oh,ow] = bias[co] + sum_{ci,kh,kw} weight[co,ci,kh,kw] x[n,ci,src(oh s-pad+kh),src(ow s-pad+kw)]
+//   backward_data:    dx = the exact adjoint of x -> y (every read of the forward sends its gradient back to the
 //                     pixel it read, including the mirrored reads of reflection padding)
 //   backward_weight:  dweight[co,ci,kh,kw] = sum_{n,oh,ow} dy[n,co,oh,ow] x[n,ci,src(..),src(..)];
 //                     dbias[co] = sum_{n,oh,ow} dy[n,co,oh,ow]
+// clang-format on
 // src(i) folds the padding into the index math (no padded copy): zeros reads 0 outside [0, size); reflect mirrors
 // about the edge pixel without repeating it (-i below 0, 2(size-1)-i above size-1), one mirror since pad < size.
 //
@@ -21,8 +22,9 @@
 //            z writes its partial tile to workspace slice z, then split_sum_kernel adds the slices in order z = 0..
 //            The blocks of the first N tile also sum their dy tile's rows: the dbias partials.
 // A block computes a kM x kN tile of C in kTileK-deep stages staged in shared memory; each of its 256 threads owns
-// a kTm x kTn register tile. Global loads for stage k+1 go to registers while stage k is multiplied. Threads that
-// are neighbours in the warp load neighbouring pixels (or weights along K), so loads coalesce where the layout
+// a kTm x kTn register tile. Global loads for stage k+1 go to registers while stage k is multiplied, then into the
+// second shared buffer: one barrier per stage (on the simulator each barrier is a fiber switch per thread). Threads
+// that are neighbours in the warp load neighbouring pixels (or weights along K), so loads coalesce where the layout
 // lets them. Tile shapes by M: 16 x 128 (2x4 per thread) for M <= 16 (RGB ends), 64 x 64 (4x4) for M <= 64,
 // 128 x 64 (8x4) above. Every output is written by one thread in a fixed order: results are bitwise repeatable.
 #include <algorithm>
@@ -126,8 +128,9 @@ template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, 2)
     conv2d_forward_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ weight,
                           const T* __restrict__ bias, T* __restrict__ y) {
-  alignas(16) __shared__ T a_tile[kTileK][Cfg::kM + kPad];
-  alignas(16) __shared__ T b_tile[kTileK][Cfg::kN + kPad];
+  // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
+  alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
+  alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
   constexpr int kBRowStep = kThreads / Cfg::kN;
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
@@ -172,16 +175,21 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
   T acc[Cfg::kTm][Cfg::kTn] = {};
+  auto store = [&](int stage) {
+    GG_CONV_UNROLL
+    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kTileK * j] = a_regs[j];
+    GG_CONV_UNROLL
+    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k + kBRowStep * j][b_col] = b_regs[j];
+  };
   load(0);
-  for (int k0 = 0; k0 < depth; k0 += kTileK) {
-    GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[a_k][a_row + kTileK * j] = a_regs[j];
-    GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[b_k + kBRowStep * j][b_col] = b_regs[j];
-    __syncthreads();
-    if (k0 + kTileK < depth) load(k0 + kTileK);
-    multiply_stage<Cfg>(a_tile, b_tile, ty * Cfg::kTm, tx * Cfg::kTn, acc);
-    // The next stage overwrites tiles other threads may still be reading.
+  store(0);
+  __syncthreads();
+  for (int k0 = 0, stage = 0; k0 < depth; k0 += kTileK, stage ^= 1) {
+    const bool more = k0 + kTileK < depth;
+    if (more) load(k0 + kTileK);
+    multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
+    // The other stage was last read before the previous barrier, so it is free to fill.
+    if (more) store(stage ^ 1);
     __syncthreads();
   }
 
@@ -205,8 +213,9 @@ template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, 2)
     conv2d_backward_data_kernel(ConvParams p, const T* __restrict__ dy, const T* __restrict__ weight,
                                 T* __restrict__ dx) {
-  alignas(16) __shared__ T a_tile[kTileK][Cfg::kM + kPad];
-  alignas(16) __shared__ T b_tile[kTileK][Cfg::kN + kPad];
+  // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
+  alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
+  alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
   constexpr int kBRowStep = kThreads / Cfg::kN;
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
@@ -268,15 +277,20 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
   T acc[Cfg::kTm][Cfg::kTn] = {};
+  auto store = [&](int stage) {
+    GG_CONV_UNROLL
+    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kTileK * j] = a_regs[j];
+    GG_CONV_UNROLL
+    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k + kBRowStep * j][b_col] = b_regs[j];
+  };
   load(0);
-  for (int k0 = 0; k0 < depth; k0 += kTileK) {
-    GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[a_k][a_row + kTileK * j] = a_regs[j];
-    GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[b_k + kBRowStep * j][b_col] = b_regs[j];
-    __syncthreads();
-    if (k0 + kTileK < depth) load(k0 + kTileK);
-    multiply_stage<Cfg>(a_tile, b_tile, ty * Cfg::kTm, tx * Cfg::kTn, acc);
+  store(0);
+  __syncthreads();
+  for (int k0 = 0, stage = 0; k0 < depth; k0 += kTileK, stage ^= 1) {
+    const bool more = k0 + kTileK < depth;
+    if (more) load(k0 + kTileK);
+    multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
+    if (more) store(stage ^ 1);
     __syncthreads();
   }
 
@@ -301,8 +315,9 @@ template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads)
     conv2d_backward_weight_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ dy, int chunk,
                                   bool with_bias, T* __restrict__ workspace) {
-  alignas(16) __shared__ T a_tile[kTileK][Cfg::kM + kPad];
-  alignas(16) __shared__ T b_tile[kTileK][Cfg::kN + kPad];
+  // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
+  alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
+  alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
   const int area = p.kh * p.kw, depth = p.cin * area;
@@ -352,21 +367,28 @@ __global__ void __launch_bounds__(kThreads)
   const bool bias_thread = with_bias && blockIdx.x == 0 && tx == 0;
   T acc[Cfg::kTm][Cfg::kTn] = {};
   T bias_acc[Cfg::kTm] = {};
-  if (begin < end) load(begin);
-  for (int k0 = begin; k0 < end; k0 += kTileK) {
+  auto store = [&](int stage) {
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[k_local][lane_row + kTileK * j] = a_regs[j];
+    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][k_local][lane_row + kTileK * j] = a_regs[j];
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[k_local][lane_row + kTileK * j] = b_regs[j];
-    __syncthreads();
-    if (k0 + kTileK < end) load(k0 + kTileK);
-    multiply_stage<Cfg>(a_tile, b_tile, ty * Cfg::kTm, tx * Cfg::kTn, acc);
+    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][k_local][lane_row + kTileK * j] = b_regs[j];
+  };
+  if (begin < end) {  // begin and end are the same for the whole block
+    load(begin);
+    store(0);
+  }
+  __syncthreads();
+  for (int k0 = begin, stage = 0; k0 < end; k0 += kTileK, stage ^= 1) {
+    const bool more = k0 + kTileK < end;
+    if (more) load(k0 + kTileK);
+    multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
     if (bias_thread) {
       for (int kk = 0; kk < kTileK; ++kk) {
         GG_CONV_UNROLL
-        for (int i = 0; i < Cfg::kTm; ++i) bias_acc[i] += a_tile[kk][ty * Cfg::kTm + i];
+        for (int i = 0; i < Cfg::kTm; ++i) bias_acc[i] += a_tile[stage][kk][ty * Cfg::kTm + i];
       }
     }
+    if (more) store(stage ^ 1);
     __syncthreads();
   }
 
