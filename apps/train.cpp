@@ -1,9 +1,12 @@
 // gramgan train: trains a generator for one style image on a folder of content photos (apps/gan/trainer.h).
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "apps/cli_support.h"
 #include "apps/commands.h"
@@ -17,7 +20,7 @@ namespace {
 struct TrainArgs {
   gan::TrainConfig config;
   std::string device, pool = "max", tv = "sqrt";
-  bool resume = false, detect_anomaly = false;
+  bool resume = false, detect_anomaly = false, dry_run = false;
 };
 
 // SIGINT/SIGTERM during training: the handler only records the signal; the trainer polls it between iterations,
@@ -65,6 +68,37 @@ std::string step_text(const gan::StepLog& l) {
          (l.d_loss ? " | D " + number(w.adv * *l.d_loss) : std::string());
 }
 
+std::string mebibytes(std::size_t bytes) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%10.2f MiB", double(bytes) / (1024.0 * 1024.0));
+  return buffer;
+}
+
+// --dry-run: the table of gan::Trainer::estimate_memory, in the order of the labels' first words.
+int print_memory_estimate(const gan::TrainConfig& config) {
+  const gan::MemoryEstimate estimate = gan::Trainer::estimate_memory(config);
+  std::printf("gramgan train --dry-run: peak device memory of one training iteration on %s (--size %d, --batch %d)\n",
+              config.device.c_str(), config.size, config.batch);
+  std::printf("parameters: G %lld, D %lld, VGG %lld values\n", (long long)estimate.parameters.at("G"),
+              (long long)estimate.parameters.at("D"), (long long)estimate.parameters.at("VGG"));
+  std::printf("in use at the peak:\n");
+  const char* order[] = {"parameters", "gradients",   "optimizer", "style",
+                         "inputs",     "activations", "backward",  "workspaces"};
+  std::vector<std::pair<std::string, std::size_t>> rows(estimate.at_peak.begin(), estimate.at_peak.end());
+  auto rank = [&](const std::string& label) {
+    for (std::size_t i = 0; i < std::size(order); ++i)
+      if (label.rfind(order[i], 0) == 0) return i;
+    return std::size(order);
+  };
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+  for (const auto& [label, bytes] : rows) std::printf("  %-40s%s\n", label.c_str(), mebibytes(bytes).c_str());
+  std::printf("  %-40s%s\n", "total (peak)", mebibytes(estimate.peak).c_str());
+  if (config.device != "cpu")
+    std::printf("(blocks as the caching allocator rounds them; the CUDA context itself is not counted)\n");
+  return 0;
+}
+
 int run_train(TrainArgs& args, const CLI::App& cmd) {
   gan::TrainConfig config = args.config;
   std::string requested_device = args.device;
@@ -86,6 +120,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     config.device = choose_device(args.device);
   }
 
+  if (args.dry_run) return print_memory_estimate(config);
   gan::Trainer trainer(config, args.resume);
   report_device_choice(requested_device);
   std::fprintf(stderr, "gramgan train: %s on %s, %lld steps%s, run folder %s\n", config.style_path.c_str(),
@@ -163,6 +198,9 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--detect-anomaly", args->detect_anomaly,
                 "Check every op's output and gradient for Inf/NaN and name the first op and layer (slow)");
+  cmd->add_flag("--dry-run", args->dry_run,
+                "Print the peak device memory one iteration needs (parameters, gradients, optimizer state, "
+                "activations per network, workspaces) and exit without training or writing anything");
   cmd->add_flag("--resume", args->resume, "Continue the run in --out from its checkpoint (its settings are kept)");
   cmd->add_option("--sample-every", c.sample_every, "Write samples/step_NNNNNN.png every N steps (0: never)")
       ->check(kNonNegative)

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/memory.h"
 #include "engine/ops.h"
 
 namespace gramgan::autograd {
@@ -187,7 +188,9 @@ class Engine {
   }
   static void add_to(Slot& slot, Tensor contribution) { add(slot.grad, slot.owned, std::move(contribution)); }
   static void accumulate_leaf(Impl& leaf, Tensor contribution) {
-    if (leaf.requires_grad) add(leaf.grad, leaf.grad_owned, std::move(contribution));
+    if (!leaf.requires_grad) return;
+    add(leaf.grad, leaf.grad_owned, std::move(contribution));
+    relabel_allocation(leaf.grad, "gradients");  // for a MemoryPlan's breakdown; nothing otherwise
   }
 
   // Variables with a producing op, consumers before producers: the reverse of an iterative depth-first post-order.

@@ -7,6 +7,7 @@
 #include "engine/cudasim/runtime.h"
 #include "engine/device_cuda.h"
 #include "engine/error.h"
+#include "engine/memory.h"
 
 namespace gramgan {
 namespace {
@@ -51,6 +52,11 @@ class CpuAllocator final : public Allocator {
     return stats_;
   }
 
+  void reset_peak() override {
+    const std::lock_guard lock(mutex_);
+    stats_.peak_in_use = stats_.in_use;
+  }
+
  private:
   mutable std::mutex mutex_;
   AllocatorStats stats_;
@@ -58,9 +64,21 @@ class CpuAllocator final : public Allocator {
 
 }  // namespace
 
+std::string out_of_memory_message(const std::string& device_name, const std::string& label, std::size_t bytes,
+                                  std::size_t free_bytes, std::size_t total_bytes, std::size_t in_use) {
+  return device_name + ": out of memory allocating " + describe_bytes(bytes) + " for " + label + "; the device has " +
+         describe_bytes(free_bytes) + " free of " + describe_bytes(total_bytes) + ", " + describe_bytes(in_use) +
+         " held by gramgan's tensors. Try a smaller --size or --batch (gramgan train --dry-run prints what a "
+         "configuration needs)";
+}
+
 CachingAllocator::CachingAllocator(std::string device_name, std::function<void*(std::size_t)> raw_allocate,
-                                   std::function<void(void*)> raw_free)
-    : device_name_(std::move(device_name)), raw_allocate_(std::move(raw_allocate)), raw_free_(std::move(raw_free)) {}
+                                   std::function<void(void*)> raw_free,
+                                   std::function<std::pair<std::size_t, std::size_t>()> memory_info)
+    : device_name_(std::move(device_name)),
+      raw_allocate_(std::move(raw_allocate)),
+      raw_free_(std::move(raw_free)),
+      memory_info_(std::move(memory_info)) {}
 
 CachingAllocator::~CachingAllocator() {
   const std::lock_guard lock(mutex_);
@@ -91,9 +109,11 @@ void* CachingAllocator::allocate(std::size_t bytes) {
     empty_cache_locked();
     ptr = raw_allocate_(size);
   }
-  if (ptr == nullptr)
-    throw Error(device_name_ + ": out of memory allocating " + describe_bytes(size) + " (" +
-                describe_bytes(stats_.in_use) + " in use by tensors)");
+  if (ptr == nullptr) {
+    const auto [free_bytes, total_bytes] = memory_info_ ? memory_info_() : std::pair<std::size_t, std::size_t>{0, 0};
+    throw Error(
+        out_of_memory_message(device_name_, current_allocation_label(), size, free_bytes, total_bytes, stats_.in_use));
+  }
   stats_.reserved += size;
   count_allocation(stats_, size);
   return ptr;
@@ -110,6 +130,11 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes) {
 AllocatorStats CachingAllocator::stats() const {
   const std::lock_guard lock(mutex_);
   return stats_;
+}
+
+void CachingAllocator::reset_peak() {
+  const std::lock_guard lock(mutex_);
+  stats_.peak_in_use = stats_.in_use;
 }
 
 void CachingAllocator::empty_cache() {
@@ -139,7 +164,7 @@ Allocator& allocator(const Device& device) {
     const int index = device.index();
     entry = new CachingAllocator(
         device.to_string(), [index](std::size_t bytes) { return detail::gpu::allocate(index, bytes); },
-        [index](void* ptr) { detail::gpu::release(index, ptr); });
+        [index](void* ptr) { detail::gpu::release(index, ptr); }, [index] { return detail::gpu::memory_info(index); });
   }
   return *entry;
 }

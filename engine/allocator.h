@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/device.h"
@@ -31,12 +32,19 @@ class Allocator {
   // `bytes` is the size passed to allocate().
   virtual void deallocate(void* ptr, std::size_t bytes) = 0;
   virtual AllocatorStats stats() const = 0;
+  // peak_in_use becomes in_use: the next peak is that of what runs from now on.
+  virtual void reset_peak() = 0;
   // Returns cached blocks to the runtime (no-op where nothing is cached).
   virtual void empty_cache() {}
 };
 
 // The allocator of `device`; checks the device first (check_device). Lives until the process exits.
 Allocator& allocator(const Device& device);
+
+// The error text for a device that cannot supply `bytes`: what was being allocated (`label`, an AllocationScope's,
+// engine/memory.h), how much, how much the device has free of its total and what tensors hold, and what to try.
+std::string out_of_memory_message(const std::string& device_name, const std::string& label, std::size_t bytes,
+                                  std::size_t free_bytes, std::size_t total_bytes, std::size_t in_use);
 
 // Caches freed blocks in free lists keyed by their rounded size and hands them out again for requests of the
 // same rounded size; no splitting or merging. Sizes round up to 512 bytes below 1 MiB and to 128 KiB above,
@@ -46,9 +54,11 @@ Allocator& allocator(const Device& device);
 // kernels still reading the old tensor are queued before any that write the new one.
 class CachingAllocator final : public Allocator {
  public:
-  // raw_allocate returns nullptr when out of memory (then the cache is emptied and the request retried once).
+  // raw_allocate returns nullptr when out of memory (then the cache is emptied and the request retried once);
+  // memory_info gives the device's free and total bytes for the error that follows a second failure.
   CachingAllocator(std::string device_name, std::function<void*(std::size_t)> raw_allocate,
-                   std::function<void(void*)> raw_free);
+                   std::function<void(void*)> raw_free,
+                   std::function<std::pair<std::size_t, std::size_t>()> memory_info = {});
   ~CachingAllocator() override;
 
   static std::size_t round_size(std::size_t bytes);
@@ -56,6 +66,7 @@ class CachingAllocator final : public Allocator {
   void* allocate(std::size_t bytes) override;
   void deallocate(void* ptr, std::size_t bytes) override;
   AllocatorStats stats() const override;
+  void reset_peak() override;
   void empty_cache() override;
 
  private:
@@ -64,6 +75,7 @@ class CachingAllocator final : public Allocator {
   std::string device_name_;
   std::function<void*(std::size_t)> raw_allocate_;
   std::function<void(void*)> raw_free_;
+  std::function<std::pair<std::size_t, std::size_t>()> memory_info_;
   mutable std::mutex mutex_;
   std::map<std::size_t, std::vector<void*>> free_blocks_;
   AllocatorStats stats_;

@@ -116,6 +116,7 @@ int driver_version() { return 0; }
 GpuInfo properties(int) { no_backend(); }
 void* allocate(int, std::size_t) { no_backend(); }
 void release(int, void*) { no_backend(); }
+std::pair<std::size_t, std::size_t> memory_info(int) { no_backend(); }
 void copy(int, void*, const void*, std::size_t, CopyKind) { no_backend(); }
 StreamHandle stream(int) { no_backend(); }
 void synchronize(int) { no_backend(); }

@@ -65,6 +65,15 @@ void release(int device, void* ptr) {
   GG_CUDA_CHECK(cudaFree(ptr));
 }
 
+std::pair<std::size_t, std::size_t> memory_info(int device) {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return {0, 0};
+  }
+  return {free_bytes, total_bytes};
+}
+
 void copy(int device, void* dst, const void* src, std::size_t bytes, CopyKind kind) {
   if (bytes == 0) return;
   activate(device);

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "engine/device.h"
 #include "kernels/launchers.h"  // StreamHandle
@@ -23,6 +24,8 @@ GpuInfo properties(int device);
 // nullptr when the GPU is out of memory (the caller may free cached blocks and retry); throws on other errors.
 void* allocate(int device, std::size_t bytes);
 void release(int device, void* ptr);
+// cudaMemGetInfo: free and total bytes; {0, 0} if the runtime cannot say (it is asked while handling an error).
+std::pair<std::size_t, std::size_t> memory_info(int device);
 
 enum class CopyKind { host_to_device, device_to_host, device_to_device };
 // Ordered on the device's stream; returns once host memory involved may be reused or read.

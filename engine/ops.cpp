@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/memory.h"
 #include "engine/ops_launch.h"
 
 namespace gramgan::ops {
@@ -16,8 +17,14 @@ using namespace gramgan::detail;
 // (std::invalid_argument) become gramgan::Error.
 template <class Launch>
 void dispatch(const Device& device, DType dtype, Launch launch) {
+  const AllocationScope workspaces("workspaces");  // outputs are allocated before, workspaces inside run()
   try {
-    if (device.is_cpu()) {
+    if (memory_planning()) {
+      if (dtype == DType::float32)
+        launch.template run<PlanLaunchers, float>(nullptr);
+      else
+        launch.template run<PlanLaunchers, double>(nullptr);
+    } else if (device.is_cpu()) {
       if (dtype == DType::float32)
         launch.template run<SimLaunchers, float>(nullptr);
       else

@@ -40,6 +40,26 @@ struct SimLaunchers {
 };
 #undef GG_OPS_NAMESPACE
 
+// Under a MemoryPlan (engine/memory.h): each kernel is a no-op, each workspace size is the simulator's, so a
+// launch allocates exactly what it would and runs nothing.
+#define GG_OPS_NOOP_LAUNCHER(name) \
+  template <class... Args>         \
+  static void name(Args&&...) {}
+struct NoopKernels {
+  GG_OPS_LAUNCHERS(GG_OPS_NOOP_LAUNCHER)
+};
+#undef GG_OPS_NOOP_LAUNCHER
+// clang-format off
+#define GG_OPS_WORKSPACE_LAUNCHERS(X) \
+  X(conv2d_backward_weight_workspace) X(instance_norm_backward_workspace) X(gram_forward_workspace) \
+  X(tv_workspace) X(mse_workspace) X(gram_mse_workspace) X(lsgan_workspace) X(reduce_workspace)
+// clang-format on
+#define GG_OPS_NAMESPACE ::gramgan::sim
+struct PlanLaunchers : NoopKernels {
+  GG_OPS_WORKSPACE_LAUNCHERS(GG_OPS_FORWARD_LAUNCHER)
+};
+#undef GG_OPS_NAMESPACE
+
 template <class T>
 T* ptr(Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;

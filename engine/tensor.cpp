@@ -1,11 +1,13 @@
 #include "engine/tensor.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "engine/allocator.h"
 #include "engine/cudasim/runtime.h"
 #include "engine/device_cuda.h"
 #include "engine/error.h"
+#include "engine/memory.h"
 #include "kernels/launchers.h"
 
 namespace gramgan {
@@ -66,7 +68,7 @@ Tensor tensor_from_host(std::span<const T> values, const Shape& shape, const Dev
   if (values.size() != std::size_t(tensor.numel()))
     throw Error("from_host: " + std::to_string(values.size()) + " values given for shape " + shape.to_string() +
                 ", which holds " + std::to_string(tensor.numel()));
-  upload(device, tensor.data_ptr(), values.data(), tensor.nbytes());
+  if (!is_planned(tensor)) upload(device, tensor.data_ptr(), values.data(), tensor.nbytes());
   return tensor;
 }
 
@@ -132,9 +134,18 @@ std::string Shape::to_string() const {
 // ---- Storage ---------------------------------------------------------------------------------------------------
 
 Storage::Storage(const Device& device, std::size_t nbytes)
-    : device_(device), allocator_(&allocator(device)), nbytes_(nbytes), data_(allocator_->allocate(nbytes)) {}
+    : device_(device),
+      plan_(detail::active_plan()),
+      allocator_(plan_ ? nullptr : &allocator(device)),
+      nbytes_(nbytes),
+      data_(plan_ ? detail::plan_allocate(*plan_, nbytes) : allocator_->allocate(nbytes)) {}
 
-Storage::~Storage() { allocator_->deallocate(data_, nbytes_); }
+Storage::~Storage() {
+  if (plan_)
+    detail::plan_free(*plan_, data_);
+  else
+    allocator_->deallocate(data_, nbytes_);
+}
 
 // ---- Tensor ----------------------------------------------------------------------------------------------------
 
@@ -167,14 +178,15 @@ Tensor Tensor::to(const Device& device) const {
   check_defined("to");
   if (device == this->device()) return *this;
   Tensor copy = empty(shape_, dtype_, device);
-  copy_between(device, copy.data_ptr(), this->device(), data_ptr(), nbytes());
+  if (!is_planned(copy) && !is_planned(*this))
+    copy_between(device, copy.data_ptr(), this->device(), data_ptr(), nbytes());
   return copy;
 }
 
 Tensor Tensor::clone() const {
   check_defined("clone");
   Tensor copy = empty(shape_, dtype_, device());
-  copy_between(device(), copy.data_ptr(), device(), data_ptr(), nbytes());
+  if (!is_planned(copy) && !is_planned(*this)) copy_between(device(), copy.data_ptr(), device(), data_ptr(), nbytes());
   return copy;
 }
 
@@ -183,12 +195,14 @@ Tensor& Tensor::copy_(const Tensor& source) {
   source.check_defined("copy_");
   if (source.shape() != shape_ || source.dtype() != dtype_)
     throw Error("copy_: source " + source.to_string() + " does not match destination " + to_string());
+  if (is_planned(*this) || is_planned(source)) return *this;
   copy_between(device(), data_ptr(), source.device(), source.data_ptr(), nbytes());
   return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
+  if (is_planned(*this)) return *this;
   if (dtype_ == DType::float32)
     launch_fill<float>(*this, value);
   else
@@ -198,6 +212,7 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::uniform_(std::uint64_t seed, std::uint64_t offset, double low, double high) {
   check_defined("uniform_");
+  if (is_planned(*this)) return *this;
   if (!(std::isfinite(low) && std::isfinite(high) && low <= high))
     throw Error("uniform_: need finite bounds with low <= high; got low = " + std::to_string(low) +
                 ", high = " + std::to_string(high));
@@ -210,6 +225,7 @@ Tensor& Tensor::uniform_(std::uint64_t seed, std::uint64_t offset, double low, d
 
 Tensor& Tensor::normal_(std::uint64_t seed, std::uint64_t offset, double mean, double stddev) {
   check_defined("normal_");
+  if (is_planned(*this)) return *this;
   if (!(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0.0))
     throw Error("normal_: need a finite mean and a finite stddev >= 0; got mean = " + std::to_string(mean) +
                 ", stddev = " + std::to_string(stddev));
@@ -306,6 +322,11 @@ void Tensor::check_dtype(DType expected, const char* operation) const {
                 to_string() + "; use " + operation + "<" + (dtype_ == DType::float32 ? "float" : "double") + ">()");
 }
 
-void Tensor::copy_to_host(void* values) const { download(device(), values, data_ptr(), nbytes()); }
+void Tensor::copy_to_host(void* values) const {
+  if (is_planned(*this))
+    std::memset(values, 0, nbytes());  // a plan has no values: reads give zeros
+  else
+    download(device(), values, data_ptr(), nbytes());
+}
 
 }  // namespace gramgan

@@ -22,6 +22,9 @@
 namespace gramgan {
 
 class Allocator;
+namespace detail {
+struct PlanState;
+}
 
 enum class DType { float32, float64 };
 
@@ -67,12 +70,16 @@ class Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  void* data() const { return data_; }  // nullptr for 0 bytes
+  void* data() const { return data_; }  // nullptr for 0 bytes; a fake address when planned()
   std::size_t nbytes() const { return nbytes_; }
   const Device& device() const { return device_; }
+  // Made under a MemoryPlan (engine/memory.h): no memory behind data().
+  bool planned() const { return plan_ != nullptr; }
+  const std::shared_ptr<detail::PlanState>& plan() const { return plan_; }
 
  private:
   Device device_;
+  std::shared_ptr<detail::PlanState> plan_;
   Allocator* allocator_;
   std::size_t nbytes_;
   void* data_;

@@ -29,13 +29,17 @@ void append_parameters(std::vector<SafetensorsEntry>& entries, const std::string
   for (const nn::NamedParameter& p : parameters) entries.push_back({prefix + p.name, p.variable.value()});
 }
 
+void expect_float_tensor(const SafetensorsFile& file, const std::string& name, const Shape& shape) {
+  const SafetensorsTensorInfo& info = file.expect(name, std::vector<std::int64_t>(shape.begin(), shape.end()));
+  if (info.dtype != SafetensorsDType::F32 && info.dtype != SafetensorsDType::F64)
+    throw Error(file.path() + ": tensor '" + name + "' has dtype " + safetensors_dtype_name(info.dtype) +
+                ", expected F32 or F64");
+}
+
 void load_parameters(const SafetensorsFile& file, const std::string& prefix,
                      const std::vector<nn::NamedParameter>& parameters) {
   // Check every tensor before writing any, so a bad file leaves the module untouched.
-  for (const nn::NamedParameter& p : parameters) {
-    const Shape& shape = p.variable.value().shape();
-    file.expect(prefix + p.name, std::vector<std::int64_t>(shape.begin(), shape.end()));
-  }
+  for (const nn::NamedParameter& p : parameters) expect_float_tensor(file, prefix + p.name, p.variable.value().shape());
   for (const nn::NamedParameter& p : parameters) {
     Tensor destination = p.variable.value();  // shares the parameter's storage
     destination.copy_(file.read(prefix + p.name, destination.dtype(), destination.device()));

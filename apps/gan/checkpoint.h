@@ -19,6 +19,9 @@ namespace gramgan::gan {
 // Appends a module's parameters as entries named prefix + parameter name.
 void append_parameters(std::vector<SafetensorsEntry>& entries, const std::string& prefix,
                        const std::vector<nn::NamedParameter>& parameters);
+// Throws gramgan::Error naming the file and the tensor unless `name` is present with `shape` and a floating-point
+// dtype that Tensor reads (F32 or F64): what a load checks before it writes anything.
+void expect_float_tensor(const SafetensorsFile& file, const std::string& name, const Shape& shape);
 // Copies prefix + name from `file` into each parameter, checking every shape first; dtype is converted to the
 // parameter's. Throws gramgan::Error naming the file and the tensor.
 void load_parameters(const SafetensorsFile& file, const std::string& prefix,

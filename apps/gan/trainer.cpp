@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/png.h"
+#include "engine/memory.h"
 
 namespace gramgan::gan {
 namespace fs = std::filesystem;
@@ -34,6 +35,25 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   AtomicFile file(path);
   file.write(text.data(), text.size());
   file.commit();
+}
+
+// The labels of device memory (engine/memory.h): what --dry-run reports and a cuda out-of-memory error names.
+constexpr const char* kParametersG = "parameters: G";
+constexpr const char* kParametersD = "parameters: D";
+constexpr const char* kParametersVgg = "parameters: VGG";
+constexpr const char* kOptimizerState = "optimizer state (Adam m, v)";
+constexpr const char* kStyleTargets = "style targets (Gram matrices)";
+constexpr const char* kInputs = "inputs and content targets";
+constexpr const char* kActivationsG = "activations: G";
+constexpr const char* kActivationsD = "activations: D";
+constexpr const char* kActivationsVgg = "activations: VGG and loss terms";
+constexpr const char* kBackward = "backward: gradients in flight";
+
+// Runs f() with its allocations labelled `label`.
+template <class F>
+auto labelled(const char* label, F&& f) {
+  const AllocationScope scope(label);
+  return f();
 }
 
 double scalar(const Tensor& t) {
@@ -159,7 +179,10 @@ TrainConfig Trainer::saved_config(const std::string& out_dir) {
   return config_from_json(it->second, path);
 }
 
-Trainer::Trainer(const TrainConfig& config, bool resume) : config_(config), device_(Device::parse(config.device)) {
+Trainer::Trainer(const TrainConfig& config, bool resume) : Trainer(config, resume, false) {}
+
+Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
+    : config_(config), device_(Device::parse(config.device)) {
   const TrainConfig& c = config_;
   if (c.size < std::max(Generator::kMinSide, Discriminator::kMinSide) || c.size % Generator::kStride != 0)
     throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(Generator::kStride) +
@@ -170,7 +193,7 @@ Trainer::Trainer(const TrainConfig& config, bool resume) : config_(config), devi
   check_device(device_);
   check_vgg_layers(c.content_layers, "--content-layers");
   check_vgg_layers(c.style_layers, "--style-layers");
-  if (!resume && fs::exists(checkpoint_path(c)))
+  if (!resume && !planning && fs::exists(checkpoint_path(c)))
     throw Error(c.out_dir +
                 ": already holds a run (checkpoint.safetensors); pass --resume to continue it or choose "
                 "another --out");
@@ -178,15 +201,23 @@ Trainer::Trainer(const TrainConfig& config, bool resume) : config_(config), devi
   // Inputs first: a bad path fails before anything is written.
   style_image_ = read_style_image(c.style_path, c.size);
   data_ = std::make_unique<ContentDataset>(c.content_dir, c.size, c.seed);
-  vgg_ = make_vgg(c.vgg, c.vgg_pool, c.seed, c.dtype, device_);
-  perceptual_ = std::make_unique<PerceptualLoss>(*vgg_, c.content_layers, c.style_layers,
-                                                 images_to_tensor({style_image_}, c.dtype, device_), c.tv_mode);
-
   gramgan::Generator init(c.seed);
-  generator_ = std::make_unique<Generator>(c.generator, init, c.dtype, device_);
-  discriminator_ = std::make_unique<Discriminator>(c.discriminator, init, c.dtype, device_);
-  adam_g_ = std::make_unique<nn::Adam>(generator_->parameters(), AdamConfig{.lr = c.lr_g});
-  adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), AdamConfig{.lr = c.lr_d, .beta1 = 0.5});
+  generator_ = labelled(kParametersG, [&] { return std::make_unique<Generator>(c.generator, init, c.dtype, device_); });
+  discriminator_ =
+      labelled(kParametersD, [&] { return std::make_unique<Discriminator>(c.discriminator, init, c.dtype, device_); });
+  {
+    const AllocationScope scope(kOptimizerState);
+    adam_g_ = std::make_unique<nn::Adam>(generator_->parameters(), AdamConfig{.lr = c.lr_g});
+    adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), AdamConfig{.lr = c.lr_d, .beta1 = 0.5});
+  }
+  // A damaged checkpoint fails here, before the VGG (and its warning for --vgg random) and before any write.
+  if (resume && !planning) load_checkpoint();
+  vgg_ = labelled(kParametersVgg, [&] { return make_vgg(c.vgg, c.vgg_pool, c.seed, c.dtype, device_); });
+  perceptual_ = labelled(kStyleTargets, [&] {
+    return std::make_unique<PerceptualLoss>(*vgg_, c.content_layers, c.style_layers,
+                                            images_to_tensor({style_image_}, c.dtype, device_), c.tv_mode);
+  });
+  if (planning) return;  // estimate_memory: nothing on disk, no checkpoint values (the sizes are the same)
 
   fs::create_directories(fs::path(c.out_dir) / "samples");
   // A process killed while writing left its temporary files (the targets are intact): they go now.
@@ -194,7 +225,7 @@ Trainer::Trainer(const TrainConfig& config, bool resume) : config_(config), devi
        {checkpoint_path(c), generator_path(c), log_path(c), (fs::path(c.out_dir) / "config.json").string()})
     remove_stale_temporaries(path);
   if (resume) {
-    load_checkpoint();
+    truncate_log();
   } else {
     json config_file = json::parse(config_to_json(c));
     config_file["build"] = {
@@ -210,6 +241,24 @@ Trainer::Trainer(const TrainConfig& config, bool resume) : config_(config), devi
 
 Trainer::~Trainer() = default;
 
+MemoryEstimate Trainer::estimate_memory(const TrainConfig& config) {
+  MemoryEstimate estimate;
+  const Device device = Device::parse(config.device);
+  const MemoryPlan plan(device.is_cuda());
+  {
+    Trainer trainer(config, false, true);
+    std::int64_t vgg_parameters = 0;
+    for (const nn::NamedParameter& p : trainer.vgg_->named_parameters()) vgg_parameters += p.variable.value().numel();
+    estimate.parameters["G"] = parameter_count(*trainer.generator_);
+    estimate.parameters["D"] = parameter_count(*trainer.discriminator_);
+    estimate.parameters["VGG"] = vgg_parameters;
+    trainer.train_step();
+  }
+  estimate.peak = plan.peak();
+  estimate.at_peak = plan.at_peak();
+  return estimate;
+}
+
 // ---- one iteration -----------------------------------------------------------------------------------------------
 
 StepLog Trainer::train_step() {
@@ -224,16 +273,19 @@ StepLog Trainer::train_step() {
   for (int i = 0; i < c.batch; ++i)
     last_style_.push_back(random_crop(style_image_, c.size, c.size,
                                       mix_seed(c.seed ^ kStyleCropStream, std::uint64_t(step_), std::uint64_t(i))));
+  const AllocationScope inputs(kInputs);
   const Tensor content = images_to_tensor(last_content_, c.dtype, device_);
   const auto targets = perceptual_->content_targets(content);
 
-  const Variable output = (*generator_)(Variable(content));
+  const Variable output = labelled(kActivationsG, [&] { return (*generator_)(Variable(content)); });
   const bool adversarial = c.lambdas.adv != 0;
 
   // (a) D step on L_D with G fixed: y enters detached.
   if (adversarial) {
     adam_d_->zero_grad();
-    const Variable d_real = (*discriminator_)(Variable(images_to_tensor(last_style_, c.dtype, device_)));
+    const Variable real = Variable(images_to_tensor(last_style_, c.dtype, device_));
+    const AllocationScope d_activations(kActivationsD);
+    const Variable d_real = (*discriminator_)(real);
     const Variable d_fake = (*discriminator_)(output.detach());
     const Variable d_loss = autograd::lsgan_d_loss(d_real, d_fake);
     log.d_loss = scalar(d_loss.value());
@@ -242,19 +294,22 @@ StepLog Trainer::train_step() {
     if (!std::isfinite(*log.d_loss))
       stop_non_finite(log.step, "the discriminator loss is not finite (" + csv_number(*log.d_loss) + ")",
                       "a lower --lr-d (was " + csv_number(c.lr_d) + ") or --lambda-adv");
-    weighted_sum({{c.lambdas.adv, d_loss}}).backward();
+    labelled(kBackward, [&] {
+      weighted_sum({{c.lambdas.adv, d_loss}}).backward();
+      return 0;
+    });
     log.d_grad_norm = gradient_norm(discriminator_->parameters());
     adam_d_->step();
   }
 
   // (b) G step on L_G with D fixed: frozen, D passes gradients to y but computes none for itself.
   adam_g_->zero_grad();
-  const PerceptualTerms terms = (*perceptual_)(output, targets);
+  const PerceptualTerms terms = labelled(kActivationsVgg, [&] { return (*perceptual_)(output, targets); });
   std::vector<std::pair<double, Variable>> g_terms = {
       {c.lambdas.content, terms.content}, {c.lambdas.style, terms.style}, {c.lambdas.tv, terms.tv}};
   if (adversarial) {
     discriminator_->set_requires_grad(false);
-    const Variable adv = autograd::lsgan_g_loss((*discriminator_)(output));
+    const Variable adv = labelled(kActivationsD, [&] { return autograd::lsgan_g_loss((*discriminator_)(output)); });
     discriminator_->set_requires_grad(true);
     log.adv_g = scalar(adv.value());
     g_terms.emplace_back(c.lambdas.adv, adv);
@@ -273,7 +328,10 @@ StepLog Trainer::train_step() {
                         ? "a lower --lr-g (was " + csv_number(c.lr_g) + ") or smaller --lambda-style/--lambda-tv"
                         : "a lower --lr-d (was " + csv_number(c.lr_d) + ": the adversarial term comes from D) or " +
                               "--lambda-adv, or a lower --lr-g (was " + csv_number(c.lr_g) + ")");
-  g_loss.backward();
+  labelled(kBackward, [&] {
+    g_loss.backward();
+    return 0;
+  });
   log.g_grad_norm = gradient_norm(generator_->parameters());
   adam_g_->step();
 
@@ -375,6 +433,10 @@ void Trainer::load_checkpoint() {
   load_parameters(file, "D.", d);
   auto load_moments = [&](nn::Adam& adam, const std::string& prefix, const std::vector<nn::NamedParameter>& params) {
     for (std::size_t i = 0; i < params.size(); ++i) {
+      expect_float_tensor(file, prefix + "m." + params[i].name, adam.first_moment(i).shape());
+      expect_float_tensor(file, prefix + "v." + params[i].name, adam.second_moment(i).shape());
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
       adam.first_moment(i).copy_(file.read(prefix + "m." + params[i].name, adam.first_moment(i).dtype(), device_));
       adam.second_moment(i).copy_(file.read(prefix + "v." + params[i].name, adam.second_moment(i).dtype(), device_));
     }
@@ -391,7 +453,9 @@ void Trainer::load_checkpoint() {
   data_->set_state({position[0], position[1], file.read_int64("data.order")});
   step_ = step[0];
   checkpoint_step_ = step_;
+}
 
+void Trainer::truncate_log() const {
   // The log keeps the rows up to the checkpoint: later ones belong to iterations that are about to be redone.
   std::ifstream in(log_path(config_));
   std::string line, kept = std::string(kLogHeader) + "\n";

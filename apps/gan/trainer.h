@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,12 +69,28 @@ class NonFiniteLoss : public Error {
   using Error::Error;
 };
 
+// Device memory of one training iteration (Trainer::estimate_memory): the peak, and what the bytes in use at that
+// moment were for, by label ("parameters: G", "activations: VGG and loss terms", ..., "workspaces", "gradients").
+struct MemoryEstimate {
+  std::size_t peak = 0;
+  std::map<std::string, std::size_t> at_peak;
+  std::map<std::string, std::int64_t> parameters;  // element counts of G, D and VGG
+};
+
 class Trainer {
  public:
   // Starts a new run in config.out_dir (refusing a folder that already holds a checkpoint), or with `resume`
   // loads out_dir/checkpoint.safetensors and continues from its step.
   Trainer(const TrainConfig& config, bool resume);
   ~Trainer();
+
+  // The peak device memory from constructing a trainer for `config` (models, Adam state, VGG, style targets) to
+  // the end of its first train_step(), found by running exactly that under a MemoryPlan (engine/memory.h): every
+  // allocation and free is made with its real size and order, nothing is allocated and no kernel runs. So it is
+  // what the cpu device measures (tested). On cuda each block is counted as the caching allocator rounds it; the
+  // CUDA runtime's own context (hundreds of MiB) is not counted. Checks the configuration and reads the content
+  // folder, the style image and the VGG file as a real run would; writes nothing.
+  static MemoryEstimate estimate_memory(const TrainConfig& config);
 
   // The saved configuration of the run in `out_dir` (its checkpoint's copy); what --resume starts from.
   static TrainConfig saved_config(const std::string& out_dir);
@@ -96,7 +113,9 @@ class Trainer {
   const Discriminator& discriminator() const { return *discriminator_; }
 
  private:
-  void load_checkpoint();
+  Trainer(const TrainConfig& config, bool resume, bool planning);
+  void load_checkpoint();     // reads only
+  void truncate_log() const;  // log.csv loses the rows after the checkpoint's step
   void append_log(const StepLog& log);
   [[noreturn]] void stop_non_finite(long long step, const std::string& what, const std::string& advice) const;
 
