@@ -19,8 +19,7 @@ thread_local std::vector<std::string> layer_stack;
 
 std::size_t count_nonfinite(const Tensor& t) {
   if (t.numel() == 0 || (t.dtype() != DType::float32 && t.dtype() != DType::float64)) return 0;
-  const Tensor n = ops::reduce(Reduction::count_nonfinite, t);
-  return std::size_t(n.dtype() == DType::float32 ? double(n.to_host<float>()[0]) : n.to_host<double>()[0]);
+  return std::size_t(ops::reduce(Reduction::count_nonfinite, t).item());
 }
 
 std::string input_label(const std::vector<Variable>& inputs, std::size_t i) {

@@ -190,6 +190,12 @@ Tensor Tensor::clone() const {
   return copy;
 }
 
+double Tensor::item() const {
+  check_defined("item");
+  if (numel() != 1) throw Error("item: needs a 1-element tensor, got " + to_string());
+  return dtype_ == DType::float32 ? double(to_host<float>()[0]) : to_host<double>()[0];
+}
+
 Tensor& Tensor::copy_(const Tensor& source) {
   check_defined("copy_");
   source.check_defined("copy_");

@@ -111,6 +111,8 @@ class Tensor {
   Tensor to(const Device& device) const;
   // A copy with storage of its own, on the same device.
   Tensor clone() const;
+  // The value of a 1-element tensor (a loss, a reduction) as double; copies it to the host.
+  double item() const;
   // Overwrites this tensor's values with `source`'s (same shape and dtype, any device); returns *this. How a
   // checkpoint's values go into parameters that optimizers and modules already hold.
   Tensor& copy_(const Tensor& source);

@@ -56,17 +56,13 @@ auto labelled(const char* label, F&& f) {
   return f();
 }
 
-double scalar(const Tensor& t) {
-  return t.dtype() == DType::float32 ? double(t.to_host<float>()[0]) : t.to_host<double>()[0];
-}
-
-double mean_of(const Tensor& t) { return scalar(ops::reduce(Reduction::mean, t)); }
+double mean_of(const Tensor& t) { return ops::reduce(Reduction::mean, t).item(); }
 
 // sqrt of the sum of squared gradients over the parameters that received one.
 double gradient_norm(const std::vector<Variable>& parameters) {
   double sum = 0;
   for (const Variable& p : parameters)
-    if (p.grad().defined()) sum += scalar(ops::reduce(Reduction::sum_squares, p.grad()));
+    if (p.grad().defined()) sum += ops::reduce(Reduction::sum_squares, p.grad()).item();
   return std::sqrt(sum);
 }
 
@@ -288,7 +284,7 @@ StepLog Trainer::train_step() {
     const Variable d_real = (*discriminator_)(real);
     const Variable d_fake = (*discriminator_)(output.detach());
     const Variable d_loss = autograd::lsgan_d_loss(d_real, d_fake);
-    log.d_loss = scalar(d_loss.value());
+    log.d_loss = d_loss.value().item();
     log.d_real_mean = mean_of(d_real.value());
     log.d_fake_mean = mean_of(d_fake.value());
     if (!std::isfinite(*log.d_loss))
@@ -311,14 +307,14 @@ StepLog Trainer::train_step() {
     discriminator_->set_requires_grad(false);
     const Variable adv = labelled(kActivationsD, [&] { return autograd::lsgan_g_loss((*discriminator_)(output)); });
     discriminator_->set_requires_grad(true);
-    log.adv_g = scalar(adv.value());
+    log.adv_g = adv.value().item();
     g_terms.emplace_back(c.lambdas.adv, adv);
   }
   const Variable g_loss = weighted_sum(g_terms);
-  log.content = scalar(terms.content.value());
-  log.style = scalar(terms.style.value());
-  log.tv = scalar(terms.tv.value());
-  log.g_total = scalar(g_loss.value());
+  log.content = terms.content.value().item();
+  log.style = terms.style.value().item();
+  log.tv = terms.tv.value().item();
+  log.g_total = g_loss.value().item();
   if (!std::isfinite(log.g_total))
     stop_non_finite(log.step,
                     "the generator loss is not finite (" + csv_number(log.g_total) + ": content " +

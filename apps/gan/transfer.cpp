@@ -8,13 +8,7 @@
 #include "engine/error.h"
 
 namespace gramgan::gan {
-namespace {
-
-double scalar(const Tensor& t) {
-  return t.dtype() == DType::float32 ? double(t.to_host<float>()[0]) : t.to_host<double>()[0];
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Image transfer(const Vgg19Features& vgg, const Image& content, const Image& style, const TransferConfig& config,
                DType dtype, const Device& device, const std::function<void(const TransferStep&)>& on_step) {
@@ -36,8 +30,8 @@ Image transfer(const Vgg19Features& vgg, const Image& content, const Image& styl
     const PerceptualTerms terms = loss(image, targets);
     const Variable total = weighted_sum(
         {{config.lambda_content, terms.content}, {config.lambda_style, terms.style}, {config.lambda_tv, terms.tv}});
-    const TransferStep report{step, scalar(terms.content.value()), scalar(terms.style.value()),
-                              scalar(terms.tv.value()), scalar(total.value())};
+    const TransferStep report{step, terms.content.value().item(), terms.style.value().item(), terms.tv.value().item(),
+                              total.value().item()};
     if (!std::isfinite(report.total))
       throw Error("transfer: the loss is not finite at step " + std::to_string(step) +
                   "; try a lower --lr or smaller lambdas");
