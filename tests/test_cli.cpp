@@ -20,8 +20,11 @@
 #include "engine/device.h"
 #include "engine/io/png.h"
 #include "temp_dir.h"
+#include "train_fixtures.h"
 
 namespace {
+
+using gramgan::test::noise_image;
 
 namespace fs = std::filesystem;
 using gramgan::Image;
@@ -37,13 +40,6 @@ void expect_usage_error(const CliResult& r, const std::string& fragment) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
   EXPECT_FALSE(r.err.empty() || r.err.back() != '\n') << "stderr: " << r.err;
   EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
-}
-
-Image noise_image(int width, int height, std::uint64_t seed) {
-  Image image = gramgan::make_image(width, height);
-  std::uint64_t state = seed;
-  for (float& v : image.pixels) v = float((gramgan::gan::mix_seed(state++, 1, 2) >> 11) * 0x1.0p-53);
-  return image;
 }
 
 void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }

@@ -17,8 +17,11 @@
 #include "engine/memory.h"
 #include "engine/ops.h"
 #include "temp_dir.h"
+#include "train_fixtures.h"
 
 namespace {
+
+using gramgan::test::noise_image;
 
 namespace fs = std::filesystem;
 using gramgan::AllocationScope;
@@ -29,13 +32,6 @@ using gramgan::Tensor;
 using gramgan::test::TempDir;
 
 constexpr std::size_t kMiB = 1024 * 1024;
-
-gramgan::Image noise_image(int width, int height, std::uint64_t seed) {
-  gramgan::Image image = gramgan::make_image(width, height);
-  std::uint64_t state = seed;
-  for (float& v : image.pixels) v = float((gramgan::gan::mix_seed(state++, 1, 2) >> 11) * 0x1.0p-53);
-  return image;
-}
 
 // ---- MemoryPlan ----------------------------------------------------------------------------------------------------
 

@@ -26,8 +26,11 @@
 #include "engine/io/png.h"
 #include "expect_error.h"
 #include "temp_dir.h"
+#include "train_fixtures.h"
 
 namespace {
+
+using gramgan::test::noise_image;
 
 namespace fs = std::filesystem;
 using gramgan::DType;
@@ -40,13 +43,6 @@ using gramgan::test::spawn_cli;
 using gramgan::test::TempDir;
 using gramgan::test::wait_cli;
 namespace ag = gramgan::autograd;
-
-Image noise_image(int width, int height, std::uint64_t seed) {
-  Image image = gramgan::make_image(width, height);
-  std::uint64_t state = seed;
-  for (float& v : image.pixels) v = float((gramgan::gan::mix_seed(state++, 1, 2) >> 11) * 0x1.0p-53);
-  return image;
-}
 
 // Two content photos and a style image in `dir`.
 void write_inputs(const TempDir& dir) {
@@ -127,22 +123,10 @@ std::vector<std::string> temporaries(const fs::path& run) {
 }
 
 gramgan::gan::TrainConfig tiny_config(const TempDir& dir, const std::string& run, const std::string& device) {
-  gramgan::gan::TrainConfig c;
-  c.content_dir = dir / "content";
-  c.style_path = dir / "style.png";
-  c.vgg = "random";
-  c.size = 32;
+  gramgan::gan::TrainConfig c = gramgan::test::tiny_train_config(dir / "content", dir / "style.png", dir / run);
   c.batch = 2;
   c.steps = 3;
-  c.generator = {.width = 4, .residual_blocks = 1};
-  c.discriminator = {.width = 4};
-  c.style_layers = {"relu1_1", "relu2_1", "relu3_1"};
-  c.content_layers = {"relu2_2"};
-  c.lambdas = {.content = 1.0, .style = 1e3, .adv = 0.1, .tv = 1e-2};
   c.device = device;
-  c.out_dir = dir / run;
-  c.sample_every = 0;
-  c.checkpoint_every = 0;
   return c;
 }
 

@@ -14,8 +14,11 @@
 #include "engine/io/png.h"
 #include "expect_error.h"
 #include "temp_dir.h"
+#include "train_fixtures.h"
 
 namespace {
+
+using gramgan::test::noise_image;
 
 namespace fs = std::filesystem;
 using gramgan::DType;
@@ -25,13 +28,6 @@ using gramgan::Tensor;
 using gramgan::test::TempDir;
 using namespace gramgan::gan;
 
-Image noise_image(int width, int height, std::uint64_t seed) {
-  Image image = gramgan::make_image(width, height);
-  std::uint64_t state = seed;
-  for (float& v : image.pixels) v = float((mix_seed(state++, 1, 2) >> 11) * 0x1.0p-53);
-  return image;
-}
-
 // A tiny run: 32x32 crops, narrow networks, random VGG, every interval off (the tests drive checkpoints).
 TrainConfig tiny_config(const TempDir& dir, int content_images = 2, int content_side = 40) {
   fs::create_directories(dir.path() / "content" / "nested");
@@ -39,22 +35,7 @@ TrainConfig tiny_config(const TempDir& dir, int content_images = 2, int content_
     gramgan::write_png(dir / ("content/nested/" + std::to_string(i) + ".png"),
                        noise_image(content_side, content_side + 3, 10 + i));
   gramgan::write_png(dir / "style.png", noise_image(48, 40, 99));
-  TrainConfig c;
-  c.content_dir = dir / "content";
-  c.style_path = dir / "style.png";
-  c.vgg = "random";
-  c.size = 32;
-  c.batch = 1;
-  c.steps = 4;
-  c.generator = {.width = 4, .residual_blocks = 1};
-  c.discriminator = {.width = 4};
-  c.style_layers = {"relu1_1", "relu2_1", "relu3_1"};
-  c.content_layers = {"relu2_2"};
-  c.lambdas = {.content = 1.0, .style = 1e3, .adv = 0.1, .tv = 1e-2};
-  c.out_dir = dir / "run";
-  c.sample_every = 0;
-  c.checkpoint_every = 0;
-  return c;
+  return gramgan::test::tiny_train_config(dir / "content", dir / "style.png", dir / "run");
 }
 
 void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
