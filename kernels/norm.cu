@@ -48,8 +48,10 @@ __global__ void __launch_bounds__(kThreads)
     sum_d += d;
     sum_d2 += d * d;
   }
-  const T correction = block_sum<kThreads>(sum_d) / T(plane);
-  const T var = block_sum<kThreads>(sum_d2) / T(plane) - correction * correction;
+  T moments[2] = {sum_d, sum_d2};
+  block_sum<kThreads>(moments);
+  const T correction = moments[0] / T(plane);
+  const T var = moments[1] / T(plane) - correction * correction;
   const T mu = shift + correction;
   const T istd = T(1) / device_sqrt((var > T(0) ? var : T(0)) + eps);
   if (threadIdx.x == 0) {
@@ -85,9 +87,11 @@ __global__ void __launch_bounds__(kThreads)
     sum_dy_xhat += g * xhat;
     sum_xhat += xhat;
   }
-  sum_dy = block_sum<kThreads>(sum_dy);
-  const T xhat_offset = block_sum<kThreads>(sum_xhat) / T(plane);
-  sum_dy_xhat = block_sum<kThreads>(sum_dy_xhat) - xhat_offset * sum_dy;
+  T sums[3] = {sum_dy, sum_xhat, sum_dy_xhat};
+  block_sum<kThreads>(sums);
+  sum_dy = sums[0];
+  const T xhat_offset = sums[1] / T(plane);
+  sum_dy_xhat = sums[2] - xhat_offset * sum_dy;
   if (threadIdx.x == 0) {
     partials[instance] = sum_dy;
     partials[std::size_t(gridDim.x) + instance] = sum_dy_xhat;

@@ -52,6 +52,10 @@ struct SimBackend {
     gramgan::sim::samples::histogram_forward(args..., nullptr);
   }
   template <class... Args>
+  static void block_reduce_forms(Args... args) {
+    gramgan::sim::samples::block_reduce_forms(args..., nullptr);
+  }
+  template <class... Args>
   static void scale(Args... args) {
     gramgan::sim::samples::scale_forward(args..., nullptr);
   }
@@ -92,6 +96,10 @@ struct CudaBackend {
   template <class... Args>
   static void histogram(Args... args) {
     gramgan::cuda::samples::histogram_forward(args..., nullptr);
+  }
+  template <class... Args>
+  static void block_reduce_forms(Args... args) {
+    gramgan::cuda::samples::block_reduce_forms(args..., nullptr);
   }
   template <class... Args>
   static void scale(Args... args) {
@@ -259,6 +267,110 @@ TYPED_TEST(SampleKernelsReduce, SumOfOnesIsExact) {
   const std::size_t count = (std::size_t(1) << 20) + 1;
   DeviceBuffer<TypeParam, float> x(std::vector<float>(count, 1.0f));
   EXPECT_EQ(device_sum(x, count), float(count));
+}
+
+// ---- block_reduce forms (kernels/block_reduce.cuh) -------------------------------------------------------------
+
+template <class Backend>
+class SampleKernelsBlockReduceForms : public SampleKernelsTest<Backend> {};
+TYPED_TEST_SUITE(SampleKernelsBlockReduceForms, Backends, BackendNames);
+
+// Values whose sums depend on the order (magnitudes from 2^-30 to 2^30, both signs), signed zeros (the min of +0
+// and -0 depends on the operand order) and, in the last block, NaN and infinities.
+template <class T>
+std::vector<T> order_sensitive_values(int blocks) {
+  const std::size_t count = std::size_t(blocks) * 256 * gramgan::sim::samples::kBlockReduceValues;
+  std::vector<T> x(count);
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> mantissa(-1.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30), kind(0, 9);
+  for (std::size_t i = 0; i < count; ++i) {
+    const int k = kind(rng);
+    x[i] = k == 0 ? T(0) : k == 1 ? -T(0) : T(std::ldexp(mantissa(rng), exponent(rng)));
+  }
+  const std::size_t last = count - 256 * gramgan::sim::samples::kBlockReduceValues;
+  // Value 1 of the last block: non-negative with zeros of both signs, so its min is a zero whose sign the
+  // operand order decides.
+  for (int t = 0; t < 256; ++t) {
+    T& value = x[last + std::size_t(t) * gramgan::sim::samples::kBlockReduceValues + 1];
+    value = t % 3 == 0 ? (t % 2 == 0 ? T(0) : -T(0)) : std::abs(value);
+  }
+  x[last + 5] = std::numeric_limits<T>::quiet_NaN();
+  x[last + 301] = std::numeric_limits<T>::infinity();
+  x[last + 302] = -std::numeric_limits<T>::infinity();
+  return x;
+}
+
+// What every thread of block b must receive for value v: each warp's lanes folded by halving (lane i with lane
+// i + offset, offset 16, 8, ..., 1), then the 8 warp results in order. Written out here, independently.
+template <class T, class Op>
+T halving_tree(const std::vector<T>& x, int block, int v, Op op) {
+  const int values = gramgan::sim::samples::kBlockReduceValues;
+  T warp_results[8];
+  for (int w = 0; w < 8; ++w) {
+    T lanes[32];
+    for (int i = 0; i < 32; ++i) lanes[i] = x[(std::size_t(block) * 256 + 32 * w + i) * values + v];
+    for (int offset = 16; offset > 0; offset /= 2)
+      for (int i = 0; i < offset; ++i) lanes[i] = op(lanes[i], lanes[i + offset]);
+    warp_results[w] = lanes[0];
+  }
+  T result = warp_results[0];
+  for (int w = 1; w < 8; ++w) result = op(result, warp_results[w]);
+  return result;
+}
+
+template <class T>
+bool same_bits(T a, T b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <class Backend, class T>
+void check_forms(gramgan::sim::samples::BlockReduceOp op_kind) {
+  using gramgan::sim::samples::BlockReduceOp;
+  SCOPED_TRACE(std::string(op_kind == BlockReduceOp::sum ? "sum" : op_kind == BlockReduceOp::min ? "min" : "max") +
+               (sizeof(T) == 4 ? " float" : " double"));
+  const int blocks = 5, values = gramgan::sim::samples::kBlockReduceValues;
+  const auto x = order_sensitive_values<T>(blocks);
+  DeviceBuffer<Backend, T> x_dev(x), shuffled_dev(x.size()), staged_dev(x.size());
+  Backend::block_reduce_forms(static_cast<const T*>(x_dev.get()), blocks, op_kind, shuffled_dev.get(),
+                              staged_dev.get());
+  const auto shuffled = shuffled_dev.to_host(), staged = staged_dev.to_host();
+  const auto op = [&](T a, T b) {
+    if (op_kind == BlockReduceOp::sum) return a + b;
+    if (op_kind == BlockReduceOp::min) return b < a ? b : a;
+    return b > a ? b : a;
+  };
+  int mismatches = 0;
+  for (int b = 0; b < blocks; ++b) {
+    for (int v = 0; v < values; ++v) {
+      const T expected = halving_tree(x, b, v, op);
+      for (int t = 0; t < 256 && mismatches < 5; ++t) {
+        const std::size_t i = (std::size_t(b) * 256 + t) * values + v;
+        if (same_bits(shuffled[i], expected) && same_bits(staged[i], expected)) continue;
+        ++mismatches;
+        ADD_FAILURE() << "block " << b << " thread " << t << " value " << v << ": shuffled " << shuffled[i]
+                      << ", staged " << staged[i] << ", halving tree " << expected;
+      }
+    }
+  }
+}
+
+TYPED_TEST(SampleKernelsBlockReduceForms, ShuffledAndStagedGiveTheHalvingTreeBitwise) {
+  using gramgan::sim::samples::BlockReduceOp;
+  for (BlockReduceOp op : {BlockReduceOp::sum, BlockReduceOp::min, BlockReduceOp::max}) {
+    check_forms<TypeParam, float>(op);
+    check_forms<TypeParam, double>(op);
+  }
+}
+
+// The sums really depend on the order (else the check above could not tell the forms from a different tree).
+TEST(SampleKernelsBlockReduceForms, TheTestValuesSumDifferentlyInAnotherOrder) {
+  const auto x = order_sensitive_values<float>(1);
+  const int values = gramgan::sim::samples::kBlockReduceValues;
+  float sequential = 0.0f;
+  for (int t = 0; t < 256; ++t) sequential += x[std::size_t(t) * values];
+  const float tree = halving_tree(x, 0, 0, [](float a, float b) { return a + b; });
+  EXPECT_FALSE(same_bits(sequential, tree)) << "both orders gave " << tree;
 }
 
 // ---- histogram -----------------------------------------------------------------------------------------------
