@@ -67,10 +67,10 @@ struct Tile {
   static constexpr int kALoads = M * kTileK / kThreads;  // A elements per thread per stage
   static constexpr int kBLoads = kTileK * N / kThreads;  // B elements per thread per stage
 };
-// float. The 8 x 8 register tile needs more than 128 registers in the forward kernel (ptxas spills at 2 blocks
-// per SM), so the large tile runs one 256-thread block per SM with 64 accumulators per thread.
+// float. 8 x 8 register tiles need more than 128 registers (ptxas spills at 2 blocks per SM), so those tiles run
+// one 256-thread block per SM with 64 accumulators per thread.
 using TileSmall = Tile<16, 256, 2, 8>;
-using TileMedium = Tile<64, 128, 4, 8>;
+using TileMedium = Tile<64, 256, 8, 8, 1>;
 using TileLarge = Tile<128, 128, 8, 8, 1>;
 // double: register tiles of half the elements (a double takes two registers).
 using TileSmallDouble = Tile<16, 128, 2, 4>;
@@ -86,6 +86,39 @@ struct ConvParams {
 __device__ __forceinline__ int source_index(int i, int size, bool reflect) {
   if (reflect) return i < 0 ? -i : (i >= size ? 2 * (size - 1) - i : i);
   return (i >= 0 && i < size) ? i : -1;
+}
+
+// A K index of the gathered operand as its digits (channel, kernel row, kernel column). The loads walk K in
+// order, so they step these digits instead of dividing by KH*KW and KW for every element they load.
+struct Tap {
+  int c, kh, kw;
+};
+__device__ __forceinline__ Tap tap_of(int k, int area, int kw_size) {
+  const int c = k / area, r = k - c * area, kh = r / kw_size;
+  return {c, kh, r - kh * kw_size};
+}
+__device__ __forceinline__ void next_tap(Tap& tap, int kh_size, int kw_size) {
+  if (++tap.kw == kw_size) {
+    tap.kw = 0;
+    if (++tap.kh == kh_size) {
+      tap.kh = 0;
+      ++tap.c;
+    }
+  }
+}
+// tap += distance, given as digits (tap_of of the distance; each digit below its radix): one carry per digit.
+__device__ __forceinline__ void advance_tap(Tap& tap, const Tap& distance, int kh_size, int kw_size) {
+  tap.c += distance.c;
+  tap.kh += distance.kh;
+  tap.kw += distance.kw;
+  if (tap.kw >= kw_size) {
+    tap.kw -= kw_size;
+    ++tap.kh;
+  }
+  if (tap.kh >= kh_size) {
+    tap.kh -= kh_size;
+    ++tap.c;
+  }
 }
 
 // out = p[0..N): vector loads from shared memory on the GPU (the compiler cannot always prove the alignment).
@@ -150,7 +183,8 @@ __device__ __forceinline__ void multiply_stage(const T (&a_tile)[kTileK][Cfg::kM
 }
 
 // y = weight * im2col(x) (+ bias). Thread t loads weight[row0 + t/16 + 16j][k0 + t%16] (consecutive threads:
-// consecutive k) and im2col rows k0 + t/kN + (256/kN) j of output pixel col0 + t%kN (consecutive pixels).
+// consecutive k) and im2col rows k0 + (t/kN) kBLoads + j of output pixel col0 + t%kN (consecutive threads:
+// consecutive pixels; one thread: consecutive taps, stepped by a Tap).
 template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_forward_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ weight,
@@ -158,7 +192,6 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
   alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
   alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
-  constexpr int kBRowStep = kThreads / Cfg::kN;
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
   const int area = p.kh * p.kw, depth = p.cin * area;
@@ -178,6 +211,8 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     x_image = x + std::size_t(n) * p.cin * in_plane;
   }
 
+  Tap b_tap = tap_of(b_k * Cfg::kBLoads, area, p.kw);  // this thread's first B row of the next load
+  const Tap b_rest = tap_of(kTileK - Cfg::kBLoads, area, p.kw);
   T a_regs[Cfg::kALoads], b_regs[Cfg::kBLoads];
   auto load = [&](int k0) {
     const int k = k0 + a_k;
@@ -188,16 +223,16 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     }
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kBLoads; ++j) {
-      const int kb = k0 + b_k + kBRowStep * j;
       T v = T(0);
-      if (pixel_ok && kb < depth) {
-        const int ci = kb / area, r = kb - ci * area;
-        const int kh = r / p.kw, kw = r - kh * p.kw;
-        const int ih = source_index(ih0 + kh, p.h, p.reflect), iw = source_index(iw0 + kw, p.w, p.reflect);
-        if (ih >= 0 && iw >= 0) v = x_image[std::size_t(ci) * in_plane + ih * p.w + iw];
+      if (pixel_ok && b_tap.c < p.cin) {
+        const int ih = source_index(ih0 + b_tap.kh, p.h, p.reflect);
+        const int iw = source_index(iw0 + b_tap.kw, p.w, p.reflect);
+        if (ih >= 0 && iw >= 0) v = x_image[std::size_t(b_tap.c) * in_plane + ih * p.w + iw];
       }
       b_regs[j] = v;
+      next_tap(b_tap, p.kh, p.kw);
     }
+    advance_tap(b_tap, b_rest, p.kh, p.kw);
   };
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
@@ -206,7 +241,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kTileK * j] = a_regs[j];
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k + kBRowStep * j][b_col] = b_regs[j];
+    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k * Cfg::kBLoads + j][b_col] = b_regs[j];
   };
   load(0);
   store(0);
@@ -243,7 +278,6 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
   alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
   alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
-  constexpr int kBRowStep = kThreads / Cfg::kN;
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
   const int area = p.kh * p.kw, depth = p.cout * area;
@@ -270,36 +304,40 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     }
   }
 
+  // A column k0 + t%16 as (output channel, tap): a Tap whose kernel-row digit stays 0 (radix 1, tap in kw).
+  Tap a_tap = tap_of(a_k, area, area);
+  const Tap a_stage = tap_of(kTileK, area, area);
+  Tap b_tap = tap_of(b_k * Cfg::kBLoads, area, p.kw);  // this thread's first B row of the next load
+  const Tap b_rest = tap_of(kTileK - Cfg::kBLoads, area, p.kw);
   T a_regs[Cfg::kALoads], b_regs[Cfg::kBLoads];
-  auto load = [&](int k0) {
-    const int k = k0 + a_k;
-    const int a_co = k / area, a_r = k - a_co * area;
+  auto load = [&] {  // the next stage: the taps say which
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) {
       const int m = row0 + a_row + kTileK * j;
-      a_regs[j] = (m < p.cin && k < depth) ? weight[(std::size_t(a_co) * p.cin + m) * area + a_r] : T(0);
+      a_regs[j] =
+          (m < p.cin && a_tap.c < p.cout) ? weight[(std::size_t(a_tap.c) * p.cin + m) * area + a_tap.kw] : T(0);
     }
+    advance_tap(a_tap, a_stage, 1, area);
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kBLoads; ++j) {
-      const int kb = k0 + b_k + kBRowStep * j;
       T v = T(0);
-      if (pixel_ok && kb < depth) {
-        const int co = kb / area, r = kb - co * area;
-        const int kh = r / p.kw, kw = r - kh * p.kw;
-        const T* dy_plane = dy_image + std::size_t(co) * out_plane;
-        for (int a = 0; a < 3; ++a) {
-          const int dh = rows[a] - kh;
-          if (a >= row_count || dh < 0 || (dh & stride_mask) != 0 || (dh >> p.shift) >= p.oh) continue;
+      if (pixel_ok && b_tap.c < p.cout) {
+        const T* dy_plane = dy_image + std::size_t(b_tap.c) * out_plane;
+        for (int a = 0; a < 3 && a < row_count; ++a) {  // fixed bound: rows[] stays in registers on the GPU
+          const int dh = rows[a] - b_tap.kh;
+          if (dh < 0 || (dh & stride_mask) != 0 || (dh >> p.shift) >= p.oh) continue;
           const T* dy_row = dy_plane + (dh >> p.shift) * p.ow;
-          for (int b = 0; b < 3; ++b) {
-            const int dw = cols[b] - kw;
-            if (b >= col_count || dw < 0 || (dw & stride_mask) != 0 || (dw >> p.shift) >= p.ow) continue;
+          for (int b = 0; b < 3 && b < col_count; ++b) {
+            const int dw = cols[b] - b_tap.kw;
+            if (dw < 0 || (dw & stride_mask) != 0 || (dw >> p.shift) >= p.ow) continue;
             v += dy_row[dw >> p.shift];
           }
         }
       }
       b_regs[j] = v;
+      next_tap(b_tap, p.kh, p.kw);
     }
+    advance_tap(b_tap, b_rest, p.kh, p.kw);
   };
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
@@ -308,14 +346,14 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kTileK * j] = a_regs[j];
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k + kBRowStep * j][b_col] = b_regs[j];
+    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k * Cfg::kBLoads + j][b_col] = b_regs[j];
   };
-  load(0);
+  load();
   store(0);
   __syncthreads();
   for (int k0 = 0, stage = 0; k0 < depth; k0 += kTileK, stage ^= 1) {
     const bool more = k0 + kTileK < depth;
-    if (more) load(k0 + kTileK);
+    if (more) load();
     multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
     if (more) store(stage ^ 1);
     __syncthreads();
@@ -336,8 +374,9 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
 }
 
 // Partial dweight (and dbias) of split blockIdx.z: pixels [z chunk, (z+1) chunk). Thread t loads pixel
-// k0 + t%16 of dy rows row0 + t/16 + 16j and of im2col columns col0 + t/16 + 16j: 16 neighbouring threads read
-// 16 neighbouring pixels. Workspace slice z: dweight partial (Cout, Cin*KH*KW), then dbias partial (Cout).
+// k0 + t%16 of dy rows row0 + t/16 + 16j and of im2col columns col0 + (t/16) kBLoads + j: 16 neighbouring threads
+// read 16 neighbouring pixels. The pixel (n, oh, ow) and the columns' taps are stepped, not divided, per stage.
+// Workspace slice z: dweight partial (Cout, Cin*KH*KW), then dbias partial (Cout).
 template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads)
     conv2d_backward_weight_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ dy, int chunk,
@@ -352,25 +391,17 @@ __global__ void __launch_bounds__(kThreads)
   const int begin = blockIdx.z * chunk, end = pixels - begin <= chunk ? pixels : begin + chunk;
 
   const int k_local = t % kTileK, lane_row = t / kTileK;
-  int ci_offset[Cfg::kBLoads], tap_h[Cfg::kBLoads], tap_w[Cfg::kBLoads];
-  bool col_ok[Cfg::kBLoads];
-  GG_CONV_UNROLL
-  for (int j = 0; j < Cfg::kBLoads; ++j) {
-    const int c = col0 + lane_row + kTileK * j;
-    col_ok[j] = c < depth;
-    const int ci = c / area, r = c - ci * area;
-    ci_offset[j] = ci * in_plane;
-    tap_h[j] = r / p.kw;
-    tap_w[j] = r - tap_h[j] * p.kw;
-  }
+  const Tap first_column = tap_of(col0 + lane_row * Cfg::kBLoads, area, p.kw);
+  // The pixel of the next load as (image, output row, output column): a Tap in the radix (., OH, OW).
+  int q = begin + k_local;
+  Tap pixel = tap_of(q, out_plane, p.ow);
+  const Tap pixel_stage = tap_of(kTileK, out_plane, p.ow);
 
   T a_regs[Cfg::kALoads], b_regs[Cfg::kBLoads];
-  auto load = [&](int k0) {
-    const int q = k0 + k_local;
+  auto load = [&] {
     const bool ok = q < end;
-    const int n = ok ? q / out_plane : 0, rest = ok ? q - n * out_plane : 0;
-    const int oh = rest / p.ow, ow = rest - oh * p.ow;
-    const T* dy_pixel = dy + std::size_t(n) * p.cout * out_plane + rest;
+    const int n = ok ? pixel.c : 0, oh = ok ? pixel.kh : 0, ow = ok ? pixel.kw : 0;
+    const T* dy_pixel = dy + std::size_t(n) * p.cout * out_plane + oh * p.ow + ow;
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) {
       const int m = row0 + lane_row + kTileK * j;
@@ -378,16 +409,20 @@ __global__ void __launch_bounds__(kThreads)
     }
     const T* x_image = x + std::size_t(n) * p.cin * in_plane;
     const int ih0 = (oh << p.shift) - p.pad, iw0 = (ow << p.shift) - p.pad;
+    Tap column = first_column;
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kBLoads; ++j) {
       T v = T(0);
-      if (ok && col_ok[j]) {
-        const int ih = source_index(ih0 + tap_h[j], p.h, p.reflect);
-        const int iw = source_index(iw0 + tap_w[j], p.w, p.reflect);
-        if (ih >= 0 && iw >= 0) v = x_image[ci_offset[j] + ih * p.w + iw];
+      if (ok && column.c < p.cin) {
+        const int ih = source_index(ih0 + column.kh, p.h, p.reflect);
+        const int iw = source_index(iw0 + column.kw, p.w, p.reflect);
+        if (ih >= 0 && iw >= 0) v = x_image[std::size_t(column.c) * in_plane + ih * p.w + iw];
       }
       b_regs[j] = v;
+      next_tap(column, p.kh, p.kw);
     }
+    q += kTileK;
+    advance_tap(pixel, pixel_stage, p.oh, p.ow);
   };
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
@@ -398,16 +433,16 @@ __global__ void __launch_bounds__(kThreads)
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][k_local][lane_row + kTileK * j] = a_regs[j];
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][k_local][lane_row + kTileK * j] = b_regs[j];
+    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][k_local][lane_row * Cfg::kBLoads + j] = b_regs[j];
   };
   if (begin < end) {  // begin and end are the same for the whole block
-    load(begin);
+    load();
     store(0);
   }
   __syncthreads();
   for (int k0 = begin, stage = 0; k0 < end; k0 += kTileK, stage ^= 1) {
     const bool more = k0 + kTileK < end;
-    if (more) load(k0 + kTileK);
+    if (more) load();
     multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
     if (bias_thread) {
       for (int kk = 0; kk < kTileK; ++kk) {

@@ -263,6 +263,7 @@ std::vector<Conv2dShape> cases() {
       make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),     // Cout > 128: two large row tiles
       make(1, 130, 5, 4, 2, 3, 2, 1, kReflect),   // Cin > 128 (data gradient), stride 2
       make(1, 72, 12, 11, 70, 3, 1, 1, kReflect), // large tiles in both GEMM dimensions, partial at both ends
+      make(2, 20, 15, 11, 24, 3, 2, 1, kReflect), // medium tiles; data gradient over two 256-pixel tiles
       make(2, 3, 24, 20, 8, 3, 1, 1, kReflect),   // enough pixels for several weight-gradient splits
       make(1, 4, 6, 9, 5, 3, 2, 2, kZeros, 5),    // 3x5 kernel, pad 2 beyond the kernel's reach on rows
   };
