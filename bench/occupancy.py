@@ -31,11 +31,36 @@ SM90 = {
     "warps_per_sm": 64,
 }
 
-# Every launcher in kernels/ starts 256-thread blocks with no dynamic shared memory (kThreads, kReduceThreads,
-# kGramThreads, kSumThreads; the shared_bytes argument of launch<> is 0 throughout). A kernel launched otherwise
-# goes here, keyed by a substring of its demangled name: (threads per block, dynamic shared bytes).
+# Every launcher in kernels/ starts 256-thread blocks (kThreads, kReduceThreads, kGramThreads, kSumThreads) with no
+# dynamic shared memory, except the convolutions (conv_dynamic_smem below). A kernel launched otherwise goes
+# here, keyed by a substring of its demangled name: (threads per block, dynamic shared bytes).
 DEFAULT_LAUNCH = (256, 0)
 LAUNCH_OVERRIDES = {}
+
+
+def conv_constants():
+    """kTileK and kPad of kernels/conv2d.cu, whose stage buffers are launched as dynamic shared memory."""
+    with open(os.path.join(ROOT, "kernels", "conv2d.cu")) as f:
+        text = f.read()
+    values = {}
+    for name in ("kTileK", "kPad"):
+        m = re.search(r"constexpr int " + name + r"\s*=\s*(\d+)\s*;", text)
+        if not m:
+            sys.exit(f"occupancy: {name} not found in kernels/conv2d.cu; update conv_dynamic_smem")
+        values[name] = int(m.group(1))
+    return values["kTileK"], values["kPad"]
+
+
+def conv_dynamic_smem(name):
+    """sizeof(StageBuffers<T, Tile<M, N, ...>>) for a conv2d kernel (2 stages of kTileK x (M + kPad) and
+    kTileK x (N + kPad) elements), or None for other kernels."""
+    m = re.search(r"conv2d_\w+_kernel<(float|double), [^<]*Tile<(\d+), (\d+),", name)
+    if not m:
+        return None
+    tile_k, pad = conv_constants()
+    element = 4 if m.group(1) == "float" else 8
+    rows, cols = int(m.group(2)), int(m.group(3))
+    return 2 * tile_k * ((rows + pad) + (cols + pad)) * element
 
 
 def ceil_to(value, unit):
@@ -138,6 +163,8 @@ def main():
         names = demangle([k[0] for k in report])
         for (mangled, regs, smem, stack, stores, loads), name in zip(report, names):
             threads, dynamic = DEFAULT_LAUNCH
+            if conv_dynamic_smem(name) is not None:
+                dynamic = conv_dynamic_smem(name)
             for key, launch in LAUNCH_OVERRIDES.items():
                 if key in name:
                     threads, dynamic = launch
@@ -156,11 +183,11 @@ def main():
     print(f"sm_{args.arch} resource usage (ptxas -v), occupancy with sm_90 limits: 64K registers, 228 KiB shared, "
           "2048 threads, 32 blocks per SM")
     width = min(max(len(r[1]) for r in rows), 72) if rows else 10
-    print(f"{'file':<16} {'kernel':<{width}} {'regs':>4} {'smem':>6} {'dyn':>4} {'stack':>5} {'spill':>5} "
+    print(f"{'file':<16} {'kernel':<{width}} {'regs':>4} {'smem':>6} {'dyn':>6} {'stack':>5} {'spill':>5} "
           f"{'thr':>4} {'blk':>3} {'occ':>5}  limited by")
     for f, k, regs, smem, dyn, stack, spill, thr, blk, occ, lim in rows:
         k = k if len(k) <= width else k[: width - 3] + "..."
-        print(f"{f:<16} {k:<{width}} {regs:>4} {smem:>6} {dyn:>4} {stack:>5} {spill:>5} {thr:>4} {blk:>3} "
+        print(f"{f:<16} {k:<{width}} {regs:>4} {smem:>6} {dyn:>6} {stack:>5} {spill:>5} {thr:>4} {blk:>3} "
               f"{occ:>5.0%}  {lim}")
     spilling = [r for r in rows if r[6]]
     local = [r for r in rows if r[5] and not r[6]]

@@ -49,12 +49,12 @@ namespace gramgan::GG_BACKEND {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kTileK = 16;
+constexpr int kTileK = 32;
 // Shared rows are padded by 4 elements: the transposed stores spread over banks, rows stay 16-byte aligned.
 constexpr int kPad = 4;
 constexpr int kMaxSplits = 64;
 constexpr int kSplitTargetBlocks = 264;  // two waves of a 132-SM H100
-constexpr int kMinSplitStages = 16;      // a split reduces at least 256 pixels
+constexpr int kMinSplitStages = 16;      // a split reduces at least 512 pixels
 
 // A block computes an M x N tile of C; each thread a Tm x Tn register tile. MinBlocks: the blocks per SM that
 // __launch_bounds__ asks the register allocator to fit (2: at most 128 registers per thread).
@@ -63,18 +63,29 @@ struct Tile {
   static constexpr int kM = M, kN = N, kTm = Tm, kTn = Tn, kMinBlocks = MinBlocks;
   static constexpr int kThreadsN = N / Tn;
   static_assert((M / Tm) * (N / Tn) == kThreads, "one register tile per thread");
-  static_assert(M % kTileK == 0 && kThreads % N == 0, "load mappings below");
+  static_assert(M % (kThreads / kTileK) == 0 && kThreads % N == 0, "load mappings below");
   static constexpr int kALoads = M * kTileK / kThreads;  // A elements per thread per stage
   static constexpr int kBLoads = kTileK * N / kThreads;  // B elements per thread per stage
+};
+// A thread's A elements of one stage lie this many rows apart.
+constexpr int kARowStep = kThreads / kTileK;
+
+// The two stages of A and B tiles. At kTileK = 32 they exceed the 48 KiB of static shared memory (66-82 KiB), so
+// they live in dynamic shared memory (launch<> opts the kernel in). Deep stages halve the barriers per FMA; in the
+// simulator each barrier switches every thread's fiber and reloads its registers from its stack.
+template <class T, class Cfg>
+struct StageBuffers {
+  T a[2][kTileK][Cfg::kM + kPad];
+  T b[2][kTileK][Cfg::kN + kPad];
 };
 // float. 8 x 8 register tiles need more than 128 registers (ptxas spills at 2 blocks per SM), so those tiles run
 // one 256-thread block per SM with 64 accumulators per thread.
 using TileSmall = Tile<16, 256, 2, 8>;
 using TileMedium = Tile<64, 256, 8, 8, 1>;
 using TileLarge = Tile<128, 128, 8, 8, 1>;
-// double: register tiles of half the elements (a double takes two registers).
-using TileSmallDouble = Tile<16, 128, 2, 4>;
-using TileMediumDouble = Tile<64, 64, 4, 4>;
+// double (gradient checks): register tiles of an eighth of the elements, so the 32-deep stages' loads fit too.
+using TileSmallDouble = Tile<16, 128, 2, 4, 1>;
+using TileMediumDouble = Tile<32, 64, 2, 4, 1>;
 
 struct ConvParams {
   int batch, cin, h, w, cout, kh, kw, pad, oh, ow;
@@ -182,16 +193,18 @@ __device__ __forceinline__ void multiply_stage(const T (&a_tile)[kTileK][Cfg::kM
 #endif
 }
 
-// y = weight * im2col(x) (+ bias). Thread t loads weight[row0 + t/16 + 16j][k0 + t%16] (consecutive threads:
-// consecutive k) and im2col rows k0 + (t/kN) kBLoads + j of output pixel col0 + t%kN (consecutive threads:
-// consecutive pixels; one thread: consecutive taps, stepped by a Tap).
+// y = weight * im2col(x) (+ bias). Thread t loads weight[row0 + t/kTileK + kARowStep j][k0 + t%kTileK]
+// (consecutive threads: consecutive k) and im2col rows k0 + (t/kN) kBLoads + j of output pixel col0 + t%kN
+// (consecutive threads: consecutive pixels; one thread: consecutive taps, stepped by a Tap).
 template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_forward_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ weight,
                           const T* __restrict__ bias, T* __restrict__ y) {
   // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
-  alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
-  alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
+  using Buffers = StageBuffers<T, Cfg>;
+  GG_DYNAMIC_SHARED(Buffers, buffers);
+  auto& a_tile = buffers->a;
+  auto& b_tile = buffers->b;
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
   const int area = p.kh * p.kw, depth = p.cin * area;
@@ -218,7 +231,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     const int k = k0 + a_k;
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) {
-      const int m = row0 + a_row + kTileK * j;
+      const int m = row0 + a_row + kARowStep * j;
       a_regs[j] = (m < p.cout && k < depth) ? weight[std::size_t(m) * depth + k] : T(0);
     }
     GG_CONV_UNROLL
@@ -239,7 +252,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   T acc[Cfg::kTm][Cfg::kTn] = {};
   auto store = [&](int stage) {
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kTileK * j] = a_regs[j];
+    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kARowStep * j] = a_regs[j];
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k * Cfg::kBLoads + j][b_col] = b_regs[j];
   };
@@ -276,8 +289,10 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_backward_data_kernel(ConvParams p, const T* __restrict__ dy, const T* __restrict__ weight,
                                 T* __restrict__ dx) {
   // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
-  alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
-  alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
+  using Buffers = StageBuffers<T, Cfg>;
+  GG_DYNAMIC_SHARED(Buffers, buffers);
+  auto& a_tile = buffers->a;
+  auto& b_tile = buffers->b;
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
   const int area = p.kh * p.kw, depth = p.cout * area;
@@ -288,23 +303,27 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   const int b_col = t % Cfg::kN, b_k = t / Cfg::kN;
   const int pixel = col0 + b_col;
   const bool pixel_ok = pixel < pixels;
-  int rows[3] = {}, cols[3] = {}, row_count = 0, col_count = 0;
+  // Padded rows (columns) that read this pixel: itself, its mirror below and its mirror above, in that order;
+  // kAbsent where there is none (every tap then lies below it and is skipped). Fixed slots, no runtime index:
+  // the arrays stay in registers on the GPU.
+  constexpr int kAbsent = INT_MIN / 2;
+  int rows[3] = {kAbsent, kAbsent, kAbsent}, cols[3] = {kAbsent, kAbsent, kAbsent};
   const T* dy_image = dy;
   if (pixel_ok) {
     const int n = pixel / in_plane, rest = pixel - n * in_plane;
     const int ih = rest / p.w, iw = rest - ih * p.w;
     dy_image = dy + std::size_t(n) * p.cout * out_plane;
-    rows[row_count++] = ih + p.pad;
-    cols[col_count++] = iw + p.pad;
+    rows[0] = ih + p.pad;
+    cols[0] = iw + p.pad;
     if (p.reflect) {
-      if (ih >= 1 && ih <= p.pad) rows[row_count++] = p.pad - ih;
-      if (ih < p.h - 1 && ih >= p.h - 1 - p.pad) rows[row_count++] = 2 * (p.h - 1) - ih + p.pad;
-      if (iw >= 1 && iw <= p.pad) cols[col_count++] = p.pad - iw;
-      if (iw < p.w - 1 && iw >= p.w - 1 - p.pad) cols[col_count++] = 2 * (p.w - 1) - iw + p.pad;
+      if (ih >= 1 && ih <= p.pad) rows[1] = p.pad - ih;
+      if (ih < p.h - 1 && ih >= p.h - 1 - p.pad) rows[2] = 2 * (p.h - 1) - ih + p.pad;
+      if (iw >= 1 && iw <= p.pad) cols[1] = p.pad - iw;
+      if (iw < p.w - 1 && iw >= p.w - 1 - p.pad) cols[2] = 2 * (p.w - 1) - iw + p.pad;
     }
   }
 
-  // A column k0 + t%16 as (output channel, tap): a Tap whose kernel-row digit stays 0 (radix 1, tap in kw).
+  // A column k0 + t%kTileK as (output channel, tap): a Tap whose kernel-row digit stays 0 (radix 1, tap in kw).
   Tap a_tap = tap_of(a_k, area, area);
   const Tap a_stage = tap_of(kTileK, area, area);
   Tap b_tap = tap_of(b_k * Cfg::kBLoads, area, p.kw);  // this thread's first B row of the next load
@@ -313,7 +332,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   auto load = [&] {  // the next stage: the taps say which
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) {
-      const int m = row0 + a_row + kTileK * j;
+      const int m = row0 + a_row + kARowStep * j;
       a_regs[j] =
           (m < p.cin && a_tap.c < p.cout) ? weight[(std::size_t(a_tap.c) * p.cin + m) * area + a_tap.kw] : T(0);
     }
@@ -323,11 +342,13 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
       T v = T(0);
       if (pixel_ok && b_tap.c < p.cout) {
         const T* dy_plane = dy_image + std::size_t(b_tap.c) * out_plane;
-        for (int a = 0; a < 3 && a < row_count; ++a) {  // fixed bound: rows[] stays in registers on the GPU
+        GG_CONV_UNROLL
+        for (int a = 0; a < 3; ++a) {
           const int dh = rows[a] - b_tap.kh;
           if (dh < 0 || (dh & stride_mask) != 0 || (dh >> p.shift) >= p.oh) continue;
           const T* dy_row = dy_plane + (dh >> p.shift) * p.ow;
-          for (int b = 0; b < 3 && b < col_count; ++b) {
+          GG_CONV_UNROLL
+          for (int b = 0; b < 3; ++b) {
             const int dw = cols[b] - b_tap.kw;
             if (dw < 0 || (dw & stride_mask) != 0 || (dw >> p.shift) >= p.ow) continue;
             v += dy_row[dw >> p.shift];
@@ -344,7 +365,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   T acc[Cfg::kTm][Cfg::kTn] = {};
   auto store = [&](int stage) {
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kTileK * j] = a_regs[j];
+    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kARowStep * j] = a_regs[j];
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k * Cfg::kBLoads + j][b_col] = b_regs[j];
   };
@@ -374,16 +395,19 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
 }
 
 // Partial dweight (and dbias) of split blockIdx.z: pixels [z chunk, (z+1) chunk). Thread t loads pixel
-// k0 + t%16 of dy rows row0 + t/16 + 16j and of im2col columns col0 + (t/16) kBLoads + j: 16 neighbouring threads
-// read 16 neighbouring pixels. The pixel (n, oh, ow) and the columns' taps are stepped, not divided, per stage.
+// k0 + t%kTileK of dy rows row0 + t/kTileK + kARowStep j and of im2col columns col0 + (t/kTileK) kBLoads + j:
+// kTileK neighbouring threads read kTileK neighbouring pixels. The pixel (n, oh, ow) and the columns' taps are
+// stepped, not divided, per stage.
 // Workspace slice z: dweight partial (Cout, Cin*KH*KW), then dbias partial (Cout).
 template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads)
     conv2d_backward_weight_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ dy, int chunk,
                                   bool with_bias, T* __restrict__ workspace) {
   // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
-  alignas(16) __shared__ T a_tile[2][kTileK][Cfg::kM + kPad];
-  alignas(16) __shared__ T b_tile[2][kTileK][Cfg::kN + kPad];
+  using Buffers = StageBuffers<T, Cfg>;
+  GG_DYNAMIC_SHARED(Buffers, buffers);
+  auto& a_tile = buffers->a;
+  auto& b_tile = buffers->b;
   const int t = threadIdx.x;
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
   const int area = p.kh * p.kw, depth = p.cin * area;
@@ -404,7 +428,7 @@ __global__ void __launch_bounds__(kThreads)
     const T* dy_pixel = dy + std::size_t(n) * p.cout * out_plane + oh * p.ow + ow;
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kALoads; ++j) {
-      const int m = row0 + lane_row + kTileK * j;
+      const int m = row0 + lane_row + kARowStep * j;
       a_regs[j] = (ok && m < p.cout) ? dy_pixel[std::size_t(m) * out_plane] : T(0);
     }
     const T* x_image = x + std::size_t(n) * p.cin * in_plane;
@@ -431,7 +455,7 @@ __global__ void __launch_bounds__(kThreads)
   T bias_acc[Cfg::kTm] = {};
   auto store = [&](int stage) {
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][k_local][lane_row + kTileK * j] = a_regs[j];
+    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][k_local][lane_row + kARowStep * j] = a_regs[j];
     GG_CONV_UNROLL
     for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][k_local][lane_row * Cfg::kBLoads + j] = b_regs[j];
   };
@@ -580,7 +604,7 @@ void forward_impl(const Conv2dShape& shape, const T* x, const T* weight, const T
   const int pixels = p.batch * p.oh * p.ow;
   with_tile<T>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
-    launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, pixels), dim3(kThreads), 0, stream, p, x, weight, bias,
+    launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, pixels), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream, p, x, weight, bias,
                                           y);
   });
 }
@@ -594,7 +618,7 @@ void backward_data_impl(const Conv2dShape& shape, const T* dy, const T* weight, 
   const int pixels = p.batch * p.h * p.w;
   with_tile<T>(p.cin, [&](auto tile) {
     using Cfg = decltype(tile);
-    launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cin, pixels), dim3(kThreads), 0, stream, p, dy, weight,
+    launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cin, pixels), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream, p, dy, weight,
                                                 dx);
   });
 }
@@ -612,7 +636,7 @@ void backward_weight_impl(const Conv2dShape& shape, const T* x, const T* dy, T* 
   const bool with_bias = dbias != nullptr;
   with_tile<T>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
-    launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, depth, plan.splits), dim3(kThreads), 0, stream,
+    launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, depth, plan.splits), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream,
                                                   p, x, dy, plan.chunk, with_bias, workspace);
   });
   const std::size_t weights = std::size_t(p.cout) * depth;
