@@ -25,9 +25,9 @@
 // a kTm x kTn register tile. Global loads for stage k+1 go to registers while stage k is multiplied, then into the
 // second shared buffer: one barrier per stage (on the simulator each barrier is a fiber switch per thread). Threads
 // that are neighbours in the warp load neighbouring pixels (or weights along K), so loads coalesce where the layout
-// lets them. Float tile shapes by M: 16 x 256 (2x8 per thread) for M <= 16 (RGB ends), 64 x 128 (4x8) for
-// M <= 64, 128 x 128 (8x8) above; double uses 16 x 128 (2x4) and 64 x 64 (4x4). Every output is written by one
-// thread in a fixed order: results are bitwise repeatable.
+// lets them. Float tile shapes by M: 16 x 256 (2x8 per thread) for M <= 16 (RGB ends), 64 x 256 (8x8) for
+// M <= 64, 128 x 128 (8x8) above; double uses 16 x 128 and 32 x 64 (2x4). Every output is written by one thread
+// in a fixed order: results are bitwise repeatable.
 #include <algorithm>
 #include <climits>
 #include <cstddef>
@@ -129,6 +129,39 @@ __device__ __forceinline__ void advance_tap(Tap& tap, const Tap& distance, int k
   if (tap.kh >= kh_size) {
     tap.kh -= kh_size;
     ++tap.c;
+  }
+}
+
+// out[j] = im2col(x)[tap + j][pixel] for j < N: the taps of one pixel (image, origin ih0, iw0; `valid` false
+// for a padding column of the GEMM) walked in K order. The input row (channel, mirrored or zero-padded row) is
+// looked up again only when the walk leaves a kernel row, so an element costs a column lookup and a load. On
+// return `tap` is the tap after the last one.
+template <int N, class T>
+__device__ __forceinline__ void gather_taps(const ConvParams& p, const T* image, bool valid, int ih0, int iw0,
+                                            Tap& tap, T (&out)[N]) {
+  const int in_plane = p.h * p.w;
+  auto row_of = [&](const Tap& at) -> const T* {
+    if (!valid || at.c >= p.cin) return nullptr;
+    const int ih = source_index(ih0 + at.kh, p.h, p.reflect);
+    return ih >= 0 ? image + std::size_t(at.c) * in_plane + ih * p.w : nullptr;
+  };
+  const T* row = row_of(tap);
+  GG_CONV_UNROLL
+  for (int j = 0; j < N; ++j) {
+    T v = T(0);
+    if (row != nullptr) {
+      const int iw = source_index(iw0 + tap.kw, p.w, p.reflect);
+      if (iw >= 0) v = row[iw];
+    }
+    out[j] = v;
+    if (++tap.kw == p.kw) {
+      tap.kw = 0;
+      if (++tap.kh == p.kh) {
+        tap.kh = 0;
+        ++tap.c;
+      }
+      row = row_of(tap);
+    }
   }
 }
 
@@ -234,17 +267,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
       const int m = row0 + a_row + kARowStep * j;
       a_regs[j] = (m < p.cout && k < depth) ? weight[std::size_t(m) * depth + k] : T(0);
     }
-    GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) {
-      T v = T(0);
-      if (pixel_ok && b_tap.c < p.cin) {
-        const int ih = source_index(ih0 + b_tap.kh, p.h, p.reflect);
-        const int iw = source_index(iw0 + b_tap.kw, p.w, p.reflect);
-        if (ih >= 0 && iw >= 0) v = x_image[std::size_t(b_tap.c) * in_plane + ih * p.w + iw];
-      }
-      b_regs[j] = v;
-      next_tap(b_tap, p.kh, p.kw);
-    }
+    gather_taps(p, x_image, pixel_ok, ih0, iw0, b_tap, b_regs);
     advance_tap(b_tap, b_rest, p.kh, p.kw);
   };
 
@@ -434,17 +457,7 @@ __global__ void __launch_bounds__(kThreads)
     const T* x_image = x + std::size_t(n) * p.cin * in_plane;
     const int ih0 = (oh << p.shift) - p.pad, iw0 = (ow << p.shift) - p.pad;
     Tap column = first_column;
-    GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) {
-      T v = T(0);
-      if (ok && column.c < p.cin) {
-        const int ih = source_index(ih0 + column.kh, p.h, p.reflect);
-        const int iw = source_index(iw0 + column.kw, p.w, p.reflect);
-        if (ih >= 0 && iw >= 0) v = x_image[std::size_t(column.c) * in_plane + ih * p.w + iw];
-      }
-      b_regs[j] = v;
-      next_tap(column, p.kh, p.kw);
-    }
+    gather_taps(p, x_image, ok, ih0, iw0, column, b_regs);
     q += kTileK;
     advance_tap(pixel, pixel_stage, p.oh, p.ow);
   };
