@@ -162,7 +162,9 @@ struct Worker {
   std::string diagnostic;  // first problem found in this block
   std::exception_ptr kernel_exception;
   int failed_thread = -1;
-  int waiting = 0;  // threads parked at a barrier or warp op
+  int waiting = 0;           // threads parked at a barrier or warp op
+  int waiting_warp_ops = 0;  // of those, parked at a warp op
+  std::vector<int> released;  // threads whose wait the scheduler just resolved (kept: no allocation per block)
 
   ~Worker() {
     // Idle fibers sit in fiber_entry's loop with nothing to unwind; parked ones were unwound by abort_block.
@@ -258,6 +260,9 @@ Worker& this_worker() {
 
 uint3 thread_index(int linear, const dim3& dim) {
   const unsigned t = unsigned(linear);
+  // One-dimensional blocks (every kernel in kernels/) skip the three divisions: this runs for every thread at
+  // every barrier.
+  if (dim.y == 1 && dim.z == 1) return {t, 0, 0};
   return {t % dim.x, (t / dim.x) % dim.y, t / (dim.x * dim.y)};
 }
 
@@ -312,6 +317,7 @@ class BlockScheduler {
                                      unsigned(linear / (std::uint64_t(g.x) * g.y))};
     std::fill_n(w_.state.begin(), w_.threads, detail::kNotWaiting);
     w_.waiting = 0;
+    w_.waiting_warp_ops = 0;
     w_.aborting = false;
     w_.diagnostic.clear();
     w_.kernel_exception = nullptr;
@@ -332,7 +338,7 @@ class BlockScheduler {
       if (f->job_done) w_.release_fiber(f);
     }
     // Then release waits until every thread has exited.
-    std::vector<int> released;
+    std::vector<int>& released = w_.released;
     while (w_.waiting > 0 && !failed()) {
       released.clear();
       resolve(released);
@@ -354,6 +360,7 @@ class BlockScheduler {
     Fiber* f = slot.fiber;
     slot.fiber = nullptr;
     detail::tls_context.thread_idx = thread_index(t, w_.grid->spec.block);
+    if (w_.state[t] == detail::kAtWarpOp) --w_.waiting_warp_ops;
     w_.state[t] = detail::kNotWaiting;
     --w_.waiting;
     w_.resume(f);
@@ -378,7 +385,7 @@ class BlockScheduler {
 
   // Fills `released` with threads whose wait is over, or records a diagnostic when the waits cannot be resolved.
   void resolve(std::vector<int>& released) {
-    resolve_warp_ops(released);
+    if (w_.waiting_warp_ops > 0) resolve_warp_ops(released);
     if (released.empty() && !failed()) resolve_block_barrier(released);
   }
 
@@ -776,6 +783,7 @@ void note_wait(Worker& w, int t, ThreadState state) {
   }
   w.state[t] = state;
   ++w.waiting;
+  if (state == kAtWarpOp) ++w.waiting_warp_ops;
   ++tls_waits;
 }
 }  // namespace
