@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds if needed, and runs a short demo on the committed images in demo/
-# (a few minutes on a 2-core machine without a GPU; seconds on a GPU). Results land in demo-out/:
+# (about 35 s on a 2-core machine without a GPU; seconds on a GPU). Results land in demo-out/:
 #   demo-out/transfer_coffee_starry_night.png   gramgan transfer: the photo's pixels optimised towards the style
 #   demo-out/run/                               gramgan train: a short run at 64x64 (log.csv, samples/, weights)
 #   demo-out/stylized/*.png                     gramgan stylize: the demo photos through the trained generator
