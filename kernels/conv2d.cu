@@ -26,8 +26,8 @@
 // second shared buffer: one barrier per stage (on the simulator each barrier is a fiber switch per thread). Threads
 // that are neighbours in the warp load neighbouring pixels (or weights along K), so loads coalesce where the layout
 // lets them. Float tile shapes by M: 16 x 256 (2x8 per thread) for M <= 16 (RGB ends), 64 x 256 (8x8) for
-// M <= 64, 128 x 128 (8x8) above; double uses 16 x 128 and 32 x 64 (2x4). Every output is written by one thread
-// in a fixed order: results are bitwise repeatable.
+// M <= 64, 128 x 128 (8x8) above, and 64 x 128 (4x8) for the weight gradient above M = 16; double uses 16 x 128
+// and 32 x 64 (2x4). Every output is written by one thread in a fixed order: results are bitwise repeatable.
 #include <algorithm>
 #include <climits>
 #include <cstddef>
@@ -79,10 +79,12 @@ struct StageBuffers {
   T b[2][kTileK][Cfg::kN + kPad];
 };
 // float. 8 x 8 register tiles need more than 128 registers (ptxas spills at 2 blocks per SM), so those tiles run
-// one 256-thread block per SM with 64 accumulators per thread.
+// one 256-thread block per SM with 64 accumulators per thread. The weight-gradient kernel stays at 4 x 8 above
+// M = 16: with 8 x 8 tiles and 32-deep stages ptxas for sm_80/86/89 spilled 3-3.5 KiB at 255 registers.
 using TileSmall = Tile<16, 256, 2, 8>;
 using TileMedium = Tile<64, 256, 8, 8, 1>;
 using TileLarge = Tile<128, 128, 8, 8, 1>;
+using TileWeightGradient = Tile<64, 128, 4, 8, 1>;
 // double (gradient checks): register tiles of an eighth of the elements, so the 32-deep stages' loads fit too.
 using TileSmallDouble = Tile<16, 128, 2, 4, 1>;
 using TileMediumDouble = Tile<32, 64, 2, 4, 1>;
@@ -560,8 +562,10 @@ void check_pointer(const void* p, const char* launcher, const char* name) {
   if (p == nullptr) throw std::invalid_argument(std::string(launcher) + ": " + name + " is null");
 }
 
-// Calls f(TileX{}) with the tile shape for GEMM row count m and element type T (the tile lists above).
-template <class T, class F>
+enum class Pass { forward, backward_data, backward_weight };
+
+// Calls f(TileX{}) with the tile shape for GEMM row count m, element type T and pass (the tile lists above).
+template <class T, Pass pass, class F>
 void with_tile(int m, F f) {
   if constexpr (std::is_same_v<T, double>) {
     if (m <= TileSmallDouble::kM)
@@ -571,6 +575,8 @@ void with_tile(int m, F f) {
   } else {
     if (m <= TileSmall::kM)
       f(TileSmall{});
+    else if constexpr (pass == Pass::backward_weight)
+      f(TileWeightGradient{});
     else if (m <= TileMedium::kM)
       f(TileMedium{});
     else
@@ -593,7 +599,7 @@ SplitPlan split_plan(const ConvParams& p) {
   const long long pixels = 1LL * p.batch * p.oh * p.ow;
   const long long stages = (pixels + kTileK - 1) / kTileK;
   long long tiles = 0;
-  with_tile<float>(p.cout, [&](auto tile) {
+  with_tile<float, Pass::backward_weight>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     tiles = ((p.cout + Cfg::kM - 1) / Cfg::kM) * ((1LL * p.cin * p.kh * p.kw + Cfg::kN - 1) / Cfg::kN);
   });
@@ -615,7 +621,7 @@ void forward_impl(const Conv2dShape& shape, const T* x, const T* weight, const T
   check_pointer(weight, "conv2d_forward", "weight");
   check_pointer(y, "conv2d_forward", "y");
   const int pixels = p.batch * p.oh * p.ow;
-  with_tile<T>(p.cout, [&](auto tile) {
+  with_tile<T, Pass::forward>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, pixels), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream, p, x, weight, bias,
                                           y);
@@ -629,7 +635,7 @@ void backward_data_impl(const Conv2dShape& shape, const T* dy, const T* weight, 
   check_pointer(weight, "conv2d_backward_data", "weight");
   check_pointer(dx, "conv2d_backward_data", "dx");
   const int pixels = p.batch * p.h * p.w;
-  with_tile<T>(p.cin, [&](auto tile) {
+  with_tile<T, Pass::backward_data>(p.cin, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cin, pixels), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream, p, dy, weight,
                                                 dx);
@@ -647,7 +653,7 @@ void backward_weight_impl(const Conv2dShape& shape, const T* x, const T* dy, T* 
   const SplitPlan plan = split_plan(p);
   const int depth = p.cin * p.kh * p.kw;
   const bool with_bias = dbias != nullptr;
-  with_tile<T>(p.cout, [&](auto tile) {
+  with_tile<T, Pass::backward_weight>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, depth, plan.splits), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream,
                                                   p, x, dy, plan.chunk, with_bias, workspace);
