@@ -23,11 +23,12 @@
 //            The blocks of the first N tile also sum their dy tile's rows: the dbias partials.
 // A block computes a kM x kN tile of C in kTileK-deep stages staged in shared memory; each of its 256 threads owns
 // a kTm x kTn register tile. Global loads for stage k+1 go to registers while stage k is multiplied, then into the
-// second shared buffer: one barrier per stage (on the simulator each barrier is a fiber switch per thread). Threads
-// that are neighbours in the warp load neighbouring pixels (or weights along K), so loads coalesce where the layout
-// lets them. Float tile shapes by M: 16 x 256 (2x8 per thread) for M <= 16 (RGB ends), 64 x 256 (8x8) for
-// M <= 64, 128 x 128 (8x8) above, and 64 x 128 (4x8) for the weight gradient above M = 16; double uses 16 x 128
-// and 32 x 64 (2x4). Every output is written by one thread in a fixed order: results are bitwise repeatable.
+// second shared buffer, in kLoadParts parts (each part's loads around one part of the multiply, so only a part
+// of the next stage is held in registers): one barrier per stage (in the simulator each barrier is a fiber
+// switch per thread). Threads that are neighbours in the warp load neighbouring pixels (or weights along K), so
+// loads coalesce where the layout lets them. Float tile shapes by M: 16 x 256 (2x8 per thread) for M <= 16 (RGB
+// ends), 64 x 256 (8x8) for M <= 64, 128 x 128 (8x8) above; double uses 16 x 128 and 32 x 64 (2x4). Every
+// output is written by one thread in a fixed order: results are bitwise repeatable.
 #include <algorithm>
 #include <climits>
 #include <cstddef>
@@ -52,6 +53,13 @@ constexpr int kThreads = 256;
 constexpr int kTileK = 32;
 // Shared rows are padded by 4 elements: the transposed stores spread over banks, rows stay 16-byte aligned.
 constexpr int kPad = 4;
+// A thread's A elements of one stage lie this many rows apart.
+constexpr int kARowStep = kThreads / kTileK;
+// The next stage is loaded in parts: each part's global loads are issued before one part of the current stage's
+// multiply and stored to shared memory after it, so a thread holds only a part of the next stage in registers
+// (at one part, 8x8 tiles with 32-deep stages needed more than 255 registers in the weight gradient on sm_80).
+constexpr int kLoadParts = 2;
+constexpr int kPartK = kTileK / kLoadParts;
 constexpr int kMaxSplits = 64;
 constexpr int kSplitTargetBlocks = 264;  // two waves of a 132-SM H100
 constexpr int kMinSplitStages = 16;      // a split reduces at least 512 pixels
@@ -63,12 +71,11 @@ struct Tile {
   static constexpr int kM = M, kN = N, kTm = Tm, kTn = Tn, kMinBlocks = MinBlocks;
   static constexpr int kThreadsN = N / Tn;
   static_assert((M / Tm) * (N / Tn) == kThreads, "one register tile per thread");
-  static_assert(M % (kThreads / kTileK) == 0 && kThreads % N == 0, "load mappings below");
+  static_assert(M % kARowStep == 0 && kThreads % N == 0, "load mappings below");
   static constexpr int kALoads = M * kTileK / kThreads;  // A elements per thread per stage
   static constexpr int kBLoads = kTileK * N / kThreads;  // B elements per thread per stage
+  static_assert(kALoads % kLoadParts == 0 && kBLoads % kLoadParts == 0, "whole parts");
 };
-// A thread's A elements of one stage lie this many rows apart.
-constexpr int kARowStep = kThreads / kTileK;
 
 // The two stages of A and B tiles. At kTileK = 32 they exceed the 48 KiB of static shared memory (66-82 KiB), so
 // they live in dynamic shared memory (launch<> opts the kernel in). Deep stages halve the barriers per FMA; in the
@@ -79,12 +86,10 @@ struct StageBuffers {
   T b[2][kTileK][Cfg::kN + kPad];
 };
 // float. 8 x 8 register tiles need more than 128 registers (ptxas spills at 2 blocks per SM), so those tiles run
-// one 256-thread block per SM with 64 accumulators per thread. The weight-gradient kernel stays at 4 x 8 above
-// M = 16: with 8 x 8 tiles and 32-deep stages ptxas for sm_80/86/89 spilled 3-3.5 KiB at 255 registers.
+// one 256-thread block per SM with 64 accumulators per thread.
 using TileSmall = Tile<16, 256, 2, 8>;
 using TileMedium = Tile<64, 256, 8, 8, 1>;
 using TileLarge = Tile<128, 128, 8, 8, 1>;
-using TileWeightGradient = Tile<64, 128, 4, 8, 1>;
 // double (gradient checks): register tiles of an eighth of the elements, so the 32-deep stages' loads fit too.
 using TileSmallDouble = Tile<16, 128, 2, 4, 1>;
 using TileMediumDouble = Tile<32, 64, 2, 4, 1>;
@@ -192,7 +197,7 @@ __device__ __forceinline__ void load_row(const T* p, T (&out)[N]) {
   }
 }
 
-// acc += a_tile[:, row..] (x) b_tile[:, col..] over one stage: per K step, acc[i][j] += a[i] * b[j].
+// acc += a_tile[part K steps, row..] (x) b_tile[part K steps, col..]: per K step, acc[i][j] += a[i] * b[j].
 // On the GPU: vector loads of a and b from shared memory and one FFMA per element. In the simulator a thread's
 // stage runs between two fiber switches, so this loop is its hot path; GCC's auto-vectoriser turns the unrolled
 // scalar form into multiplies and shuffles (about 20 GFLOP/s on 2 cores at VGG shapes), so each accumulator row is
@@ -201,13 +206,14 @@ __device__ __forceinline__ void load_row(const T* p, T (&out)[N]) {
 template <class Cfg, class T>
 __device__ __forceinline__ void multiply_stage(const T (&a_tile)[kTileK][Cfg::kM + kPad],
                                                const T (&b_tile)[kTileK][Cfg::kN + kPad], int row, int col,
-                                               T (&acc)[Cfg::kTm][Cfg::kTn]) {
+                                               int part, T (&acc)[Cfg::kTm][Cfg::kTn]) {
+  const int k_begin = part * kPartK;
 #if defined(GG_SIMULATOR)
   static_assert((Cfg::kTn & (Cfg::kTn - 1)) == 0, "GCC vectors hold a power-of-two number of elements");
   typedef T Row __attribute__((vector_size(sizeof(T) * Cfg::kTn)));
   Row acc_rows[Cfg::kTm];
   for (int i = 0; i < Cfg::kTm; ++i) std::memcpy(&acc_rows[i], acc[i], sizeof(Row));
-  for (int kk = 0; kk < kTileK; ++kk) {
+  for (int kk = k_begin; kk < k_begin + kPartK; ++kk) {
     Row b_row;
     std::memcpy(&b_row, &b_tile[kk][col], sizeof(Row));
     for (int i = 0; i < Cfg::kTm; ++i) acc_rows[i] += a_tile[kk][row + i] * b_row;
@@ -215,7 +221,7 @@ __device__ __forceinline__ void multiply_stage(const T (&a_tile)[kTileK][Cfg::kM
   for (int i = 0; i < Cfg::kTm; ++i) std::memcpy(acc[i], &acc_rows[i], sizeof(Row));
 #else
   GG_CONV_UNROLL
-  for (int kk = 0; kk < kTileK; ++kk) {
+  for (int kk = k_begin; kk < k_begin + kPartK; ++kk) {
     T av[Cfg::kTm], bv[Cfg::kTn];
     load_row(&a_tile[kk][row], av);
     load_row(&b_tile[kk][col], bv);
@@ -261,35 +267,40 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
 
   Tap b_tap = tap_of(b_k * Cfg::kBLoads, area, p.kw);  // this thread's first B row of the next load
   const Tap b_rest = tap_of(kTileK - Cfg::kBLoads, area, p.kw);
-  T a_regs[Cfg::kALoads], b_regs[Cfg::kBLoads];
-  auto load = [&](int k0) {
+  constexpr int kAPart = Cfg::kALoads / kLoadParts, kBPart = Cfg::kBLoads / kLoadParts;
+  T a_regs[kAPart], b_regs[kBPart];
+  auto load = [&](int k0, int part) {
     const int k = k0 + a_k;
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) {
-      const int m = row0 + a_row + kARowStep * j;
+    for (int j = 0; j < kAPart; ++j) {
+      const int m = row0 + a_row + kARowStep * (part * kAPart + j);
       a_regs[j] = (m < p.cout && k < depth) ? weight[std::size_t(m) * depth + k] : T(0);
     }
     gather_taps(p, x_image, pixel_ok, ih0, iw0, b_tap, b_regs);
-    advance_tap(b_tap, b_rest, p.kh, p.kw);
+    if (part == kLoadParts - 1) advance_tap(b_tap, b_rest, p.kh, p.kw);
   };
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
   T acc[Cfg::kTm][Cfg::kTn] = {};
-  auto store = [&](int stage) {
+  auto store = [&](int stage, int part) {
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kARowStep * j] = a_regs[j];
+    for (int j = 0; j < kAPart; ++j) a_tile[stage][a_k][a_row + kARowStep * (part * kAPart + j)] = a_regs[j];
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k * Cfg::kBLoads + j][b_col] = b_regs[j];
+    for (int j = 0; j < kBPart; ++j) b_tile[stage][b_k * Cfg::kBLoads + part * kBPart + j][b_col] = b_regs[j];
   };
-  load(0);
-  store(0);
+  for (int part = 0; part < kLoadParts; ++part) {
+    load(0, part);
+    store(0, part);
+  }
   __syncthreads();
   for (int k0 = 0, stage = 0; k0 < depth; k0 += kTileK, stage ^= 1) {
     const bool more = k0 + kTileK < depth;
-    if (more) load(k0 + kTileK);
-    multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
-    // The other stage was last read before the previous barrier, so it is free to fill.
-    if (more) store(stage ^ 1);
+    for (int part = 0; part < kLoadParts; ++part) {
+      if (more) load(k0 + kTileK, part);
+      multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, part, acc);
+      // The other stage was last read before the previous barrier, so it is free to fill.
+      if (more) store(stage ^ 1, part);
+    }
     __syncthreads();
   }
 
@@ -353,17 +364,18 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   const Tap a_stage = tap_of(kTileK, area, area);
   Tap b_tap = tap_of(b_k * Cfg::kBLoads, area, p.kw);  // this thread's first B row of the next load
   const Tap b_rest = tap_of(kTileK - Cfg::kBLoads, area, p.kw);
-  T a_regs[Cfg::kALoads], b_regs[Cfg::kBLoads];
-  auto load = [&] {  // the next stage: the taps say which
+  constexpr int kAPart = Cfg::kALoads / kLoadParts, kBPart = Cfg::kBLoads / kLoadParts;
+  T a_regs[kAPart], b_regs[kBPart];
+  auto load = [&](int part) {  // part of the next stage: the taps say which
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) {
-      const int m = row0 + a_row + kARowStep * j;
+    for (int j = 0; j < kAPart; ++j) {
+      const int m = row0 + a_row + kARowStep * (part * kAPart + j);
       a_regs[j] =
           (m < p.cin && a_tap.c < p.cout) ? weight[(std::size_t(a_tap.c) * p.cin + m) * area + a_tap.kw] : T(0);
     }
-    advance_tap(a_tap, a_stage, 1, area);
+    if (part == kLoadParts - 1) advance_tap(a_tap, a_stage, 1, area);
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) {
+    for (int j = 0; j < kBPart; ++j) {
       T v = T(0);
       if (pixel_ok && b_tap.c < p.cout) {
         const T* dy_plane = dy_image + std::size_t(b_tap.c) * out_plane;
@@ -383,25 +395,29 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
       b_regs[j] = v;
       next_tap(b_tap, p.kh, p.kw);
     }
-    advance_tap(b_tap, b_rest, p.kh, p.kw);
+    if (part == kLoadParts - 1) advance_tap(b_tap, b_rest, p.kh, p.kw);
   };
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
   T acc[Cfg::kTm][Cfg::kTn] = {};
-  auto store = [&](int stage) {
+  auto store = [&](int stage, int part) {
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][a_k][a_row + kARowStep * j] = a_regs[j];
+    for (int j = 0; j < kAPart; ++j) a_tile[stage][a_k][a_row + kARowStep * (part * kAPart + j)] = a_regs[j];
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][b_k * Cfg::kBLoads + j][b_col] = b_regs[j];
+    for (int j = 0; j < kBPart; ++j) b_tile[stage][b_k * Cfg::kBLoads + part * kBPart + j][b_col] = b_regs[j];
   };
-  load();
-  store(0);
+  for (int part = 0; part < kLoadParts; ++part) {
+    load(part);
+    store(0, part);
+  }
   __syncthreads();
   for (int k0 = 0, stage = 0; k0 < depth; k0 += kTileK, stage ^= 1) {
     const bool more = k0 + kTileK < depth;
-    if (more) load();
-    multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
-    if (more) store(stage ^ 1);
+    for (int part = 0; part < kLoadParts; ++part) {
+      if (more) load(part);
+      multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, part, acc);
+      if (more) store(stage ^ 1, part);
+    }
     __syncthreads();
   }
 
@@ -425,7 +441,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
 // stepped, not divided, per stage.
 // Workspace slice z: dweight partial (Cout, Cin*KH*KW), then dbias partial (Cout).
 template <class T, class Cfg>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_backward_weight_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ dy, int chunk,
                                   bool with_bias, T* __restrict__ workspace) {
   // Two stages: threads fill one while they multiply the other, so a stage costs one barrier, not two.
@@ -446,50 +462,58 @@ __global__ void __launch_bounds__(kThreads)
   Tap pixel = tap_of(q, out_plane, p.ow);
   const Tap pixel_stage = tap_of(kTileK, out_plane, p.ow);
 
-  T a_regs[Cfg::kALoads], b_regs[Cfg::kBLoads];
-  auto load = [&] {
+  constexpr int kAPart = Cfg::kALoads / kLoadParts, kBPart = Cfg::kBLoads / kLoadParts;
+  T a_regs[kAPart], b_regs[kBPart];
+  Tap column = first_column;  // the next B column of the part being loaded
+  auto load = [&](int part) {
     const bool ok = q < end;
     const int n = ok ? pixel.c : 0, oh = ok ? pixel.kh : 0, ow = ok ? pixel.kw : 0;
     const T* dy_pixel = dy + std::size_t(n) * p.cout * out_plane + oh * p.ow + ow;
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) {
-      const int m = row0 + lane_row + kARowStep * j;
+    for (int j = 0; j < kAPart; ++j) {
+      const int m = row0 + lane_row + kARowStep * (part * kAPart + j);
       a_regs[j] = (ok && m < p.cout) ? dy_pixel[std::size_t(m) * out_plane] : T(0);
     }
     const T* x_image = x + std::size_t(n) * p.cin * in_plane;
     const int ih0 = (oh << p.shift) - p.pad, iw0 = (ow << p.shift) - p.pad;
-    Tap column = first_column;
+    if (part == 0) column = first_column;
     gather_taps(p, x_image, ok, ih0, iw0, column, b_regs);
-    q += kTileK;
-    advance_tap(pixel, pixel_stage, p.oh, p.ow);
+    if (part == kLoadParts - 1) {
+      q += kTileK;
+      advance_tap(pixel, pixel_stage, p.oh, p.ow);
+    }
   };
 
   const int ty = t / Cfg::kThreadsN, tx = t % Cfg::kThreadsN;
   const bool bias_thread = with_bias && blockIdx.x == 0 && tx == 0;
   T acc[Cfg::kTm][Cfg::kTn] = {};
   T bias_acc[Cfg::kTm] = {};
-  auto store = [&](int stage) {
+  auto store = [&](int stage, int part) {
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kALoads; ++j) a_tile[stage][k_local][lane_row + kARowStep * j] = a_regs[j];
+    for (int j = 0; j < kAPart; ++j) a_tile[stage][k_local][lane_row + kARowStep * (part * kAPart + j)] = a_regs[j];
     GG_CONV_UNROLL
-    for (int j = 0; j < Cfg::kBLoads; ++j) b_tile[stage][k_local][lane_row * Cfg::kBLoads + j] = b_regs[j];
+    for (int j = 0; j < kBPart; ++j) b_tile[stage][k_local][lane_row * Cfg::kBLoads + part * kBPart + j] = b_regs[j];
   };
   if (begin < end) {  // begin and end are the same for the whole block
-    load();
-    store(0);
+    for (int part = 0; part < kLoadParts; ++part) {
+      load(part);
+      store(0, part);
+    }
   }
   __syncthreads();
   for (int k0 = begin, stage = 0; k0 < end; k0 += kTileK, stage ^= 1) {
     const bool more = k0 + kTileK < end;
-    if (more) load();
-    multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, acc);
+    for (int part = 0; part < kLoadParts; ++part) {
+      if (more) load(part);
+      multiply_stage<Cfg>(a_tile[stage], b_tile[stage], ty * Cfg::kTm, tx * Cfg::kTn, part, acc);
+      if (more) store(stage ^ 1, part);
+    }
     if (bias_thread) {
       for (int kk = 0; kk < kTileK; ++kk) {
         GG_CONV_UNROLL
         for (int i = 0; i < Cfg::kTm; ++i) bias_acc[i] += a_tile[stage][kk][ty * Cfg::kTm + i];
       }
     }
-    if (more) store(stage ^ 1);
     __syncthreads();
   }
 
@@ -562,10 +586,8 @@ void check_pointer(const void* p, const char* launcher, const char* name) {
   if (p == nullptr) throw std::invalid_argument(std::string(launcher) + ": " + name + " is null");
 }
 
-enum class Pass { forward, backward_data, backward_weight };
-
-// Calls f(TileX{}) with the tile shape for GEMM row count m, element type T and pass (the tile lists above).
-template <class T, Pass pass, class F>
+// Calls f(TileX{}) with the tile shape for GEMM row count m and element type T (the tile lists above).
+template <class T, class F>
 void with_tile(int m, F f) {
   if constexpr (std::is_same_v<T, double>) {
     if (m <= TileSmallDouble::kM)
@@ -575,8 +597,6 @@ void with_tile(int m, F f) {
   } else {
     if (m <= TileSmall::kM)
       f(TileSmall{});
-    else if constexpr (pass == Pass::backward_weight)
-      f(TileWeightGradient{});
     else if (m <= TileMedium::kM)
       f(TileMedium{});
     else
@@ -599,7 +619,7 @@ SplitPlan split_plan(const ConvParams& p) {
   const long long pixels = 1LL * p.batch * p.oh * p.ow;
   const long long stages = (pixels + kTileK - 1) / kTileK;
   long long tiles = 0;
-  with_tile<float, Pass::backward_weight>(p.cout, [&](auto tile) {
+  with_tile<float>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     tiles = ((p.cout + Cfg::kM - 1) / Cfg::kM) * ((1LL * p.cin * p.kh * p.kw + Cfg::kN - 1) / Cfg::kN);
   });
@@ -621,7 +641,7 @@ void forward_impl(const Conv2dShape& shape, const T* x, const T* weight, const T
   check_pointer(weight, "conv2d_forward", "weight");
   check_pointer(y, "conv2d_forward", "y");
   const int pixels = p.batch * p.oh * p.ow;
-  with_tile<T, Pass::forward>(p.cout, [&](auto tile) {
+  with_tile<T>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, pixels), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream, p, x, weight, bias,
                                           y);
@@ -635,7 +655,7 @@ void backward_data_impl(const Conv2dShape& shape, const T* dy, const T* weight, 
   check_pointer(weight, "conv2d_backward_data", "weight");
   check_pointer(dx, "conv2d_backward_data", "dx");
   const int pixels = p.batch * p.h * p.w;
-  with_tile<T, Pass::backward_data>(p.cin, [&](auto tile) {
+  with_tile<T>(p.cin, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cin, pixels), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream, p, dy, weight,
                                                 dx);
@@ -653,7 +673,7 @@ void backward_weight_impl(const Conv2dShape& shape, const T* x, const T* dy, T* 
   const SplitPlan plan = split_plan(p);
   const int depth = p.cin * p.kh * p.kw;
   const bool with_bias = dbias != nullptr;
-  with_tile<T, Pass::backward_weight>(p.cout, [&](auto tile) {
+  with_tile<T>(p.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(p.cout, depth, plan.splits), dim3(kThreads), sizeof(StageBuffers<T, Cfg>), stream,
                                                   p, x, dy, plan.chunk, with_bias, workspace);
