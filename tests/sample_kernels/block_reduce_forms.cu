@@ -13,18 +13,23 @@ namespace {
 constexpr int kThreads = 256;
 
 // Thread t of block b reduces x[((b * kThreads + t) * kBlockReduceValues + v] over its block, for each v, with
-// each form; both write what every thread received.
-template <class T, class Op>
-__global__ void __launch_bounds__(kThreads) block_reduce_forms_kernel(const T* x, Op op, T* shuffled, T* staged) {
+// one form (one kernel per form: both in one kernel spilled a register on sm_80), and writes what it received.
+template <class T, class Op, bool kStaged>
+__global__ void __launch_bounds__(kThreads) block_reduce_form_kernel(const T* x, Op op, T* out) {
   const std::size_t base = (std::size_t(blockIdx.x) * kThreads + threadIdx.x) * kBlockReduceValues;
-  T a[kBlockReduceValues], b[kBlockReduceValues];
-  for (int v = 0; v < kBlockReduceValues; ++v) a[v] = b[v] = x[base + v];
-  detail::block_reduce_shuffled<kThreads>(a, op);
-  detail::block_reduce_staged<kThreads>(b, op);
-  for (int v = 0; v < kBlockReduceValues; ++v) {
-    shuffled[base + v] = a[v];
-    staged[base + v] = b[v];
-  }
+  T values[kBlockReduceValues];
+  for (int v = 0; v < kBlockReduceValues; ++v) values[v] = x[base + v];
+  if constexpr (kStaged)
+    detail::block_reduce_staged<kThreads>(values, op);
+  else
+    detail::block_reduce_shuffled<kThreads>(values, op);
+  for (int v = 0; v < kBlockReduceValues; ++v) out[base + v] = values[v];
+}
+
+template <class T, class Op>
+void launch_forms(dim3 grid, const T* x, Op op, T* shuffled, T* staged, StreamHandle stream) {
+  launch<block_reduce_form_kernel<T, Op, false>>(grid, dim3{kThreads}, 0, stream, x, op, shuffled);
+  launch<block_reduce_form_kernel<T, Op, true>>(grid, dim3{kThreads}, 0, stream, x, op, staged);
 }
 
 template <class T>
@@ -32,17 +37,11 @@ void forms(const T* x, int blocks, BlockReduceOp op, T* shuffled, T* staged, Str
   if (blocks < 1) throw std::invalid_argument("block_reduce_forms: blocks must be positive");
   if (x == nullptr || shuffled == nullptr || staged == nullptr)
     throw std::invalid_argument("block_reduce_forms: x, shuffled and staged must not be null");
-  const dim3 grid{unsigned(blocks)}, block{kThreads};
+  const dim3 grid{unsigned(blocks)};
   switch (op) {
-    case BlockReduceOp::sum:
-      launch<block_reduce_forms_kernel<T, SumOp>>(grid, block, 0, stream, x, SumOp{}, shuffled, staged);
-      break;
-    case BlockReduceOp::min:
-      launch<block_reduce_forms_kernel<T, MinOp>>(grid, block, 0, stream, x, MinOp{}, shuffled, staged);
-      break;
-    case BlockReduceOp::max:
-      launch<block_reduce_forms_kernel<T, MaxOp>>(grid, block, 0, stream, x, MaxOp{}, shuffled, staged);
-      break;
+    case BlockReduceOp::sum: launch_forms(grid, x, SumOp{}, shuffled, staged, stream); break;
+    case BlockReduceOp::min: launch_forms(grid, x, MinOp{}, shuffled, staged, stream); break;
+    case BlockReduceOp::max: launch_forms(grid, x, MaxOp{}, shuffled, staged, stream); break;
   }
 }
 
