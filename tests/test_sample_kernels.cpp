@@ -279,7 +279,7 @@ TYPED_TEST_SUITE(SampleKernelsBlockReduceForms, Backends, BackendNames);
 // and -0 depends on the operand order) and, in the last block, NaN and infinities.
 template <class T>
 std::vector<T> order_sensitive_values(int blocks) {
-  const std::size_t count = std::size_t(blocks) * 256 * gramgan::sim::samples::kBlockReduceValues;
+  const std::size_t count = std::size_t(blocks) * 256 * gramgan::kBlockReduceValues;
   std::vector<T> x(count);
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> mantissa(-1.0, 1.0);
@@ -288,11 +288,11 @@ std::vector<T> order_sensitive_values(int blocks) {
     const int k = kind(rng);
     x[i] = k == 0 ? T(0) : k == 1 ? -T(0) : T(std::ldexp(mantissa(rng), exponent(rng)));
   }
-  const std::size_t last = count - 256 * gramgan::sim::samples::kBlockReduceValues;
+  const std::size_t last = count - 256 * gramgan::kBlockReduceValues;
   // Value 1 of the last block: non-negative with zeros of both signs, so its min is a zero whose sign the
   // operand order decides.
   for (int t = 0; t < 256; ++t) {
-    T& value = x[last + std::size_t(t) * gramgan::sim::samples::kBlockReduceValues + 1];
+    T& value = x[last + std::size_t(t) * gramgan::kBlockReduceValues + 1];
     value = t % 3 == 0 ? (t % 2 == 0 ? T(0) : -T(0)) : std::abs(value);
   }
   x[last + 5] = std::numeric_limits<T>::quiet_NaN();
@@ -305,7 +305,7 @@ std::vector<T> order_sensitive_values(int blocks) {
 // i + offset, offset 16, 8, ..., 1), then the 8 warp results in order. Written out here, independently.
 template <class T, class Op>
 T halving_tree(const std::vector<T>& x, int block, int v, Op op) {
-  const int values = gramgan::sim::samples::kBlockReduceValues;
+  const int values = gramgan::kBlockReduceValues;
   T warp_results[8];
   for (int w = 0; w < 8; ++w) {
     T lanes[32];
@@ -325,11 +325,11 @@ bool same_bits(T a, T b) {
 }
 
 template <class Backend, class T>
-void check_forms(gramgan::sim::samples::BlockReduceOp op_kind) {
-  using gramgan::sim::samples::BlockReduceOp;
+void check_forms(gramgan::BlockReduceOp op_kind) {
+  using gramgan::BlockReduceOp;
   SCOPED_TRACE(std::string(op_kind == BlockReduceOp::sum ? "sum" : op_kind == BlockReduceOp::min ? "min" : "max") +
                (sizeof(T) == 4 ? " float" : " double"));
-  const int blocks = 5, values = gramgan::sim::samples::kBlockReduceValues;
+  const int blocks = 5, values = gramgan::kBlockReduceValues;
   const auto x = order_sensitive_values<T>(blocks);
   DeviceBuffer<Backend, T> x_dev(x), shuffled_dev(x.size()), staged_dev(x.size());
   Backend::block_reduce_forms(static_cast<const T*>(x_dev.get()), blocks, op_kind, shuffled_dev.get(),
@@ -356,7 +356,7 @@ void check_forms(gramgan::sim::samples::BlockReduceOp op_kind) {
 }
 
 TYPED_TEST(SampleKernelsBlockReduceForms, ShuffledAndStagedGiveTheHalvingTreeBitwise) {
-  using gramgan::sim::samples::BlockReduceOp;
+  using gramgan::BlockReduceOp;
   for (BlockReduceOp op : {BlockReduceOp::sum, BlockReduceOp::min, BlockReduceOp::max}) {
     check_forms<TypeParam, float>(op);
     check_forms<TypeParam, double>(op);
@@ -366,7 +366,7 @@ TYPED_TEST(SampleKernelsBlockReduceForms, ShuffledAndStagedGiveTheHalvingTreeBit
 // The sums really depend on the order (else the check above could not tell the forms from a different tree).
 TEST(SampleKernelsBlockReduceForms, TheTestValuesSumDifferentlyInAnotherOrder) {
   const auto x = order_sensitive_values<float>(1);
-  const int values = gramgan::sim::samples::kBlockReduceValues;
+  const int values = gramgan::kBlockReduceValues;
   float sequential = 0.0f;
   for (int t = 0; t < 256; ++t) sequential += x[std::size_t(t) * values];
   const float tree = halving_tree(x, 0, 0, [](float a, float b) { return a + b; });

@@ -11,6 +11,12 @@
 
 #include "kernels/launchers.h"  // gramgan::StreamHandle
 
+namespace gramgan {
+// block_reduce_forms' arguments, declared once so that both backends' launchers take the same types.
+enum class BlockReduceOp { sum, min, max };
+inline constexpr int kBlockReduceValues = 3;  // values each thread reduces per call
+}  // namespace gramgan
+
 namespace gramgan::sim::samples {
 #include "tests/sample_kernels/sample_kernels.inc"
 }  // namespace gramgan::sim::samples
