@@ -15,11 +15,10 @@
 #include <vector>
 
 #include "apps/gan/checkpoint.h"
-#include "apps/gan/dataset.h"
 #include "cli_runner.h"
-#include "engine/io/png.h"
 #include "engine/io/safetensors.h"
 #include "temp_dir.h"
+#include "train_fixtures.h"
 
 namespace {
 
@@ -74,13 +73,6 @@ void write_raw_file(const std::string& path, const RawFile& raw) {
   std::string bytes(8, '\0');
   for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = char(std::uint64_t(text.size()) >> (8 * i) & 0xff);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes << text << data;
-}
-
-gramgan::Image noise_image(int width, int height, std::uint64_t seed) {
-  gramgan::Image image = gramgan::make_image(width, height);
-  std::uint64_t state = seed;
-  for (float& v : image.pixels) v = float((gramgan::gan::mix_seed(state++, 1, 2) >> 11) * 0x1.0p-53);
-  return image;
 }
 
 std::map<std::string, std::string> snapshot(const fs::path& dir) {
@@ -143,44 +135,12 @@ std::vector<Damage> damages() {
 
 class CliDamagedFiles : public ::testing::Test {
  protected:
-  CliDamagedFiles() : dir_("cli_damaged") {
-    fs::create_directories(dir_.path() / "content");
-    gramgan::write_png(dir_ / "content/a.png", noise_image(36, 40, 1));
-    gramgan::write_png(dir_ / "style.png", noise_image(40, 40, 2));
-  }
+  CliDamagedFiles() : dir_("cli_damaged") { gramgan::test::write_train_inputs(dir_.path(), 1, 36, 40); }
 
-  // A finished 1-step run at 32x32 with narrow networks and a random VGG, on the cpu.
+  // A finished 1-step tiny run (tests/train_fixtures.h) on the cpu.
   fs::path trained_run() const {
     const fs::path run = dir_.path() / "run";
-    const CliResult r = run_cli({"train",
-                                 "--content",
-                                 dir_ / "content",
-                                 "--style",
-                                 dir_ / "style.png",
-                                 "--out",
-                                 run.string(),
-                                 "--vgg",
-                                 "random",
-                                 "--size",
-                                 "32",
-                                 "--batch",
-                                 "1",
-                                 "--steps",
-                                 "1",
-                                 "--g-width",
-                                 "4",
-                                 "--g-blocks",
-                                 "1",
-                                 "--d-width",
-                                 "4",
-                                 "--style-layers",
-                                 "relu1_1",
-                                 "--content-layers",
-                                 "relu1_2",
-                                 "--sample-every",
-                                 "0",
-                                 "--device",
-                                 "cpu"});
+    const CliResult r = run_cli(gramgan::test::tiny_train_cli(dir_ / "content", dir_ / "style.png", run.string(), 1));
     EXPECT_EQ(r.status, 0) << r.err;
     return run;
   }

@@ -13,15 +13,12 @@
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/error.h"
-#include "engine/io/png.h"
 #include "engine/memory.h"
 #include "engine/ops.h"
 #include "temp_dir.h"
 #include "train_fixtures.h"
 
 namespace {
-
-using gramgan::test::noise_image;
 
 namespace fs = std::filesystem;
 using gramgan::AllocationScope;
@@ -71,12 +68,7 @@ TEST(MemoryPlan, ResetPeakOnTheCpuDevice) {
 
 class MemoryDryRun : public ::testing::Test {
  protected:
-  MemoryDryRun() : dir_("memory") {
-    fs::create_directories(dir_.path() / "content");
-    gramgan::write_png(dir_ / "content/a.png", noise_image(70, 66, 1));
-    gramgan::write_png(dir_ / "content/b.png", noise_image(64, 80, 3));
-    gramgan::write_png(dir_ / "style.png", noise_image(72, 72, 2));
-  }
+  MemoryDryRun() : dir_("memory") { gramgan::test::write_train_inputs(dir_.path(), 2, 72, 72); }
 
   gramgan::gan::TrainConfig config(int size, int batch, bool narrow, double lambda_adv) const {
     gramgan::gan::TrainConfig c;

@@ -23,14 +23,11 @@
 #include "autograd/functions.h"
 #include "cli_runner.h"
 #include "engine/device.h"
-#include "engine/io/png.h"
 #include "expect_error.h"
 #include "temp_dir.h"
 #include "train_fixtures.h"
 
 namespace {
-
-using gramgan::test::noise_image;
 
 namespace fs = std::filesystem;
 using gramgan::DType;
@@ -45,49 +42,12 @@ using gramgan::test::wait_cli;
 namespace ag = gramgan::autograd;
 
 // Two content photos and a style image in `dir`.
-void write_inputs(const TempDir& dir) {
-  fs::create_directories(dir.path() / "content");
-  for (int i = 0; i < 2; ++i)
-    gramgan::write_png(dir / ("content/" + std::to_string(i) + ".png"), noise_image(40, 43, 10 + i));
-  gramgan::write_png(dir / "style.png", noise_image(48, 40, 99));
-}
+void write_inputs(const TempDir& dir) { gramgan::test::write_train_inputs(dir.path(), 2, 40, 43); }
 
 // `gramgan train` of the tiny run in dir/run, with the inputs of write_inputs(dir).
 std::vector<std::string> train_args(const TempDir& dir, const std::string& run, long long steps,
                                     std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"train",
-                                   "--content",
-                                   dir / "content",
-                                   "--style",
-                                   dir / "style.png",
-                                   "--vgg",
-                                   "random",
-                                   "--size",
-                                   "32",
-                                   "--batch",
-                                   "1",
-                                   "--g-width",
-                                   "4",
-                                   "--g-blocks",
-                                   "1",
-                                   "--d-width",
-                                   "4",
-                                   "--style-layers",
-                                   "relu1_1,relu2_1,relu3_1",
-                                   "--content-layers",
-                                   "relu2_2",
-                                   "--lambda-style",
-                                   "1e3",
-                                   "--lambda-tv",
-                                   "1e-2",
-                                   "--sample-every",
-                                   "0",
-                                   "--device",
-                                   "cpu",
-                                   "--out",
-                                   dir / run,
-                                   "--steps",
-                                   std::to_string(steps)};
+  std::vector<std::string> args = gramgan::test::tiny_train_cli(dir / "content", dir / "style.png", dir / run, steps);
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }

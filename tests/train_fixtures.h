@@ -3,11 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "apps/gan/dataset.h"
 #include "apps/gan/trainer.h"
 #include "engine/io/image.h"
+#include "engine/io/png.h"
 
 namespace gramgan::test {
 
@@ -38,6 +42,53 @@ inline gan::TrainConfig tiny_train_config(const std::string& content_dir, const 
   c.sample_every = 0;
   c.checkpoint_every = 0;
   return c;
+}
+
+// dir/content/0.png, 1.png, ... (`images` noise images of width x height, seeds 10, 11, ...) and dir/style.png
+// (the same size, seed 99): inputs for tiny_train_config(dir / "content", dir / "style.png", ...).
+inline void write_train_inputs(const std::filesystem::path& dir, int images, int width, int height) {
+  std::filesystem::create_directories(dir / "content");
+  for (int i = 0; i < images; ++i)
+    write_png((dir / "content" / (std::to_string(i) + ".png")).string(), noise_image(width, height, 10 + i));
+  write_png((dir / "style.png").string(), noise_image(width, height, 99));
+}
+
+// `gramgan train` on the cpu with tiny_train_config's settings, the given folders and `steps`; sample and
+// checkpoint intervals are left to the CLI's defaults and the caller (samples are off).
+inline std::vector<std::string> tiny_train_cli(const std::string& content_dir, const std::string& style_path,
+                                               const std::string& out_dir, long long steps) {
+  const gan::TrainConfig c = tiny_train_config(content_dir, style_path, out_dir);
+  const auto number = [](double v) {
+    std::ostringstream text;
+    text << v;
+    return text.str();
+  };
+  const auto join = [](const std::vector<std::string>& names) {
+    std::string text;
+    for (const std::string& name : names) text += (text.empty() ? "" : ",") + name;
+    return text;
+  };
+  // clang-format off
+  return {"train",
+          "--content", c.content_dir,
+          "--style", c.style_path,
+          "--out", c.out_dir,
+          "--vgg", c.vgg,
+          "--size", std::to_string(c.size),
+          "--batch", std::to_string(c.batch),
+          "--steps", std::to_string(steps),
+          "--g-width", std::to_string(c.generator.width),
+          "--g-blocks", std::to_string(c.generator.residual_blocks),
+          "--d-width", std::to_string(c.discriminator.width),
+          "--style-layers", join(c.style_layers),
+          "--content-layers", join(c.content_layers),
+          "--lambda-content", number(c.lambdas.content),
+          "--lambda-style", number(c.lambdas.style),
+          "--lambda-adv", number(c.lambdas.adv),
+          "--lambda-tv", number(c.lambdas.tv),
+          "--sample-every", "0",
+          "--device", "cpu"};
+  // clang-format on
 }
 
 }  // namespace gramgan::test
