@@ -8,6 +8,7 @@ limits below: the smallest of the blocks per SM allowed by threads, registers, s
 Usage: bench/occupancy.py [--arch 90] [--nvcc PATH] [--csv] [FILE.cu ...]
 """
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ DEFAULT_LAUNCH = (256, 0)
 LAUNCH_OVERRIDES = {}
 
 
+@functools.lru_cache(maxsize=None)
 def conv_constants():
     """kTileK and kPad of kernels/conv2d.cu, whose stage buffers are launched as dynamic shared memory."""
     with open(os.path.join(ROOT, "kernels", "conv2d.cu")) as f:
