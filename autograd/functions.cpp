@@ -205,7 +205,7 @@ Variable gram_mse_loss(const Variable& features, const Tensor& target_gram) {
 }
 Variable lsgan_d_loss(const Variable& d_real, const Variable& d_fake) {
   auto out = ops::lsgan_d(d_real.value(), d_fake.value());
-  return FusedLoss::forward("lsgan_d_loss", std::move(out.value), {std::move(out.dreal), std::move(out.dfake)},
+  return FusedLoss::forward("lsgan_d_loss", std::move(out.value), {std::move(out.dscore_real), std::move(out.dscore_fake)},
                             {d_real, d_fake});
 }
 Variable lsgan_g_loss(const Variable& d_fake) {

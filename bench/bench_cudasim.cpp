@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/cudasim/runtime.h"
+#include "cudasim/runtime.h"
 #include "kernels/check.h"
 #include "tests/sample_kernels/sample_kernels.h"
 

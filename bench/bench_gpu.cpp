@@ -76,7 +76,7 @@ class Gpu {
   }
 
   cudaStream_t stream() const { return stream_; }
-  gramgan::StreamHandle handle() const { return stream_; }
+  gramgan::cuda::StreamHandle handle() const { return stream_; }
   cublasHandle_t cublas() const { return cublas_; }
 #if GRAMGAN_HAVE_CUDNN
   cudnnHandle_t cudnn() const { return cudnn_; }
@@ -345,7 +345,7 @@ struct ConvBuffers {
 
 // Ours without bias and bias gradient: cuDNN's convolution calls compute neither.
 std::function<void()> our_conv(ConvPass pass, const Conv2dShape& s, ConvBuffers& b) {
-  const gramgan::StreamHandle stream = Gpu::get().handle();
+  const gramgan::cuda::StreamHandle stream = Gpu::get().handle();
   switch (pass) {
     case ConvPass::forward:
       return [&, s, stream] { gpu::conv2d_forward<float>(s, b.x.get(), b.w.get(), nullptr, b.y.get(), stream); };
@@ -600,7 +600,7 @@ void BM_GramForwardCublas(benchmark::State& state, GramBaseline which, GramCase 
 void BM_GramForwardOurs(benchmark::State& state, GramCase g) {
   guarded(state, [&] {
     GramBuffers b(g);
-    const gramgan::StreamHandle stream = Gpu::get().handle();
+    const gramgan::cuda::StreamHandle stream = Gpu::get().handle();
     const double ms = run_timed(state, [&] {
       gpu::gram_forward<float>(g.batch, g.channels, g.plane, b.f.get(), b.gram.get(), b.workspace.get(), stream);
     });
@@ -626,7 +626,7 @@ void BM_GramBackwardCublas(benchmark::State& state, GramCase g) {
 void BM_GramBackwardOurs(benchmark::State& state, GramCase g) {
   guarded(state, [&] {
     GramBuffers b(g);
-    const gramgan::StreamHandle stream = Gpu::get().handle();
+    const gramgan::cuda::StreamHandle stream = Gpu::get().handle();
     const double ms = run_timed(state, [&] {
       gpu::gram_backward<float>(g.batch, g.channels, g.plane, b.f.get(), b.gram.get(), b.df.get(), stream);
     });
@@ -644,7 +644,7 @@ struct MemoryOp {
   std::string name;
   double bytes;
   // Allocates the op's buffers into `keep` and returns one run of it on `stream`.
-  std::function<std::function<void()>(std::vector<std::unique_ptr<DeviceBuffer>>& keep, gramgan::StreamHandle stream)>
+  std::function<std::function<void()>(std::vector<std::unique_ptr<DeviceBuffer>>& keep, gramgan::cuda::StreamHandle stream)>
       make;
 };
 
@@ -672,7 +672,7 @@ std::vector<MemoryOp> memory_ops() {
   const std::size_t norm = std::size_t(kNormBatch) * kNormChannels * kNormPlane;
   const std::size_t stats = std::size_t(kNormBatch) * kNormChannels;
   ops.push_back({"InstanceNormForward/4x128x64x64", 2.0 * norm * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, norm), *gamma = buffer(k, kNormChannels), *beta = buffer(k, kNormChannels),
                          *y = buffer(k, norm, false), *mean = buffer(k, stats, false), *inv = buffer(k, stats, false);
                    return [=] {
@@ -681,7 +681,7 @@ std::vector<MemoryOp> memory_ops() {
                    };
                  }});
   ops.push_back({"InstanceNormBackward/4x128x64x64", 3.0 * norm * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, norm), *dy = buffer(k, norm), *gamma = buffer(k, kNormChannels),
                          *mean = buffer(k, stats), *inv = buffer(k, stats), *dx = buffer(k, norm, false),
                          *dgamma = buffer(k, kNormChannels, false), *dbeta = buffer(k, kNormChannels, false),
@@ -700,18 +700,18 @@ std::vector<MemoryOp> memory_ops() {
   for (const auto& [name, activation] : activations) {
     const gramgan::Activation a = activation;
     ops.push_back({std::string("ActivationForward/") + name + "/8M", 2.0 * kAct * 4,
-                   [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                   [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                      float *x = buffer(k, kAct), *y = buffer(k, kAct, false);
                      return [=] { gpu::activation_forward<float>(a, 0.2f, kAct, x, y, stream); };
                    }});
     ops.push_back({std::string("ActivationBackward/") + name + "/8M", 4.0 * kAct * 4,
-                   [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                   [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                      float *x = buffer(k, kAct), *y = buffer(k, kAct), *dy = buffer(k, kAct),
                            *dx = buffer(k, kAct, false);
                      return [=] { gpu::activation_backward<float>(a, 0.2f, kAct, x, y, dy, dx, stream); };
                    }});
   }
-  ops.push_back({"Add/8M", 3.0 * kAct * 4, [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+  ops.push_back({"Add/8M", 3.0 * kAct * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *a = buffer(k, kAct), *b = buffer(k, kAct), *y = buffer(k, kAct, false);
                    return [=] { gpu::add<float>(kAct, a, b, y, stream); };
                  }});
@@ -720,14 +720,14 @@ std::vector<MemoryOp> memory_ops() {
   constexpr int kPoolPlanes = 4 * 64, kPoolSize = 256;
   const std::size_t pool_in = std::size_t(kPoolPlanes) * kPoolSize * kPoolSize;
   ops.push_back({"Pool2x2Forward/max/256x256x256", 1.25 * pool_in * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, pool_in), *y = buffer(k, pool_in / 4, false);
                    return [=] {
                      gpu::pool2x2_forward<float>(gramgan::Pool::max, kPoolPlanes, kPoolSize, kPoolSize, x, y, stream);
                    };
                  }});
   ops.push_back({"Pool2x2Backward/max/256x256x256", 2.25 * pool_in * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, pool_in), *dy = buffer(k, pool_in / 4), *dx = buffer(k, pool_in, false);
                    return [=] {
                      gpu::pool2x2_backward<float>(gramgan::Pool::max, kPoolPlanes, kPoolSize, kPoolSize, x, dy, dx,
@@ -739,12 +739,12 @@ std::vector<MemoryOp> memory_ops() {
   constexpr int kUpPlanes = 4 * 128, kUpSize = 64;
   const std::size_t up_in = std::size_t(kUpPlanes) * kUpSize * kUpSize;
   ops.push_back({"Upsample2xForward/512x64x64", 5.0 * up_in * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, up_in), *y = buffer(k, 4 * up_in, false);
                    return [=] { gpu::upsample2x_forward<float>(kUpPlanes, kUpSize, kUpSize, x, y, stream); };
                  }});
   ops.push_back({"Upsample2xBackward/512x128x128", 5.0 * up_in * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *dy = buffer(k, 4 * up_in), *dx = buffer(k, up_in, false);
                    return [=] { gpu::upsample2x_backward<float>(kUpPlanes, kUpSize, kUpSize, dy, dx, stream); };
                  }});
@@ -753,7 +753,7 @@ std::vector<MemoryOp> memory_ops() {
   constexpr int kImgBatch = 4, kImgChannels = 3, kImgSize = 256;
   const std::size_t image = std::size_t(kImgBatch) * kImgChannels * kImgSize * kImgSize;
   ops.push_back({"TvForwardBackward/sqrt/4x3x256x256", 2.0 * image * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, image), *value = buffer(k, 1, false), *dx = buffer(k, image, false),
                          *ws = buffer(k, gpu::tv_workspace(kImgBatch, kImgChannels, kImgSize, kImgSize), false);
                    return [=] {
@@ -762,7 +762,7 @@ std::vector<MemoryOp> memory_ops() {
                    };
                  }});
   ops.push_back({"ChannelAffineForward/4x3x256x256", 2.0 * image * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, image), *scale = buffer(k, kImgChannels), *shift = buffer(k, kImgChannels),
                          *y = buffer(k, image, false);
                    return [=] {
@@ -774,7 +774,7 @@ std::vector<MemoryOp> memory_ops() {
   // Content loss at relu4_2: (4, 512, 32, 32) = 2M.
   constexpr std::size_t kContent = std::size_t(4) * 512 * 32 * 32;
   ops.push_back({"MseForwardBackward/relu4_2_4x512x32x32", 3.0 * kContent * 4,
-                 [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *p = buffer(k, kContent), *t = buffer(k, kContent), *value = buffer(k, 1, false),
                          *dp = buffer(k, kContent, false), *ws = buffer(k, gpu::mse_workspace(kContent), false);
                    return [=] { gpu::mse_forward_backward<float>(kContent, p, t, value, dp, ws, stream); };
@@ -783,7 +783,7 @@ std::vector<MemoryOp> memory_ops() {
   // Adam over the generator's ~1.7M parameters, rounded up to 2M.
   constexpr std::size_t kAdam = std::size_t(1) << 21;
   ops.push_back(
-      {"AdamStep/2M", 7.0 * kAdam * 4, [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+      {"AdamStep/2M", 7.0 * kAdam * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
          float *param = buffer(k, kAdam), *grad = buffer(k, kAdam), *m = buffer(k, kAdam, false),
                *v = buffer(k, kAdam, false);
          auto config = std::make_shared<gramgan::AdamConfig>();
@@ -794,7 +794,7 @@ std::vector<MemoryOp> memory_ops() {
        }});
 
   ops.push_back(
-      {"ReduceSum/8M", 1.0 * kAct * 4, [=](Buffers& k, gramgan::StreamHandle stream) -> std::function<void()> {
+      {"ReduceSum/8M", 1.0 * kAct * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
          float *x = buffer(k, kAct), *out = buffer(k, 1, false), *ws = buffer(k, gpu::reduce_workspace(kAct), false);
          return [=] { gpu::reduce<float>(gramgan::Reduction::sum, kAct, x, out, ws, stream); };
        }});

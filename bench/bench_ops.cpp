@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/cudasim/runtime.h"
+#include "cudasim/runtime.h"
 #include "kernels/check.h"
 #include "kernels/launchers.h"
 #include "kernels/shapes.h"

@@ -1,7 +1,7 @@
 # gramgan_kernel_library(<target> BACKEND sim|cuda SOURCES <kernel .cu files>)
 #
 # Builds one list of kernel sources for one backend. `sim`: compiled as C++ by the host compiler with the
-# CUDA simulator force-included (engine/cudasim/cudasim.h) and linked to the simulator runtime. `cuda`: compiled
+# CUDA simulator force-included (cudasim/cudasim.h) and linked to the simulator runtime. `cuda`: compiled
 # by nvcc, with ptxas refusing register spills (the spill guard, below). The sources wrap their
 # code in `namespace gramgan::GG_BACKEND`, so both builds link into one binary.
 #
@@ -14,7 +14,7 @@ function(gramgan_kernel_library target)
   if(ARG_BACKEND STREQUAL "sim")
     set_source_files_properties(${ARG_SOURCES} PROPERTIES LANGUAGE CXX)
     target_compile_definitions(${target} PRIVATE GG_SIMULATOR=1 GG_BACKEND=sim)
-    target_compile_options(${target} PRIVATE -include ${PROJECT_SOURCE_DIR}/engine/cudasim/cudasim.h)
+    target_compile_options(${target} PRIVATE -include ${PROJECT_SOURCE_DIR}/cudasim/cudasim.h)
     target_link_libraries(${target} PUBLIC gramgan_cudasim)
   elseif(ARG_BACKEND STREQUAL "cuda")
     set_source_files_properties(${ARG_SOURCES} PROPERTIES LANGUAGE CUDA)

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdint>
 
-#include "engine/cudasim/runtime.h"
+#include "cudasim/runtime.h"
 #include "engine/device_cuda.h"
 #include "engine/error.h"
 #include "engine/memory.h"

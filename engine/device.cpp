@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "engine/cudasim/runtime.h"
+#include "cudasim/runtime.h"
 #include "engine/device_cuda.h"
 #include "engine/error.h"
 
@@ -118,25 +118,8 @@ void* allocate(int, std::size_t) { no_backend(); }
 void release(int, void*) { no_backend(); }
 std::pair<std::size_t, std::size_t> memory_info(int) { no_backend(); }
 void copy(int, void*, const void*, std::size_t, CopyKind) { no_backend(); }
-StreamHandle stream(int) { no_backend(); }
+void* stream(int) { no_backend(); }
+void* make_current(int) { no_backend(); }
 void synchronize(int) { no_backend(); }
-template <class T>
-void fill(int, T*, std::size_t, T) {
-  no_backend();
-}
-template <class T>
-void fill_uniform(int, T*, std::size_t, std::uint64_t, std::uint64_t, T, T) {
-  no_backend();
-}
-template <class T>
-void fill_normal(int, T*, std::size_t, std::uint64_t, std::uint64_t, T, T) {
-  no_backend();
-}
-template void fill(int, float*, std::size_t, float);
-template void fill(int, double*, std::size_t, double);
-template void fill_uniform(int, float*, std::size_t, std::uint64_t, std::uint64_t, float, float);
-template void fill_uniform(int, double*, std::size_t, std::uint64_t, std::uint64_t, double, double);
-template void fill_normal(int, float*, std::size_t, std::uint64_t, std::uint64_t, float, float);
-template void fill_normal(int, double*, std::size_t, std::uint64_t, std::uint64_t, double, double);
 }  // namespace gramgan::detail::gpu
 #endif

@@ -6,7 +6,6 @@
 
 #include "engine/device_cuda.h"
 #include "engine/error.h"
-#include "kernels/launchers.h"
 
 namespace gramgan::detail::gpu {
 namespace {
@@ -86,7 +85,7 @@ void copy(int device, void* dst, const void* src, std::size_t bytes, CopyKind ki
   if (kind == CopyKind::device_to_host) GG_CUDA_CHECK(cudaStreamSynchronize(device_stream(device)));
 }
 
-StreamHandle stream(int device) {
+void* stream(int device) {
   // A created stream rather than the legacy default one: CUDA graph capture needs it. It is a blocking stream,
   // so code that uses the legacy stream (plain cudaMemcpy) still orders after it. Never destroyed: the driver may
   // be torn down before static destructors run.
@@ -107,30 +106,9 @@ void synchronize(int device) {
   GG_CUDA_CHECK(cudaStreamSynchronize(device_stream(device)));
 }
 
-template <class T>
-void fill(int device, T* out, std::size_t count, T value) {
+void* make_current(int device) {
   activate(device);
-  cuda::fill(out, count, value, stream(device));
+  return stream(device);
 }
-
-template <class T>
-void fill_uniform(int device, T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T low, T high) {
-  activate(device);
-  cuda::fill_uniform(out, count, seed, offset, low, high, stream(device));
-}
-
-template <class T>
-void fill_normal(int device, T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T mean,
-                 T stddev) {
-  activate(device);
-  cuda::fill_normal(out, count, seed, offset, mean, stddev, stream(device));
-}
-
-template void fill(int, float*, std::size_t, float);
-template void fill(int, double*, std::size_t, double);
-template void fill_uniform(int, float*, std::size_t, std::uint64_t, std::uint64_t, float, float);
-template void fill_uniform(int, double*, std::size_t, std::uint64_t, std::uint64_t, double, double);
-template void fill_normal(int, float*, std::size_t, std::uint64_t, std::uint64_t, float, float);
-template void fill_normal(int, double*, std::size_t, std::uint64_t, std::uint64_t, double, double);
 
 }  // namespace gramgan::detail::gpu

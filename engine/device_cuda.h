@@ -1,8 +1,9 @@
-// Internal: the engine's only door to the real CUDA runtime and the gramgan::cuda launchers.
+// Internal: the engine's calls into the real CUDA runtime (devices, memory, copies, streams). Launchers are
+// reached through engine/dispatch.h instead.
 //
 // engine/device_cuda.cpp implements it when the CUDA backend is built; otherwise engine/device.cpp supplies
-// stand-ins that report no GPU and throw gramgan::Error for anything else. Keeping every call into CUDA behind
-// this header is what lets a build without the toolkit link. `device` is a GPU index; each call makes it current.
+// stand-ins that report no GPU and throw gramgan::Error for anything else, so code that asks about GPUs needs no
+// #if. `device` is a GPU index; each call makes it current.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +12,6 @@
 #include <utility>
 
 #include "engine/device.h"
-#include "kernels/launchers.h"  // StreamHandle
 
 namespace gramgan::detail::gpu {
 
@@ -31,17 +31,10 @@ enum class CopyKind { host_to_device, device_to_host, device_to_device };
 // Ordered on the device's stream; returns once host memory involved may be reused or read.
 void copy(int device, void* dst, const void* src, std::size_t bytes, CopyKind kind);
 
-// The one stream all work on the device goes to.
-StreamHandle stream(int device);
+// The one stream all work on the device goes to (a cudaStream_t).
+void* stream(int device);
+// Makes `device` current and returns its stream: what a launch on it needs.
+void* make_current(int device);
 void synchronize(int device);
-
-// kernels/tensor_fill.cu on the device's stream.
-template <class T>
-void fill(int device, T* out, std::size_t count, T value);
-template <class T>
-void fill_uniform(int device, T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T low, T high);
-template <class T>
-void fill_normal(int device, T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T mean,
-                 T stddev);
 
 }  // namespace gramgan::detail::gpu

@@ -4,38 +4,19 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/dispatch.h"
 #include "engine/error.h"
-#include "engine/memory.h"
-#include "engine/ops_launch.h"
 
 namespace gramgan::ops {
 namespace {
 
-using namespace gramgan::detail;
+using detail::ptr;
+using detail::workspace;
 
-// Runs a checked launch on its device's backend for `dtype`; the launchers' own argument errors
-// (std::invalid_argument) become gramgan::Error.
-template <class Launch>
-void dispatch(const Device& device, DType dtype, Launch launch) {
-  const AllocationScope workspaces("workspaces");  // outputs are allocated before, workspaces inside run()
-  try {
-    if (memory_planning()) {
-      if (dtype == DType::float32)
-        launch.template run<PlanLaunchers, float>(nullptr);
-      else
-        launch.template run<PlanLaunchers, double>(nullptr);
-    } else if (device.is_cpu()) {
-      if (dtype == DType::float32)
-        launch.template run<SimLaunchers, float>(nullptr);
-      else
-        launch.template run<SimLaunchers, double>(nullptr);
-    } else {
-      check_device(device);
-      cuda_launch(device.index(), dtype, launch);
-    }
-  } catch (const std::invalid_argument& e) {
-    throw Error(e.what());
-  }
+// Runs body<T>(stream) on the backend of `t`'s device for its dtype (engine/dispatch.h).
+template <class Body>
+void dispatch(const Tensor& t, Body&& body) {
+  detail::dispatch(t.device(), t.dtype(), std::forward<Body>(body));
 }
 
 // Precondition checks for one op; every message starts with the op's name.
@@ -89,6 +70,8 @@ constexpr const char* kNCHW = "(N, C, H, W)";
 
 int dim(const Tensor& t, int i) { return int(t.size(i)); }
 int plane(const Tensor& t) { return dim(t, 2) * dim(t, 3); }
+int planes(const Tensor& t) { return dim(t, 0) * dim(t, 1); }  // of an (N, C, H, W) tensor
+std::size_t count(const Tensor& t) { return std::size_t(t.numel()); }
 
 Tensor like_empty(const Tensor& t, const Shape& shape) { return Tensor::empty(shape, t.dtype(), t.device()); }
 Tensor scalar_empty(const Tensor& t) { return like_empty(t, Shape{1}); }
@@ -134,9 +117,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias,
     check.like(*bias, "bias", x, "x");
     check.shape(*bias, "bias", Shape{s.out_channels});
   }
-  Conv2dForwardLaunch launch{s, x, weight, bias ? *bias : Tensor(), like_empty(x, conv_out_shape(s))};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.y;
+  const Tensor b = bias ? *bias : Tensor();
+  Tensor y = like_empty(x, conv_out_shape(s));
+  dispatch(x, [&]<class T>(auto stream) {
+    conv2d_forward(s, ptr<T>(x), ptr<T>(weight), ptr<T>(b), ptr<T>(y), stream);
+  });
+  return y;
 }
 
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dParams& params) {
@@ -146,9 +132,9 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape&
   check.like(weight, "weight", dy, "dy");
   const Conv2dShape s = conv_shape(check, x_shape, weight.shape(), params);
   check.shape(dy, "dy", conv_out_shape(s));
-  Conv2dBackwardDataLaunch launch{s, dy, weight, like_empty(dy, x_shape)};
-  dispatch(dy.device(), dy.dtype(), launch);
-  return launch.dx;
+  Tensor dx = like_empty(dy, x_shape);
+  dispatch(dy, [&]<class T>(auto stream) { conv2d_backward_data(s, ptr<T>(dy), ptr<T>(weight), ptr<T>(dx), stream); });
+  return dx;
 }
 
 Conv2dWeightGrads conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Shape& weight_shape, bool with_bias,
@@ -159,10 +145,12 @@ Conv2dWeightGrads conv2d_backward_weight(const Tensor& x, const Tensor& dy, cons
   check.like(dy, "dy", x, "x");
   const Conv2dShape s = conv_shape(check, x.shape(), weight_shape, params);
   check.shape(dy, "dy", conv_out_shape(s));
-  Conv2dBackwardWeightLaunch launch{s, x, dy, like_empty(x, weight_shape),
-                                    with_bias ? like_empty(x, Shape{s.out_channels}) : Tensor()};
-  dispatch(x.device(), x.dtype(), launch);
-  return {launch.dweight, launch.dbias};
+  Conv2dWeightGrads grads{like_empty(x, weight_shape), with_bias ? like_empty(x, Shape{s.out_channels}) : Tensor()};
+  dispatch(x, [&]<class T>(auto stream) {
+    const Tensor ws = workspace<T>(conv2d_backward_weight_workspace(s, stream), x.device());
+    conv2d_backward_weight(s, ptr<T>(x), ptr<T>(dy), ptr<T>(grads.dweight), ptr<T>(grads.dbias), ptr<T>(ws), stream);
+  });
+  return grads;
 }
 
 // ---- instance norm -----------------------------------------------------------------------------------------------
@@ -175,11 +163,12 @@ InstanceNormOutputs instance_norm_forward(const Tensor& x, const Tensor& gamma, 
   check.shape(gamma, "gamma", Shape{x.size(1)});
   check.shape(beta, "beta", Shape{x.size(1)});
   const Shape stats{x.size(0), x.size(1)};
-  InstanceNormForwardLaunch launch{
-      dim(x, 0),           dim(x, 1), plane(x), eps, x, gamma, beta, like_empty(x, x.shape()), like_empty(x, stats),
-      like_empty(x, stats)};
-  dispatch(x.device(), x.dtype(), launch);
-  return {launch.y, launch.mean, launch.inv_std};
+  InstanceNormOutputs out{like_empty(x, x.shape()), like_empty(x, stats), like_empty(x, stats)};
+  dispatch(x, [&]<class T>(auto stream) {
+    instance_norm_forward(dim(x, 0), dim(x, 1), plane(x), T(eps), ptr<T>(x), ptr<T>(gamma), ptr<T>(beta),
+                          ptr<T>(out.y), ptr<T>(out.mean), ptr<T>(out.inv_std), stream);
+  });
+  return out;
 }
 
 InstanceNormGrads instance_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
@@ -194,19 +183,14 @@ InstanceNormGrads instance_norm_backward(const Tensor& x, const Tensor& dy, cons
   check.shape(mean, "mean", stats);
   check.like(inv_std, "inv_std", x, "x");
   check.shape(inv_std, "inv_std", stats);
-  InstanceNormBackwardLaunch launch{dim(x, 0),
-                                    dim(x, 1),
-                                    plane(x),
-                                    x,
-                                    dy,
-                                    gamma,
-                                    mean,
-                                    inv_std,
-                                    like_empty(x, x.shape()),
-                                    like_empty(x, gamma.shape()),
-                                    like_empty(x, gamma.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return {launch.dx, launch.dgamma, launch.dbeta};
+  InstanceNormGrads grads{like_empty(x, x.shape()), like_empty(x, gamma.shape()), like_empty(x, gamma.shape())};
+  dispatch(x, [&]<class T>(auto stream) {
+    const Tensor ws = workspace<T>(instance_norm_backward_workspace(dim(x, 0), dim(x, 1), stream), x.device());
+    instance_norm_backward(dim(x, 0), dim(x, 1), plane(x), ptr<T>(x), ptr<T>(dy), ptr<T>(gamma), ptr<T>(mean),
+                           ptr<T>(inv_std), ptr<T>(grads.dx), ptr<T>(grads.dgamma), ptr<T>(grads.dbeta), ptr<T>(ws),
+                           stream);
+  });
+  return grads;
 }
 
 // ---- elementwise -------------------------------------------------------------------------------------------------
@@ -214,9 +198,11 @@ InstanceNormGrads instance_norm_backward(const Tensor& x, const Tensor& dy, cons
 Tensor activation_forward(Activation activation, const Tensor& x, double slope) {
   const Checks check("activation_forward");
   check.defined(x, "x");
-  ActivationForwardLaunch launch{activation, slope, x, like_empty(x, x.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.y;
+  Tensor y = like_empty(x, x.shape());
+  dispatch(x, [&]<class T>(auto stream) {
+    activation_forward(activation, T(slope), count(x), ptr<T>(x), ptr<T>(y), stream);
+  });
+  return y;
 }
 
 Tensor activation_backward(Activation activation, const Tensor& x, const Tensor& y, const Tensor& dy, double slope) {
@@ -224,33 +210,35 @@ Tensor activation_backward(Activation activation, const Tensor& x, const Tensor&
   check.defined(x, "x");
   check.same_shape(y, "y", x, "x");
   check.same_shape(dy, "dy", x, "x");
-  ActivationBackwardLaunch launch{activation, slope, x, y, dy, like_empty(x, x.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.dx;
+  Tensor dx = like_empty(x, x.shape());
+  dispatch(x, [&]<class T>(auto stream) {
+    activation_backward(activation, T(slope), count(x), ptr<T>(x), ptr<T>(y), ptr<T>(dy), ptr<T>(dx), stream);
+  });
+  return dx;
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
   const Checks check("add");
   check.defined(a, "a");
   check.same_shape(b, "b", a, "a");
-  AddLaunch launch{a, b, like_empty(a, a.shape())};
-  dispatch(a.device(), a.dtype(), launch);
-  return launch.y;
+  Tensor y = like_empty(a, a.shape());
+  dispatch(a, [&]<class T>(auto stream) { add(count(y), ptr<T>(a), ptr<T>(b), ptr<T>(y), stream); });
+  return y;
 }
 
 void accumulate(Tensor& y, const Tensor& x) {
   const Checks check("accumulate");
   check.defined(y, "y");
   check.same_shape(x, "x", y, "y");
-  dispatch(y.device(), y.dtype(), AccumulateLaunch{x, y});
+  dispatch(y, [&]<class T>(auto stream) { accumulate(count(y), ptr<T>(x), ptr<T>(y), stream); });
 }
 
 Tensor scale(const Tensor& x, double alpha) {
   const Checks check("scale");
   check.defined(x, "x");
-  ScaleLaunch launch{alpha, x, like_empty(x, x.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.y;
+  Tensor y = like_empty(x, x.shape());
+  dispatch(x, [&]<class T>(auto stream) { scale(count(y), T(alpha), ptr<T>(x), ptr<T>(y), stream); });
+  return y;
 }
 
 Tensor scale_by(const Tensor& x, const Tensor& alpha) {
@@ -258,9 +246,9 @@ Tensor scale_by(const Tensor& x, const Tensor& alpha) {
   check.defined(x, "x");
   check.like(alpha, "alpha", x, "x");
   if (alpha.numel() != 1) check.fail("alpha must hold one element; got shape " + alpha.shape().to_string());
-  ScaleByLaunch launch{alpha, x, like_empty(x, x.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.y;
+  Tensor y = like_empty(x, x.shape());
+  dispatch(x, [&]<class T>(auto stream) { scale_by(count(y), ptr<T>(alpha), ptr<T>(x), ptr<T>(y), stream); });
+  return y;
 }
 
 Tensor channel_affine_forward(const Tensor& x, const Tensor& scale, const Tensor& shift) {
@@ -270,9 +258,12 @@ Tensor channel_affine_forward(const Tensor& x, const Tensor& scale, const Tensor
   check.like(shift, "shift", x, "x");
   check.shape(scale, "scale", Shape{x.size(1)});
   check.shape(shift, "shift", Shape{x.size(1)});
-  ChannelAffineForwardLaunch launch{dim(x, 0), dim(x, 1), plane(x), x, scale, shift, like_empty(x, x.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.y;
+  Tensor y = like_empty(x, x.shape());
+  dispatch(x, [&]<class T>(auto stream) {
+    channel_affine_forward(dim(x, 0), dim(x, 1), plane(x), ptr<T>(x), ptr<T>(scale), ptr<T>(shift), ptr<T>(y),
+                           stream);
+  });
+  return y;
 }
 
 Tensor channel_affine_backward(const Tensor& dy, const Tensor& scale) {
@@ -280,9 +271,11 @@ Tensor channel_affine_backward(const Tensor& dy, const Tensor& scale) {
   check.dims(dy, "dy", 4, kNCHW);
   check.like(scale, "scale", dy, "dy");
   check.shape(scale, "scale", Shape{dy.size(1)});
-  ChannelAffineBackwardLaunch launch{dim(dy, 0), dim(dy, 1), plane(dy), dy, scale, like_empty(dy, dy.shape())};
-  dispatch(dy.device(), dy.dtype(), launch);
-  return launch.dx;
+  Tensor dx = like_empty(dy, dy.shape());
+  dispatch(dy, [&]<class T>(auto stream) {
+    channel_affine_backward(dim(dy, 0), dim(dy, 1), plane(dy), ptr<T>(dy), ptr<T>(scale), ptr<T>(dx), stream);
+  });
+  return dx;
 }
 
 // ---- resampling --------------------------------------------------------------------------------------------------
@@ -291,11 +284,11 @@ Tensor pool2x2_forward(Pool pool, const Tensor& x) {
   const Checks check("pool2x2_forward");
   check.dims(x, "x", 4, kNCHW);
   if (x.size(2) < 2 || x.size(3) < 2) check.fail("x " + x.shape().to_string() + " is smaller than the 2x2 window");
-  Pool2x2ForwardLaunch launch{pool,      dim(x, 0) * dim(x, 1),
-                              dim(x, 2), dim(x, 3),
-                              x,         like_empty(x, Shape{x.size(0), x.size(1), x.size(2) / 2, x.size(3) / 2})};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.y;
+  Tensor y = like_empty(x, Shape{x.size(0), x.size(1), x.size(2) / 2, x.size(3) / 2});
+  dispatch(x, [&]<class T>(auto stream) {
+    pool2x2_forward(pool, planes(x), dim(x, 2), dim(x, 3), ptr<T>(x), ptr<T>(y), stream);
+  });
+  return y;
 }
 
 Tensor pool2x2_backward(Pool pool, const Tensor& x, const Tensor& dy) {
@@ -303,18 +296,21 @@ Tensor pool2x2_backward(Pool pool, const Tensor& x, const Tensor& dy) {
   check.dims(x, "x", 4, kNCHW);
   check.like(dy, "dy", x, "x");
   check.shape(dy, "dy", Shape{x.size(0), x.size(1), x.size(2) / 2, x.size(3) / 2});
-  Pool2x2BackwardLaunch launch{pool, dim(x, 0) * dim(x, 1), dim(x, 2), dim(x, 3), x, dy, like_empty(x, x.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.dx;
+  Tensor dx = like_empty(x, x.shape());
+  dispatch(x, [&]<class T>(auto stream) {
+    pool2x2_backward(pool, planes(x), dim(x, 2), dim(x, 3), ptr<T>(x), ptr<T>(dy), ptr<T>(dx), stream);
+  });
+  return dx;
 }
 
 Tensor upsample2x_forward(const Tensor& x) {
   const Checks check("upsample2x_forward");
   check.dims(x, "x", 4, kNCHW);
-  Upsample2xForwardLaunch launch{dim(x, 0) * dim(x, 1), dim(x, 2), dim(x, 3), x,
-                                 like_empty(x, Shape{x.size(0), x.size(1), 2 * x.size(2), 2 * x.size(3)})};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.y;
+  Tensor y = like_empty(x, Shape{x.size(0), x.size(1), 2 * x.size(2), 2 * x.size(3)});
+  dispatch(x, [&]<class T>(auto stream) {
+    upsample2x_forward(planes(x), dim(x, 2), dim(x, 3), ptr<T>(x), ptr<T>(y), stream);
+  });
+  return y;
 }
 
 Tensor upsample2x_backward(const Tensor& dy) {
@@ -322,11 +318,11 @@ Tensor upsample2x_backward(const Tensor& dy) {
   check.dims(dy, "dy", 4, kNCHW);
   if (dy.size(2) % 2 != 0 || dy.size(3) % 2 != 0)
     check.fail("dy " + dy.shape().to_string() + " must have even height and width (it is the gradient of 2x output)");
-  const Shape x_shape{dy.size(0), dy.size(1), dy.size(2) / 2, dy.size(3) / 2};
-  Upsample2xBackwardLaunch launch{dim(dy, 0) * dim(dy, 1), int(x_shape[2]), int(x_shape[3]), dy,
-                                  like_empty(dy, x_shape)};
-  dispatch(dy.device(), dy.dtype(), launch);
-  return launch.dx;
+  Tensor dx = like_empty(dy, Shape{dy.size(0), dy.size(1), dy.size(2) / 2, dy.size(3) / 2});
+  dispatch(dy, [&]<class T>(auto stream) {
+    upsample2x_backward(planes(dx), dim(dx, 2), dim(dx, 3), ptr<T>(dy), ptr<T>(dx), stream);
+  });
+  return dx;
 }
 
 // ---- Gram --------------------------------------------------------------------------------------------------------
@@ -334,10 +330,13 @@ Tensor upsample2x_backward(const Tensor& dy) {
 Tensor gram_forward(const Tensor& features) {
   const Checks check("gram_forward");
   check.dims(features, "features", 4, kNCHW);
-  GramForwardLaunch launch{dim(features, 0), dim(features, 1), plane(features), features,
-                           like_empty(features, Shape{features.size(0), features.size(1), features.size(1)})};
-  dispatch(features.device(), features.dtype(), launch);
-  return launch.gram;
+  const int batch = dim(features, 0), channels = dim(features, 1);
+  Tensor gram = like_empty(features, Shape{batch, channels, channels});
+  dispatch(features, [&]<class T>(auto stream) {
+    const Tensor ws = workspace<T>(gram_forward_workspace(batch, channels, plane(features), stream), features.device());
+    gram_forward(batch, channels, plane(features), ptr<T>(features), ptr<T>(gram), ptr<T>(ws), stream);
+  });
+  return gram;
 }
 
 Tensor gram_backward(const Tensor& features, const Tensor& dgram) {
@@ -345,10 +344,12 @@ Tensor gram_backward(const Tensor& features, const Tensor& dgram) {
   check.dims(features, "features", 4, kNCHW);
   check.like(dgram, "dgram", features, "features");
   check.shape(dgram, "dgram", Shape{features.size(0), features.size(1), features.size(1)});
-  GramBackwardLaunch launch{
-      dim(features, 0), dim(features, 1), plane(features), features, dgram, like_empty(features, features.shape())};
-  dispatch(features.device(), features.dtype(), launch);
-  return launch.dfeatures;
+  Tensor dfeatures = like_empty(features, features.shape());
+  dispatch(features, [&]<class T>(auto stream) {
+    gram_backward(dim(features, 0), dim(features, 1), plane(features), ptr<T>(features), ptr<T>(dgram),
+                  ptr<T>(dfeatures), stream);
+  });
+  return dfeatures;
 }
 
 // ---- losses ------------------------------------------------------------------------------------------------------
@@ -356,9 +357,13 @@ Tensor gram_backward(const Tensor& features, const Tensor& dgram) {
 LossOutputs tv(TvMode mode, const Tensor& x, double eps) {
   const Checks check("tv");
   check.dims(x, "x", 4, kNCHW);
-  TvLaunch launch{mode, eps, dim(x, 0), dim(x, 1), dim(x, 2), dim(x, 3), x, scalar_empty(x), like_empty(x, x.shape())};
-  dispatch(x.device(), x.dtype(), launch);
-  return {launch.value, launch.dx};
+  LossOutputs out{scalar_empty(x), like_empty(x, x.shape())};
+  dispatch(x, [&]<class T>(auto stream) {
+    const int n = dim(x, 0), c = dim(x, 1), h = dim(x, 2), w = dim(x, 3);
+    const Tensor ws = workspace<T>(tv_workspace(n, c, h, w, stream), x.device());
+    tv_forward_backward(mode, T(eps), n, c, h, w, ptr<T>(x), ptr<T>(out.value), ptr<T>(out.grad), ptr<T>(ws), stream);
+  });
+  return out;
 }
 
 LossOutputs mse(const Tensor& prediction, const Tensor& target) {
@@ -366,9 +371,13 @@ LossOutputs mse(const Tensor& prediction, const Tensor& target) {
   check.defined(prediction, "prediction");
   check.same_shape(target, "target", prediction, "prediction");
   check.nonempty(prediction, "prediction");
-  MseLaunch launch{prediction, target, scalar_empty(prediction), like_empty(prediction, prediction.shape())};
-  dispatch(prediction.device(), prediction.dtype(), launch);
-  return {launch.value, launch.dprediction};
+  LossOutputs out{scalar_empty(prediction), like_empty(prediction, prediction.shape())};
+  dispatch(prediction, [&]<class T>(auto stream) {
+    const Tensor ws = workspace<T>(mse_workspace(count(prediction), stream), prediction.device());
+    mse_forward_backward(count(prediction), ptr<T>(prediction), ptr<T>(target), ptr<T>(out.value), ptr<T>(out.grad),
+                         ptr<T>(ws), stream);
+  });
+  return out;
 }
 
 LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram) {
@@ -376,36 +385,45 @@ LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram) {
   check.dims(features, "features", 4, kNCHW);
   check.like(target_gram, "target_gram", features, "features");
   check.shape(target_gram, "target_gram", Shape{features.size(1), features.size(1)});
-  GramMseLaunch launch{dim(features, 0),
-                       dim(features, 1),
-                       plane(features),
-                       features,
-                       target_gram,
-                       scalar_empty(features),
-                       like_empty(features, features.shape())};
-  dispatch(features.device(), features.dtype(), launch);
-  return {launch.value, launch.dfeatures};
+  LossOutputs out{scalar_empty(features), like_empty(features, features.shape())};
+  dispatch(features, [&]<class T>(auto stream) {
+    const int batch = dim(features, 0), channels = dim(features, 1);
+    const Tensor ws =
+        workspace<T>(gram_mse_workspace(batch, channels, plane(features), stream), features.device());
+    gram_mse_forward_backward(batch, channels, plane(features), ptr<T>(features), ptr<T>(target_gram),
+                              ptr<T>(out.value), ptr<T>(out.grad), ptr<T>(ws), stream);
+  });
+  return out;
 }
 
-LsganDOutputs lsgan_d(const Tensor& d_real, const Tensor& d_fake) {
+LsganDOutputs lsgan_d(const Tensor& score_real, const Tensor& score_fake) {
   const Checks check("lsgan_d");
-  check.defined(d_real, "d_real");
-  check.like(d_fake, "d_fake", d_real, "d_real");
-  check.nonempty(d_real, "d_real");
-  check.nonempty(d_fake, "d_fake");
-  LsganDLaunch launch{d_real, d_fake, scalar_empty(d_real), like_empty(d_real, d_real.shape()),
-                      like_empty(d_fake, d_fake.shape())};
-  dispatch(d_real.device(), d_real.dtype(), launch);
-  return {launch.value, launch.dreal, launch.dfake};
+  check.defined(score_real, "score_real");
+  check.like(score_fake, "score_fake", score_real, "score_real");
+  check.nonempty(score_real, "score_real");
+  check.nonempty(score_fake, "score_fake");
+  LsganDOutputs out{scalar_empty(score_real), like_empty(score_real, score_real.shape()),
+                    like_empty(score_fake, score_fake.shape())};
+  dispatch(score_real, [&]<class T>(auto stream) {
+    const std::size_t real = count(score_real), fake = count(score_fake);
+    const Tensor ws = workspace<T>(lsgan_workspace(real, fake, stream), score_real.device());
+    lsgan_d_forward_backward(real, ptr<T>(score_real), fake, ptr<T>(score_fake), ptr<T>(out.value),
+                             ptr<T>(out.dscore_real), ptr<T>(out.dscore_fake), ptr<T>(ws), stream);
+  });
+  return out;
 }
 
-LossOutputs lsgan_g(const Tensor& d_fake) {
+LossOutputs lsgan_g(const Tensor& score_fake) {
   const Checks check("lsgan_g");
-  check.defined(d_fake, "d_fake");
-  check.nonempty(d_fake, "d_fake");
-  LsganGLaunch launch{d_fake, scalar_empty(d_fake), like_empty(d_fake, d_fake.shape())};
-  dispatch(d_fake.device(), d_fake.dtype(), launch);
-  return {launch.value, launch.dfake};
+  check.defined(score_fake, "score_fake");
+  check.nonempty(score_fake, "score_fake");
+  LossOutputs out{scalar_empty(score_fake), like_empty(score_fake, score_fake.shape())};
+  dispatch(score_fake, [&]<class T>(auto stream) {
+    const Tensor ws = workspace<T>(lsgan_workspace(0, count(score_fake), stream), score_fake.device());
+    lsgan_g_forward_backward(count(score_fake), ptr<T>(score_fake), ptr<T>(out.value), ptr<T>(out.grad), ptr<T>(ws),
+                             stream);
+  });
+  return out;
 }
 
 // ---- reduce and Adam ---------------------------------------------------------------------------------------------
@@ -413,9 +431,12 @@ LossOutputs lsgan_g(const Tensor& d_fake) {
 Tensor reduce(Reduction reduction, const Tensor& x) {
   const Checks check("reduce");
   check.defined(x, "x");
-  ReduceLaunch launch{reduction, x, scalar_empty(x)};
-  dispatch(x.device(), x.dtype(), launch);
-  return launch.out;
+  Tensor out = scalar_empty(x);
+  dispatch(x, [&]<class T>(auto stream) {
+    const Tensor ws = workspace<T>(reduce_workspace(count(x), stream), x.device());
+    reduce(reduction, count(x), ptr<T>(x), ptr<T>(out), ptr<T>(ws), stream);
+  });
+  return out;
 }
 
 void adam_step(const AdamConfig& config, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v) {
@@ -424,15 +445,9 @@ void adam_step(const AdamConfig& config, Tensor& param, const Tensor& grad, Tens
   check.same_shape(grad, "grad", param, "param");
   check.same_shape(m, "m", param, "param");
   check.same_shape(v, "v", param, "param");
-  dispatch(param.device(), param.dtype(), AdamLaunch{config, param, grad, m, v});
+  dispatch(param, [&]<class T>(auto stream) {
+    adam_step(config, count(param), ptr<T>(param), ptr<T>(grad), ptr<T>(m), ptr<T>(v), stream);
+  });
 }
 
 }  // namespace gramgan::ops
-
-#if !GRAMGAN_HAVE_CUDA
-// Stand-in for engine/ops_cuda.cpp: check_device() stops every cuda path first.
-template <class Launch>
-void gramgan::detail::cuda_launch(int, DType, Launch&) {
-  throw Error("the cuda device is unavailable: gramgan was built without the CUDA backend");
-}
-#endif

@@ -66,10 +66,10 @@ LossOutputs tv(TvMode mode, const Tensor& x, double eps = 1e-8);
 LossOutputs mse(const Tensor& prediction, const Tensor& target);
 LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram);  // target_gram (C, C)
 struct LsganDOutputs {
-  Tensor value, dreal, dfake;
+  Tensor value, dscore_real, dscore_fake;  // the gradients of value with respect to the scores
 };
-LsganDOutputs lsgan_d(const Tensor& d_real, const Tensor& d_fake);
-LossOutputs lsgan_g(const Tensor& d_fake);
+LsganDOutputs lsgan_d(const Tensor& score_real, const Tensor& score_fake);
+LossOutputs lsgan_g(const Tensor& score_fake);
 
 // ---- telemetry and optimisation ----
 Tensor reduce(Reduction reduction, const Tensor& x);  // (1,)

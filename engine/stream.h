@@ -4,7 +4,6 @@
 #pragma once
 
 #include "engine/device.h"
-#include "kernels/launchers.h"  // StreamHandle
 
 namespace gramgan {
 
@@ -14,14 +13,14 @@ class Stream {
   explicit Stream(const Device& device);
 
   const Device& device() const { return device_; }
-  // What launchers take.
-  StreamHandle handle() const { return handle_; }
+  // The cudaStream_t on cuda; null on cpu.
+  void* handle() const { return handle_; }
   // Waits until all work queued so far has finished; surfaces asynchronous kernel errors.
   void synchronize() const;
 
  private:
   Device device_;
-  StreamHandle handle_ = nullptr;
+  void* handle_ = nullptr;
 };
 
 }  // namespace gramgan

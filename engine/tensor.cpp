@@ -4,11 +4,11 @@
 #include <cstring>
 
 #include "engine/allocator.h"
-#include "engine/cudasim/runtime.h"
+#include "cudasim/runtime.h"
 #include "engine/device_cuda.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "engine/memory.h"
-#include "kernels/launchers.h"
 
 namespace gramgan {
 namespace {
@@ -70,34 +70,6 @@ Tensor tensor_from_host(std::span<const T> values, const Shape& shape, const Dev
                 ", which holds " + std::to_string(tensor.numel()));
   if (!is_planned(tensor)) upload(device, tensor.data_ptr(), values.data(), tensor.nbytes());
   return tensor;
-}
-
-template <class T>
-void launch_fill(Tensor& t, double value) {
-  const T v = T(value);
-  const auto count = std::size_t(t.numel());
-  if (t.device().is_cpu())
-    sim::fill(t.data<T>(), count, v, nullptr);
-  else
-    detail::gpu::fill(t.device().index(), t.data<T>(), count, v);
-}
-
-template <class T>
-void launch_uniform(Tensor& t, std::uint64_t seed, std::uint64_t offset, double low, double high) {
-  const auto count = std::size_t(t.numel());
-  if (t.device().is_cpu())
-    sim::fill_uniform(t.data<T>(), count, seed, offset, T(low), T(high), nullptr);
-  else
-    detail::gpu::fill_uniform(t.device().index(), t.data<T>(), count, seed, offset, T(low), T(high));
-}
-
-template <class T>
-void launch_normal(Tensor& t, std::uint64_t seed, std::uint64_t offset, double mean, double stddev) {
-  const auto count = std::size_t(t.numel());
-  if (t.device().is_cpu())
-    sim::fill_normal(t.data<T>(), count, seed, offset, T(mean), T(stddev), nullptr);
-  else
-    detail::gpu::fill_normal(t.device().index(), t.data<T>(), count, seed, offset, T(mean), T(stddev));
 }
 
 }  // namespace
@@ -209,10 +181,9 @@ Tensor& Tensor::copy_(const Tensor& source) {
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
   if (is_planned(*this)) return *this;
-  if (dtype_ == DType::float32)
-    launch_fill<float>(*this, value);
-  else
-    launch_fill<double>(*this, value);
+  detail::dispatch(device(), dtype_, [&]<class T>(auto stream) {
+    fill(detail::ptr<T>(*this), std::size_t(numel()), T(value), stream);
+  });
   return *this;
 }
 
@@ -222,10 +193,9 @@ Tensor& Tensor::uniform_(std::uint64_t seed, std::uint64_t offset, double low, d
   if (!(std::isfinite(low) && std::isfinite(high) && low <= high))
     throw Error("uniform_: need finite bounds with low <= high; got low = " + std::to_string(low) +
                 ", high = " + std::to_string(high));
-  if (dtype_ == DType::float32)
-    launch_uniform<float>(*this, seed, offset, low, high);
-  else
-    launch_uniform<double>(*this, seed, offset, low, high);
+  detail::dispatch(device(), dtype_, [&]<class T>(auto stream) {
+    fill_uniform(detail::ptr<T>(*this), std::size_t(numel()), seed, offset, T(low), T(high), stream);
+  });
   return *this;
 }
 
@@ -235,10 +205,9 @@ Tensor& Tensor::normal_(std::uint64_t seed, std::uint64_t offset, double mean, d
   if (!(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0.0))
     throw Error("normal_: need a finite mean and a finite stddev >= 0; got mean = " + std::to_string(mean) +
                 ", stddev = " + std::to_string(stddev));
-  if (dtype_ == DType::float32)
-    launch_normal<float>(*this, seed, offset, mean, stddev);
-  else
-    launch_normal<double>(*this, seed, offset, mean, stddev);
+  detail::dispatch(device(), dtype_, [&]<class T>(auto stream) {
+    fill_normal(detail::ptr<T>(*this), std::size_t(numel()), seed, offset, T(mean), T(stddev), stream);
+  });
   return *this;
 }
 

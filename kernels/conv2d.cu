@@ -697,7 +697,7 @@ void conv2d_backward_data(const Conv2dShape& shape, const T* dy, const T* weight
   backward_data_impl(shape, dy, weight, dx, stream);
 }
 
-std::size_t conv2d_backward_weight_workspace(const Conv2dShape& shape) {
+std::size_t conv2d_backward_weight_workspace(const Conv2dShape& shape, StreamHandle) {
   const ConvParams p = check_shape(shape, "conv2d_backward_weight_workspace");
   return workspace_elements(p, split_plan(p));
 }

@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(kSumThreads)
 
 }  // namespace
 
-std::size_t gram_forward_workspace(int batch, int channels, int plane) {
+std::size_t gram_forward_workspace(int batch, int channels, int plane, StreamHandle) {
   check_gram_args("gram_forward_workspace", batch, channels, plane, &batch, &batch, &batch);
   const detail::GramSplit split = detail::gram_split(batch, channels, plane);
   return split.splits > 1 ? std::size_t(split.splits) * batch * channels * channels : 0;

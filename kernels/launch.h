@@ -2,8 +2,9 @@
 //
 // nvcc build: Kernel<<<grid, block, shared_bytes, stream>>>(args...), then the launch is checked; with
 // GRAMGAN_SYNC_LAUNCHES=1 it also synchronises, so an asynchronous fault is pinned to the kernel that caused it.
-// Simulator build (GG_SIMULATOR): runs the grid on CPU threads and throws on failure (see engine/cudasim).
-// Both opt a kernel in to more than 48 KiB of dynamic shared memory when a launch asks for it.
+// Simulator build (GG_SIMULATOR): runs the grid on CPU threads and throws on failure (see cudasim/); on a dry-run
+// stream it runs nothing. Both opt a kernel in to more than 48 KiB of dynamic shared memory when a launch asks
+// for it.
 #pragma once
 
 #include <cstddef>
@@ -14,14 +15,20 @@
 
 #if defined(GG_SIMULATOR)
 
-namespace gramgan {
+#include "cudasim/cudasim.h"
+
+namespace gramgan::sim {
 template <auto Kernel, class... Args>
-void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle, Args... args) {
+void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle stream, Args... args) {
   if (shared_bytes > cudasim::kDefaultDynamicSharedBytes)
     GG_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
+  if (stream.dry_run) return;
   cudasim::launch<Kernel>(grid, block, shared_bytes, nullptr, args...);
 }
-}  // namespace gramgan
+
+// The runtime's stream, for the cuda* calls a launcher makes besides launches (the simulator has one stream).
+inline cudaStream_t runtime_stream(StreamHandle) { return nullptr; }
+}  // namespace gramgan::sim
 
 #else
 
@@ -33,7 +40,7 @@ void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle, Args.
   extern __shared__ __align__(16) unsigned char gg_dynamic_shared[]; \
   T* name = reinterpret_cast<T*>(gg_dynamic_shared)
 
-namespace gramgan {
+namespace gramgan::cuda {
 namespace detail {
 inline bool sync_after_launch() {
   static const bool sync = [] {
@@ -50,17 +57,21 @@ std::string launch_name() {
 }
 }  // namespace detail
 
+// The runtime's stream, for the cuda* calls a launcher makes besides launches.
+inline cudaStream_t runtime_stream(StreamHandle stream) { return static_cast<cudaStream_t>(stream.stream); }
+
 template <auto Kernel, class... Args>
 void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle stream, Args... args) {
   if (shared_bytes > 48 * 1024)
     GG_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
-  Kernel<<<grid, block, shared_bytes, static_cast<cudaStream_t>(stream)>>>(args...);
+  const cudaStream_t cuda_stream = runtime_stream(stream);
+  Kernel<<<grid, block, shared_bytes, cuda_stream>>>(args...);
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess)
     throw CudaError(detail::launch_name<Kernel>().c_str(), __FILE__, __LINE__, cudaGetErrorName(status),
                     cudaGetErrorString(status));
-  if (detail::sync_after_launch()) GG_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+  if (detail::sync_after_launch()) GG_CUDA_CHECK(cudaStreamSynchronize(cuda_stream));
 }
-}  // namespace gramgan
+}  // namespace gramgan::cuda
 
 #endif

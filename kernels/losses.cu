@@ -6,7 +6,7 @@
 //   dvalue/dG_n = 2 (G_n - T) / (N C^2), and through G_n = F_n F_n^T / (C plane) (gram.cu's backward):
 //   dF_n = (E_n F_n) 2 / (N C^3 plane),  E_n = (G_n - T) + (G_n - T)^T = 2 (G_n - T) for a symmetric target.
 //   Using E keeps the gradient exact when a caller's target is not quite symmetric.
-// LSGAN (Mao et al. 2017): D: value = mean((d_real - 1)^2) + mean(d_fake^2); G: value = mean((d_fake - 1)^2);
+// LSGAN (Mao et al. 2017): D: value = mean((score_real - 1)^2) + mean(score_fake^2); G: value = mean((score_fake - 1)^2);
 //   the gradient of mean((x - a)^2) is 2 (x - a) / count.
 // Reductions are fixed-order trees (kernels/reduce_tree.cuh): no floating-point atomics, same bits every run.
 //
@@ -83,7 +83,7 @@ void check_gram_mse_shape(int batch, int channels, int plane) {
 
 // ---- content: MSE ----
 
-std::size_t mse_workspace(std::size_t count) { return reduce_blocks(count); }
+std::size_t mse_workspace(std::size_t count, StreamHandle) { return reduce_blocks(count); }
 
 template <class T>
 void mse_forward_backward(std::size_t count, const T* prediction, const T* target, T* value, T* dprediction,
@@ -97,7 +97,7 @@ void mse_forward_backward(std::size_t count, const T* prediction, const T* targe
 
 // ---- style: Gram MSE ----
 
-std::size_t gram_mse_workspace(int batch, int channels, int plane) {
+std::size_t gram_mse_workspace(int batch, int channels, int plane, StreamHandle) {
   check_gram_mse_shape(batch, channels, plane);
   const std::size_t total = std::size_t(batch) * channels * channels;
   return std::size_t(detail::gram_split(batch, channels, plane).splits) * total + total + reduce_blocks(total);
@@ -128,32 +128,32 @@ void gram_mse_forward_backward(int batch, int channels, int plane, const T* feat
 
 // ---- adversarial: LSGAN ----
 
-std::size_t lsgan_workspace(std::size_t count_real, std::size_t count_fake) {
+std::size_t lsgan_workspace(std::size_t count_real, std::size_t count_fake, StreamHandle) {
   return reduce_blocks(count_real) + reduce_blocks(count_fake);
 }
 
 template <class T>
-void lsgan_d_forward_backward(std::size_t count_real, const T* d_real, std::size_t count_fake, const T* d_fake,
-                              T* value, T* dreal, T* dfake, T* workspace, StreamHandle stream) {
+void lsgan_d_forward_backward(std::size_t count_real, const T* score_real, std::size_t count_fake, const T* score_fake,
+                              T* value, T* dscore_real, T* dscore_fake, T* workspace, StreamHandle stream) {
   require(count_real > 0 && count_fake > 0, "lsgan_d_forward_backward",
           "count_real and count_fake must be positive (the mean of nothing is undefined)");
-  require(d_real && d_fake && value && dreal && dfake && workspace, "lsgan_d_forward_backward", "null device pointer");
+  require(score_real && score_fake && value && dscore_real && dscore_fake && workspace, "lsgan_d_forward_backward", "null device pointer");
   const std::size_t real_blocks = reduce_blocks(count_real), fake_blocks = reduce_blocks(count_fake);
-  launch<squared_error_kernel<T>>(reduce_grid(count_real), dim3(kReduceThreads), 0, stream, count_real, d_real,
-                                  static_cast<const T*>(nullptr), T(1), T(2.0 / double(count_real)), dreal, workspace);
-  launch<squared_error_kernel<T>>(reduce_grid(count_fake), dim3(kReduceThreads), 0, stream, count_fake, d_fake,
-                                  static_cast<const T*>(nullptr), T(0), T(2.0 / double(count_fake)), dfake,
+  launch<squared_error_kernel<T>>(reduce_grid(count_real), dim3(kReduceThreads), 0, stream, count_real, score_real,
+                                  static_cast<const T*>(nullptr), T(1), T(2.0 / double(count_real)), dscore_real, workspace);
+  launch<squared_error_kernel<T>>(reduce_grid(count_fake), dim3(kReduceThreads), 0, stream, count_fake, score_fake,
+                                  static_cast<const T*>(nullptr), T(0), T(2.0 / double(count_fake)), dscore_fake,
                                   workspace + real_blocks);
   finalize_sum(workspace, real_blocks, 1.0 / double(count_real), fake_blocks, 1.0 / double(count_fake), value, stream);
 }
 
 template <class T>
-void lsgan_g_forward_backward(std::size_t count, const T* d_fake, T* value, T* dfake, T* workspace,
+void lsgan_g_forward_backward(std::size_t count, const T* score_fake, T* value, T* dscore_fake, T* workspace,
                               StreamHandle stream) {
   require(count > 0, "lsgan_g_forward_backward", "count must be positive (the mean of nothing is undefined)");
-  require(d_fake && value && dfake && workspace, "lsgan_g_forward_backward", "null device pointer");
-  launch<squared_error_kernel<T>>(reduce_grid(count), dim3(kReduceThreads), 0, stream, count, d_fake,
-                                  static_cast<const T*>(nullptr), T(1), T(2.0 / double(count)), dfake, workspace);
+  require(score_fake && value && dscore_fake && workspace, "lsgan_g_forward_backward", "null device pointer");
+  launch<squared_error_kernel<T>>(reduce_grid(count), dim3(kReduceThreads), 0, stream, count, score_fake,
+                                  static_cast<const T*>(nullptr), T(1), T(2.0 / double(count)), dscore_fake, workspace);
   finalize_sum(workspace, reduce_blocks(count), 1.0 / double(count), 0, 0.0, value, stream);
 }
 

@@ -153,7 +153,7 @@ void instance_norm_forward(int batch, int channels, int plane, T eps, const T* x
                                           eps, x, gamma, beta, y, mean, inv_std);
 }
 
-std::size_t instance_norm_backward_workspace(int batch, int channels) {
+std::size_t instance_norm_backward_workspace(int batch, int channels, StreamHandle) {
   if (batch <= 0 || channels <= 0)
     throw std::invalid_argument("instance_norm_backward_workspace: batch and channels must be positive, got batch=" +
                                 std::to_string(batch) + " channels=" + std::to_string(channels));

@@ -74,7 +74,7 @@ void run(std::size_t count, const T* x, Map map, Op op, T identity, T scale, T* 
 
 }  // namespace
 
-std::size_t reduce_workspace(std::size_t count) { return detail::reduce_blocks(count); }
+std::size_t reduce_workspace(std::size_t count, StreamHandle) { return detail::reduce_blocks(count); }
 
 template <class T>
 void reduce(Reduction reduction, std::size_t count, const T* x, T* out, T* workspace, StreamHandle stream) {

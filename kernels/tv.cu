@@ -84,7 +84,7 @@ std::size_t tv_pixels(const char* launcher, int batch, int channels, int height,
 
 }  // namespace
 
-std::size_t tv_workspace(int batch, int channels, int height, int width) {
+std::size_t tv_workspace(int batch, int channels, int height, int width, StreamHandle) {
   return detail::reduce_blocks(tv_pixels("tv_workspace", batch, channels, height, width));
 }
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "engine/allocator.h"
-#include "engine/cudasim/runtime.h"
+#include "cudasim/runtime.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/stream.h"

@@ -43,7 +43,7 @@ void histogram(const T* x, std::size_t count, int bins, unsigned* counts, Stream
   if (bins < 1 || bins > kHistogramMaxBins)
     throw std::invalid_argument("histogram_forward: bins must be in [1, " + std::to_string(kHistogramMaxBins) +
                                 "], got " + std::to_string(bins));
-  GG_CUDA_CHECK(cudaMemsetAsync(counts, 0, sizeof(unsigned) * bins, static_cast<cudaStream_t>(stream)));
+  GG_CUDA_CHECK(cudaMemsetAsync(counts, 0, sizeof(unsigned) * bins, runtime_stream(stream)));
   if (count == 0) return;
   const std::size_t per_block = std::size_t(kThreads) * kItemsPerThread;
   const int blocks = int(std::min<std::size_t>((count + per_block - 1) / per_block, kMaxBlocks));

@@ -7,7 +7,7 @@
 //   - __syncthreads (+_count/_and/_or), __syncwarp, shuffles, votes and atomics;
 //   - the math and bit intrinsics kernels use;
 //   - cudasim::launch<Kernel>(grid, block, smem, stream, args...), which runs the grid synchronously.
-// Execution model and diagnostics: engine/cudasim/runtime.cpp.
+// Execution model and diagnostics: cudasim/runtime.cpp.
 #pragma once
 
 // libstdc++ spells some attributes with names CUDA also uses; include it before defining any qualifier.
@@ -22,7 +22,7 @@
 #include <string>
 #include <type_traits>
 
-#include "engine/cudasim/runtime.h"
+#include "cudasim/runtime.h"
 
 #define __global__ __attribute__((always_inline)) inline
 #define __device__

@@ -14,7 +14,7 @@
 //     the simulator is ready for the next launch.
 //   - Under AddressSanitizer every fiber switch is announced (start/finish_switch_fiber) so ASan tracks the
 //     right stack; the runtime uses a single worker, because __shared__ is then process-static.
-#include "engine/cudasim/cudasim.h"
+#include "cudasim/cudasim.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
