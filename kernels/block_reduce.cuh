@@ -6,7 +6,8 @@
 // N values are reduced at once, each with its own tree, for the price of one reduction's synchronisation.
 //
 // Two forms compute that tree with the same operations in the same order, so their results are bitwise equal
-// (tests/test_block_reduce.cpp checks it, signed zeros and NaN included):
+// (tests/test_sample_kernels.cpp, SampleKernelsBlockReduceForms, checks it on both backends, signed zeros and NaN
+// included):
 //   - shuffled (GPU): an xor-shuffle butterfly in each warp (lane 0's value after it is exactly the halving
 //     tree), warp results through shared memory.
 //   - staged (simulator): every thread stores its values to shared memory and one thread per warp folds the 32
