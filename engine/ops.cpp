@@ -193,6 +193,62 @@ InstanceNormGrads instance_norm_backward(const Tensor& x, const Tensor& dy, cons
   return grads;
 }
 
+// ---- adaptive instance norm -------------------------------------------------------------------------------------
+
+namespace {
+// content and style: (N, C, *) alike but for their planes, each of at least 2 elements.
+void check_adain_inputs(const Checks& check, const Tensor& content, const Tensor& style) {
+  check.dims(content, "content", 4, kNCHW);
+  check.dims(style, "style", 4, kNCHW);
+  check.like(style, "style", content, "content");
+  if (style.size(0) != content.size(0) || style.size(1) != content.size(1))
+    check.fail("style " + style.shape().to_string() + " must have the batch and channels of content " +
+               content.shape().to_string());
+  if (plane(content) < 2 || plane(style) < 2)
+    check.fail("needs planes of at least 2 elements (the unbiased variance); got content " +
+               content.shape().to_string() + " and style " + style.shape().to_string());
+}
+}  // namespace
+
+AdainOutputs adain_forward(const Tensor& content, const Tensor& style, double eps) {
+  const Checks check("adain_forward");
+  check_adain_inputs(check, content, style);
+  if (!(eps >= 0)) check.fail("eps must be >= 0; got " + std::to_string(eps));
+  const Shape stats{content.size(0), content.size(1)};
+  AdainOutputs out{like_empty(content, content.shape()), like_empty(content, stats), like_empty(content, stats),
+                   like_empty(content, stats), like_empty(content, stats)};
+  dispatch(content, [&]<class T>(auto stream) {
+    adain_forward(dim(content, 0), dim(content, 1), plane(content), plane(style), T(eps), ptr<T>(content),
+                  ptr<T>(style), ptr<T>(out.y), ptr<T>(out.content_mean), ptr<T>(out.content_inv_std),
+                  ptr<T>(out.style_mean), ptr<T>(out.style_std), stream);
+  });
+  return out;
+}
+
+AdainGrads adain_backward(const Tensor& content, const Tensor& style, const Tensor& dy, const AdainOutputs& saved) {
+  const Checks check("adain_backward");
+  check_adain_inputs(check, content, style);
+  check.same_shape(dy, "dy", content, "content");
+  const Shape stats{content.size(0), content.size(1)};
+  const std::pair<const Tensor*, const char*> statistics[] = {{&saved.content_mean, "content_mean"},
+                                                              {&saved.content_inv_std, "content_inv_std"},
+                                                              {&saved.style_mean, "style_mean"},
+                                                              {&saved.style_std, "style_std"}};
+  for (const auto& [t, name] : statistics) {
+    check.like(*t, name, content, "content");
+    check.shape(*t, name, stats);
+  }
+  AdainGrads grads{like_empty(content, content.shape()), like_empty(style, style.shape())};
+  dispatch(content, [&]<class T>(auto stream) {
+    const int batch = dim(content, 0), channels = dim(content, 1);
+    const Tensor ws = workspace<T>(adain_backward_workspace(batch, channels, stream), content.device());
+    adain_backward(batch, channels, plane(content), plane(style), ptr<T>(content), ptr<T>(style), ptr<T>(dy),
+                   ptr<T>(saved.content_mean), ptr<T>(saved.content_inv_std), ptr<T>(saved.style_mean),
+                   ptr<T>(saved.style_std), ptr<T>(grads.dcontent), ptr<T>(grads.dstyle), ptr<T>(ws), stream);
+  });
+  return grads;
+}
+
 // ---- elementwise -------------------------------------------------------------------------------------------------
 
 Tensor activation_forward(Activation activation, const Tensor& x, double slope) {

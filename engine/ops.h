@@ -36,6 +36,18 @@ struct InstanceNormGrads {
 InstanceNormGrads instance_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                          const Tensor& inv_std);
 
+// ---- adaptive instance norm: content (N, C, H, W), style (N, C, Hs, Ws) -> y of content's shape ----
+// Each (n, c) plane of the content takes the mean and sigma = sqrt(unbiased var + eps) of the style's plane
+// (Huang & Belongie 2017); the statistics (N, C) are saved for backward.
+struct AdainOutputs {
+  Tensor y, content_mean, content_inv_std, style_mean, style_std;
+};
+AdainOutputs adain_forward(const Tensor& content, const Tensor& style, double eps = 1e-5);
+struct AdainGrads {
+  Tensor dcontent, dstyle;
+};
+AdainGrads adain_backward(const Tensor& content, const Tensor& style, const Tensor& dy, const AdainOutputs& saved);
+
 // ---- elementwise (any shape) ----
 Tensor activation_forward(Activation activation, const Tensor& x, double slope = 0.2);
 Tensor activation_backward(Activation activation, const Tensor& x, const Tensor& y, const Tensor& dy,
