@@ -120,7 +120,7 @@ class CliTest : public ::testing::Test {
 
   // A generator file as train writes it, made directly (no training needed to test stylize's checks).
   std::string generator_file() const {
-    gramgan::Generator rng(3);
+    gramgan::RandomStream rng(3);
     const gramgan::gan::Generator generator({.width = 4, .residual_blocks = 1}, rng);
     const std::string path = dir_ / "generator.safetensors";
     gramgan::gan::save_generator(path, generator);

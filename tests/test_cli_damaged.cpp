@@ -172,7 +172,7 @@ TEST_F(CliDamagedFiles, TrainResumeRefusesDamagedCheckpoint) {
 }
 
 TEST_F(CliDamagedFiles, StylizeRefusesDamagedGenerator) {
-  gramgan::Generator rng(3);
+  gramgan::RandomStream rng(3);
   const gramgan::gan::Generator generator({.width = 4, .residual_blocks = 1}, rng);
   const std::string good = dir_ / "generator.safetensors";
   gramgan::gan::save_generator(good, generator);

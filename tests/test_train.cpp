@@ -129,7 +129,7 @@ TEST(Train, RefusesToOverwriteARunAndBadInputsBeforeWritingAnything) {
 }
 
 TEST(Stylize, OutputHasTheInputSizeForAnySize) {
-  gramgan::Generator rng(3);
+  gramgan::RandomStream rng(3);
   Generator generator(GeneratorOptions{.width = 4, .residual_blocks = 1}, rng);
   for (auto [w, h] : {std::pair{13, 21}, {1, 1}, {32, 8}, {37, 5}}) {
     const Image out = stylize(generator, noise_image(w, h, 5), DType::float32, gramgan::Device::cpu());
@@ -140,7 +140,7 @@ TEST(Stylize, OutputHasTheInputSizeForAnySize) {
 
 TEST(Stylize, GeneratorFileRoundTripsAndBadFilesAreNamed) {
   const TempDir dir("generator_file");
-  gramgan::Generator rng(4);
+  gramgan::RandomStream rng(4);
   Generator generator(GeneratorOptions{.width = 4, .residual_blocks = 2}, rng);
   save_generator(dir / "g.safetensors", generator);
   const auto loaded = load_generator(dir / "g.safetensors", DType::float32, gramgan::Device::cpu());

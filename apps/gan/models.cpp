@@ -9,7 +9,7 @@ using nn::Conv2dOptions;
 
 // conv -> [instance norm] -> [activation], parameters named "conv.*" and "norm.*".
 std::shared_ptr<nn::Sequential> conv_block(int in, int out, int kernel, const Conv2dOptions& conv, bool norm,
-                                           const Activation* activation, gramgan::Generator& rng, DType dtype,
+                                           const Activation* activation, RandomStream& rng, DType dtype,
                                            const Device& device) {
   auto block = std::make_shared<nn::Sequential>();
   block->add(std::make_shared<nn::Conv2d>(in, out, kernel, conv, rng, dtype, device), "conv");
@@ -26,7 +26,7 @@ void append_prefixed(const nn::Module& module, const std::string& prefix, std::v
 // after the sum, as in CycleGAN). The input is used twice; autograd adds its two gradients.
 class ResidualBlock : public nn::Module {
  public:
-  ResidualBlock(int channels, gramgan::Generator& rng, DType dtype, const Device& device) {
+  ResidualBlock(int channels, RandomStream& rng, DType dtype, const Device& device) {
     const Conv2dOptions conv{.stride = 1, .pad = 1, .padding = Padding::reflect, .bias = false};
     const Activation relu = Activation::relu;
     body_.add(conv_block(channels, channels, 3, conv, true, &relu, rng, dtype, device), "0");
@@ -47,7 +47,7 @@ class ResidualBlock : public nn::Module {
 
 // ---- Generator ---------------------------------------------------------------------------------------------------
 
-Generator::Generator(const GeneratorOptions& options, gramgan::Generator& rng, DType dtype, const Device& device)
+Generator::Generator(const GeneratorOptions& options, RandomStream& rng, DType dtype, const Device& device)
     : options_(options) {
   const int w = options.width;
   if (w < 1 || options.residual_blocks < 0)
@@ -87,7 +87,7 @@ void Generator::collect(const std::string& prefix, std::vector<nn::NamedParamete
 
 // ---- Discriminator -----------------------------------------------------------------------------------------------
 
-Discriminator::Discriminator(const DiscriminatorOptions& options, gramgan::Generator& rng, DType dtype,
+Discriminator::Discriminator(const DiscriminatorOptions& options, RandomStream& rng, DType dtype,
                              const Device& device)
     : options_(options) {
   const int w = options.width;

@@ -28,7 +28,7 @@ class Generator : public nn::Module {
  public:
   static constexpr int kStride = 4;   // two stride-2 downsamplings
   static constexpr int kMinSide = 8;  // the 3x3 reflection pads at H/4 need H/4 >= 2
-  Generator(const GeneratorOptions& options, gramgan::Generator& rng, DType dtype = DType::float32,
+  Generator(const GeneratorOptions& options, RandomStream& rng, DType dtype = DType::float32,
             const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
   const GeneratorOptions& options() const { return options_; }
@@ -51,7 +51,7 @@ struct DiscriminatorOptions {
 class Discriminator : public nn::Module {
  public:
   static constexpr int kMinSide = 24;
-  Discriminator(const DiscriminatorOptions& options, gramgan::Generator& rng, DType dtype = DType::float32,
+  Discriminator(const DiscriminatorOptions& options, RandomStream& rng, DType dtype = DType::float32,
                 const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
   const DiscriminatorOptions& options() const { return options_; }

@@ -197,7 +197,7 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   // Inputs first: a bad path fails before anything is written.
   style_image_ = read_style_image(c.style_path, c.size);
   data_ = std::make_unique<ContentDataset>(c.content_dir, c.size, c.seed);
-  gramgan::Generator init(c.seed);
+  RandomStream init(c.seed);
   generator_ = labelled(kParametersG, [&] { return std::make_unique<Generator>(c.generator, init, c.dtype, device_); });
   discriminator_ =
       labelled(kParametersD, [&] { return std::make_unique<Discriminator>(c.discriminator, init, c.dtype, device_); });

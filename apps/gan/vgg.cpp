@@ -59,7 +59,7 @@ void check_vgg_layers(const std::vector<std::string>& layers, const std::string&
 }
 
 Vgg19Features::Vgg19Features(Pool pool, DType dtype, const Device& device) : pool_(pool) {
-  gramgan::Generator unused(0);  // initial values are overwritten by random() or load()
+  RandomStream unused(0);  // initial values are overwritten by random() or load()
   for (const ConvSpec& spec : kConvs) {
     auto conv = std::make_shared<nn::Conv2d>(spec.in, spec.out, 3, nn::Conv2dOptions{.stride = 1, .pad = 1}, unused,
                                              dtype, device);
@@ -77,7 +77,7 @@ Vgg19Features::Vgg19Features(Pool pool, DType dtype, const Device& device) : poo
 
 Vgg19Features Vgg19Features::random(std::uint64_t seed, Pool pool, DType dtype, const Device& device) {
   Vgg19Features vgg(pool, dtype, device);
-  gramgan::Generator rng(seed);
+  RandomStream rng(seed);
   for (Conv& c : vgg.convs_) {
     const Shape& w = c.conv->weight.value().shape();
     Tensor weight = c.conv->weight.value();  // shares storage
