@@ -65,7 +65,7 @@ std::string step_text(const gan::StepLog& l) {
   const gan::LossWeights& w = l.lambdas;
   return "G " + number(l.g_total) + " (content " + number(w.content * l.content) + ", style " +
          number(w.style * l.style) + ", adv " + number(w.adv * l.adv_g) + ", tv " + number(w.tv * l.tv) + ")" +
-         (l.d_loss ? " | D " + number(w.adv * *l.d_loss) : std::string());
+         (l.loss_d ? " | D " + number(w.adv * *l.loss_d) : std::string());
 }
 
 std::string mebibytes(std::size_t bytes) {

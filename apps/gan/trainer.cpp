@@ -23,6 +23,8 @@ namespace {
 
 constexpr const char* kConfigKey = "gramgan.config";
 constexpr std::uint64_t kStyleCropStream = 0x5717e;  // keeps style crop seeds apart from content crop seeds
+// log.csv's column names are a file format: they keep their first spelling (d_loss_raw, d_real_mean, ...) even
+// where the code now says loss_d and score_real_mean.
 constexpr const char* kLogHeader =
     "step,content_raw,content_weighted,style_raw,style_weighted,adv_g_raw,adv_g_weighted,tv_raw,tv_weighted,"
     "g_total,d_loss_raw,d_loss_weighted,d_real_mean,d_fake_mean,g_grad_norm,d_grad_norm,step_seconds";
@@ -280,21 +282,21 @@ StepLog Trainer::train_step() {
   if (adversarial) {
     adam_d_->zero_grad();
     const Variable real = Variable(images_to_tensor(last_style_, c.dtype, device_));
-    const AllocationScope d_activations(kActivationsD);
-    const Variable d_real = (*discriminator_)(real);
-    const Variable d_fake = (*discriminator_)(output.detach());
-    const Variable d_loss = autograd::lsgan_d_loss(d_real, d_fake);
-    log.d_loss = d_loss.value().item();
-    log.d_real_mean = mean_of(d_real.value());
-    log.d_fake_mean = mean_of(d_fake.value());
-    if (!std::isfinite(*log.d_loss))
-      stop_non_finite(log.step, "the discriminator loss is not finite (" + csv_number(*log.d_loss) + ")",
+    const AllocationScope activations_d(kActivationsD);
+    const Variable score_real = (*discriminator_)(real);
+    const Variable score_fake = (*discriminator_)(output.detach());
+    const Variable loss_d = autograd::lsgan_d_loss(score_real, score_fake);
+    log.loss_d = loss_d.value().item();
+    log.score_real_mean = mean_of(score_real.value());
+    log.score_fake_mean = mean_of(score_fake.value());
+    if (!std::isfinite(*log.loss_d))
+      stop_non_finite(log.step, "the discriminator loss is not finite (" + csv_number(*log.loss_d) + ")",
                       "a lower --lr-d (was " + csv_number(c.lr_d) + ") or --lambda-adv");
     labelled(kBackward, [&] {
-      weighted_sum({{c.lambdas.adv, d_loss}}).backward();
+      weighted_sum({{c.lambdas.adv, loss_d}}).backward();
       return 0;
     });
-    log.d_grad_norm = gradient_norm(discriminator_->parameters());
+    log.grad_norm_d = gradient_norm(discriminator_->parameters());
     adam_d_->step();
   }
 
@@ -328,7 +330,7 @@ StepLog Trainer::train_step() {
     g_loss.backward();
     return 0;
   });
-  log.g_grad_norm = gradient_norm(generator_->parameters());
+  log.grad_norm_g = gradient_norm(generator_->parameters());
   adam_g_->step();
 
   last_output_ = output.value();
@@ -366,10 +368,10 @@ void Trainer::append_log(const StepLog& l) {
   out << l.step << ',' << csv_number(l.content) << ',' << csv_number(w.content * l.content) << ','
       << csv_number(l.style) << ',' << csv_number(w.style * l.style) << ',' << csv_number(l.adv_g) << ','
       << csv_number(w.adv * l.adv_g) << ',' << csv_number(l.tv) << ',' << csv_number(w.tv * l.tv) << ','
-      << csv_number(l.g_total) << ',' << csv_optional(l.d_loss) << ','
-      << (l.d_loss ? csv_number(w.adv * *l.d_loss) : std::string()) << ',' << csv_optional(l.d_real_mean) << ','
-      << csv_optional(l.d_fake_mean) << ',' << csv_number(l.g_grad_norm) << ',' << csv_optional(l.d_grad_norm) << ','
-      << csv_number(l.seconds) << '\n';
+      << csv_number(l.g_total) << ',' << csv_optional(l.loss_d) << ','
+      << (l.loss_d ? csv_number(w.adv * *l.loss_d) : std::string()) << ',' << csv_optional(l.score_real_mean) << ','
+      << csv_optional(l.score_fake_mean) << ',' << csv_number(l.grad_norm_g) << ',' << csv_optional(l.grad_norm_d)
+      << ',' << csv_number(l.seconds) << '\n';
   if (!out) throw Error(log_path(config_) + ": cannot append to the training log");
 }
 

@@ -57,8 +57,8 @@ struct StepLog {
   long long step = 0;                                             // 1-based: the iteration just finished
   double content = 0, style = 0, adv_g = 0, tv = 0, g_total = 0;  // raw terms and the weighted total
   LossWeights lambdas;
-  std::optional<double> d_loss, d_real_mean, d_fake_mean, d_grad_norm;  // absent when lambda_adv = 0 (no D)
-  double g_grad_norm = 0;
+  std::optional<double> loss_d, score_real_mean, score_fake_mean, grad_norm_d;  // absent when lambda_adv = 0 (no D)
+  double grad_norm_g = 0;
   double seconds = 0;
 };
 
