@@ -8,8 +8,8 @@
 #include <optional>
 #include <vector>
 
-#include "apps/cli_support.h"
-#include "apps/commands.h"
+#include "apps/cli/cli_support.h"
+#include "apps/cli/commands.h"
 #include "apps/gan/trainer.h"
 #include "autograd/variable.h"
 #include "engine/error.h"

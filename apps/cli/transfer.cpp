@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "apps/cli_support.h"
-#include "apps/commands.h"
+#include "apps/cli/cli_support.h"
+#include "apps/cli/commands.h"
 #include "apps/gan/trainer.h"
 #include "apps/gan/transfer.h"
 #include "engine/error.h"

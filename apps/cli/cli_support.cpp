@@ -1,4 +1,4 @@
-#include "apps/cli_support.h"
+#include "apps/cli/cli_support.h"
 
 #include <unistd.h>
 

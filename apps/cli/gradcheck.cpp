@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "apps/commands.h"
+#include "apps/cli/commands.h"
 #include "autograd/gradcheck.h"
 #include "engine/device.h"
 #include "engine/error.h"

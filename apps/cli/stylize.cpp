@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "apps/cli_support.h"
-#include "apps/commands.h"
+#include "apps/cli/cli_support.h"
+#include "apps/cli/commands.h"
 #include "apps/gan/checkpoint.h"
 #include "apps/gan/stylize.h"
 #include "engine/error.h"
