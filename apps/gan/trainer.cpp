@@ -180,7 +180,7 @@ TrainConfig Trainer::saved_config(const std::string& out_dir) {
 Trainer::Trainer(const TrainConfig& config, bool resume) : Trainer(config, resume, false) {}
 
 Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
-    : config_(config), device_(Device::parse(config.device)) {
+    : config_(config), device_(Device::parse(config.device)), objective_(config.lambdas) {
   const TrainConfig& c = config_;
   if (c.size < std::max(Generator::kMinSide, Discriminator::kMinSide) || c.size % Generator::kStride != 0)
     throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(Generator::kStride) +
@@ -276,24 +276,23 @@ StepLog Trainer::train_step() {
   const auto targets = perceptual_->content_targets(content);
 
   const Variable output = labelled(kActivationsG, [&] { return (*generator_)(Variable(content)); });
-  const bool adversarial = c.lambdas.adv != 0;
 
   // (a) D step on L_D with G fixed: y enters detached.
-  if (adversarial) {
+  if (objective_.adversarial()) {
     adam_d_->zero_grad();
     const Variable real = Variable(images_to_tensor(last_style_, c.dtype, device_));
     const AllocationScope activations_d(kActivationsD);
     const Variable score_real = (*discriminator_)(real);
     const Variable score_fake = (*discriminator_)(output.detach());
-    const Variable loss_d = autograd::lsgan_d_loss(score_real, score_fake);
-    log.loss_d = loss_d.value().item();
+    const Variable lsgan_d = objective_.discriminator_term(score_real, score_fake);
+    log.loss_d = lsgan_d.value().item();
     log.score_real_mean = mean_of(score_real.value());
     log.score_fake_mean = mean_of(score_fake.value());
     if (!std::isfinite(*log.loss_d))
       stop_non_finite(log.step, "the discriminator loss is not finite (" + csv_number(*log.loss_d) + ")",
                       "a lower --lr-d (was " + csv_number(c.lr_d) + ") or --lambda-adv");
     labelled(kBackward, [&] {
-      weighted_sum({{c.lambdas.adv, loss_d}}).backward();
+      objective_.discriminator_loss(lsgan_d).backward();
       return 0;
     });
     log.grad_norm_d = gradient_norm(discriminator_->parameters());
@@ -303,16 +302,14 @@ StepLog Trainer::train_step() {
   // (b) G step on L_G with D fixed: frozen, D passes gradients to y but computes none for itself.
   adam_g_->zero_grad();
   const PerceptualTerms terms = labelled(kActivationsVgg, [&] { return (*perceptual_)(output, targets); });
-  std::vector<std::pair<double, Variable>> g_terms = {
-      {c.lambdas.content, terms.content}, {c.lambdas.style, terms.style}, {c.lambdas.tv, terms.tv}};
-  if (adversarial) {
+  Variable adv;
+  if (objective_.adversarial()) {
     discriminator_->set_requires_grad(false);
-    const Variable adv = labelled(kActivationsD, [&] { return autograd::lsgan_g_loss((*discriminator_)(output)); });
+    adv = labelled(kActivationsD, [&] { return objective_.generator_adversarial_term((*discriminator_)(output)); });
     discriminator_->set_requires_grad(true);
     log.adv_g = adv.value().item();
-    g_terms.emplace_back(c.lambdas.adv, adv);
   }
-  const Variable g_loss = weighted_sum(g_terms);
+  const Variable g_loss = objective_.generator_loss(terms, adv);
   log.content = terms.content.value().item();
   log.style = terms.style.value().item();
   log.tv = terms.tv.value().item();

@@ -1,6 +1,6 @@
 // The GAN training loop (DESIGN.md section 3): each iteration draws a content batch x and real style crops, runs
-// y = G(x) once, takes one D step on L_D = l3 LSGAN_D(D(real), D(y)) with y detached, then one G step on
-// L_G = l1 content + l2 style + l3 LSGAN_G(D(y)) + l4 TV with D frozen (no D weight gradients are computed).
+// y = G(x) once, takes one D step on L_D with y detached, then one G step on L_G with D frozen (no D weight
+// gradients are computed); objective.h assembles L_D and L_G.
 // G is not updated between the two steps, so reusing y for the G step equals recomputing it.
 //
 // A run lives in one folder: config.json, log.csv, samples/, checkpoint.safetensors, generator.safetensors.
@@ -19,15 +19,10 @@
 #include "apps/gan/dataset.h"
 #include "apps/gan/losses.h"
 #include "apps/gan/models.h"
+#include "apps/gan/objective.h"
 #include "engine/error.h"
 
 namespace gramgan::gan {
-
-// Defaults calibrated at initialisation (apps/gan/README.md, "Loss weights"): with them the weighted content and
-// style terms are of the same order, TV about 1% and the adversarial term about 10% of the content term.
-struct LossWeights {
-  double content = 1.0, style = 5e3, adv = 0.1, tv = 0.1;
-};
 
 struct TrainConfig {
   std::string content_dir, style_path;
@@ -125,6 +120,7 @@ class Trainer {
   Image style_image_;
   std::unique_ptr<Vgg19Features> vgg_;
   std::unique_ptr<PerceptualLoss> perceptual_;
+  GanObjective objective_;
   std::unique_ptr<Generator> generator_;
   std::unique_ptr<Discriminator> discriminator_;
   std::unique_ptr<nn::Adam> adam_g_, adam_d_;
