@@ -3,7 +3,8 @@
 // gradients are computed); objective.h assembles L_D and L_G.
 // G is not updated between the two steps, so reusing y for the G step equals recomputing it.
 //
-// A run lives in one folder: config.json, log.csv, samples/, checkpoint.safetensors, generator.safetensors.
+// A run lives in one folder (run_folder.h: config.json, log.csv, samples/, checkpoint.safetensors,
+// generator.safetensors); the trainer decides what goes into those files and when.
 // Everything random derives from the seed and the step/data counters saved in the checkpoint, so resuming gives
 // bitwise the weights of an uninterrupted run on the same device.
 #pragma once
@@ -19,43 +20,12 @@
 #include "apps/gan/dataset.h"
 #include "apps/gan/losses.h"
 #include "apps/gan/models.h"
+#include "apps/gan/config.h"
 #include "apps/gan/objective.h"
+#include "apps/gan/run_folder.h"
 #include "engine/error.h"
 
 namespace gramgan::gan {
-
-struct TrainConfig {
-  std::string content_dir, style_path;
-  std::string vgg;  // a safetensors path, or "random"
-  Pool vgg_pool = Pool::max;
-  int size = 256, batch = 4;
-  long long steps = 2000;
-  LossWeights lambdas;
-  std::vector<std::string> content_layers{"relu4_2"};
-  std::vector<std::string> style_layers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
-  TvMode tv_mode = TvMode::sqrt;
-  double lr_g = 1e-3, lr_d = 2e-4;
-  GeneratorOptions generator;
-  DiscriminatorOptions discriminator;
-  std::string device = "cpu";
-  DType dtype = DType::float32;
-  std::uint64_t seed = 0;
-  std::string out_dir;
-  long long sample_every = 100, checkpoint_every = 500;
-};
-
-// config <-> JSON text (config.json, and the copy inside each checkpoint that --resume reads).
-std::string config_to_json(const TrainConfig& config);
-TrainConfig config_from_json(const std::string& json, const std::string& source);
-
-struct StepLog {
-  long long step = 0;                                             // 1-based: the iteration just finished
-  double content = 0, style = 0, adv_g = 0, tv = 0, g_total = 0;  // raw terms and the weighted total
-  LossWeights lambdas;
-  std::optional<double> loss_d, score_real_mean, score_fake_mean, grad_norm_d;  // absent when lambda_adv = 0 (no D)
-  double grad_norm_g = 0;
-  double seconds = 0;
-};
 
 // A loss that is not finite: training stops there without writing a checkpoint, so the last one on disk (if any)
 // is the last good state. The message names the step, the loss terms, that checkpoint and what to try.
@@ -109,12 +79,11 @@ class Trainer {
 
  private:
   Trainer(const TrainConfig& config, bool resume, bool planning);
-  void load_checkpoint();     // reads only
-  void truncate_log() const;  // log.csv loses the rows after the checkpoint's step
-  void append_log(const StepLog& log);
+  void load_checkpoint();  // reads only
   [[noreturn]] void stop_non_finite(long long step, const std::string& what, const std::string& advice) const;
 
   TrainConfig config_;
+  RunFolder folder_;
   Device device_;
   std::unique_ptr<ContentDataset> data_;
   Image style_image_;
