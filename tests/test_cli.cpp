@@ -190,6 +190,12 @@ TEST_F(CliTest, TrainZeroBatch) {
 
 TEST_F(CliTest, TrainUnknownDevice) { expect_train_error({{"--device", "bogus"}}, "bogus"); }
 
+// Enum options take the names of their table (apps/gan/enum_names.h) and nothing else.
+TEST_F(CliTest, TrainUnknownPoolingOrTvMode) {
+  expect_train_error({{"--vgg-pool", "maximum"}}, "--vgg-pool: maximum not in {max,average}");
+  expect_train_error({{"--tv", "l1"}}, "--tv: l1 not in {sqrt,squared}");
+}
+
 TEST_F(CliTest, TrainCudaWithoutGpu) {
   if (gramgan::cuda_available()) GTEST_SKIP() << "a GPU is present";
   expect_train_error({{"--device", "cuda"}}, "no GPU");
@@ -297,6 +303,14 @@ TEST_F(CliTest, StylizeRefusesTwoInputsWithOneOutputName) {
 // ---- transfer ----------------------------------------------------------------------------------------------------
 
 TEST_F(CliTest, TransferContentMissing) { expect_transfer_error({{"--content", dir_ / "gone.png"}}, "gone.png"); }
+
+TEST_F(CliTest, TransferUnknownPooling) {
+  expect_transfer_error({{"--vgg-pool", "avg"}}, "--vgg-pool: avg not in {max,average}");
+}
+
+TEST_F(CliTest, GradcheckUnknownDtype) {
+  expect_usage_error(run_cli({"gradcheck", "--dtype", "half"}), "--dtype: half not in {double,float}");
+}
 
 TEST_F(CliTest, TransferTinySize) { expect_transfer_error({{"--size", "8"}}, "--size 8"); }
 

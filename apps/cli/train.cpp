@@ -10,6 +10,7 @@
 
 #include "apps/cli/cli_support.h"
 #include "apps/cli/commands.h"
+#include "apps/gan/enum_names.h"
 #include "apps/gan/trainer.h"
 #include "autograd/variable.h"
 #include "engine/error.h"
@@ -19,7 +20,9 @@ namespace {
 
 struct TrainArgs {
   gan::TrainConfig config;
-  std::string device, pool = "max", tv = "sqrt";
+  // --vgg-pool and --tv as given; their defaults are the config's.
+  std::string device, pool = gan::enum_name(gan::kPoolNames, config.vgg_pool),
+                      tv = gan::enum_name(gan::kTvModeNames, config.tv_mode);
   bool resume = false, detect_anomaly = false, dry_run = false;
 };
 
@@ -115,8 +118,8 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   } else {
     if (config.content_dir.empty() || config.style_path.empty())
       throw Error("train: --content DIR and --style FILE are required (or --resume with --out RUN_DIR)");
-    config.vgg_pool = args.pool == "max" ? Pool::max : Pool::average;
-    config.tv_mode = args.tv == "sqrt" ? TvMode::sqrt : TvMode::squared;
+    config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
+    config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
   }
 
@@ -160,7 +163,7 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--vgg", c.vgg, "VGG-19 weights (safetensors, torchvision names), or 'random' (weak; warned)")
       ->capture_default_str();
   cmd->add_option("--vgg-pool", args->pool, "VGG pooling: max, or average (Gatys)")
-      ->check(CLI::IsMember({"max", "average"}))
+      ->check(CLI::IsMember(gan::enum_names(gan::kPoolNames)))
       ->capture_default_str();
   cmd->add_option("--size", c.size, "Crop size (square; multiple of 4, >= 24)")->capture_default_str();
   cmd->add_option("--batch", c.batch, "Content images per step")->check(kPositive)->capture_default_str();
@@ -179,7 +182,7 @@ Command add_train_command(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--tv", args->tv, "Total variation: sqrt (isotropic, eps 1e-8) or squared")
-      ->check(CLI::IsMember({"sqrt", "squared"}))
+      ->check(CLI::IsMember(gan::enum_names(gan::kTvModeNames)))
       ->capture_default_str();
   cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G (betas 0.9, 0.999)")->capture_default_str();
   cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D (betas 0.5, 0.999)")->capture_default_str();

@@ -4,6 +4,7 @@
 
 #include "apps/cli/cli_support.h"
 #include "apps/cli/commands.h"
+#include "apps/gan/enum_names.h"
 #include "apps/gan/trainer.h"
 #include "apps/gan/transfer.h"
 #include "engine/error.h"
@@ -13,7 +14,7 @@ namespace gramgan::cli {
 namespace {
 
 struct TransferArgs {
-  std::string content, style, out, device, vgg, pool = "max";
+  std::string content, style, out, device, vgg, pool = gan::enum_name(gan::kPoolNames, Pool::max);
   int size = 256;
   std::uint64_t seed = 0;
   gan::TransferConfig config;
@@ -33,8 +34,8 @@ int run_transfer(const TransferArgs& args) {
   if (std::min(content.width, content.height) < 16 || std::min(style.width, style.height) < 16)
     throw Error("--size " + std::to_string(args.size) + ": an image's short side would be below 16 pixels");
   const Device device = Device::parse(choose_device(args.device));
-  const auto vgg =
-      gan::make_vgg(args.vgg, args.pool == "max" ? Pool::max : Pool::average, args.seed, DType::float32, device);
+  const auto vgg = gan::make_vgg(args.vgg, gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool"), args.seed,
+                                 DType::float32, device);
   report_device_choice(args.device);
   std::fprintf(stderr, "gramgan transfer: %dx%d, %d steps on %s\n", content.width, content.height, args.config.steps,
                device.to_string().c_str());
@@ -69,7 +70,7 @@ Command add_transfer_command(CLI::App& app) {
   cmd->add_option("--vgg", args->vgg, "VGG-19 weights (safetensors), or 'random' (weak; warned)")
       ->capture_default_str();
   cmd->add_option("--vgg-pool", args->pool, "VGG pooling: max, or average (Gatys)")
-      ->check(CLI::IsMember({"max", "average"}))
+      ->check(CLI::IsMember(gan::enum_names(gan::kPoolNames)))
       ->capture_default_str();
   cmd->add_option("--lambda-content", c.lambda_content, "Weight of the content loss")->capture_default_str();
   cmd->add_option("--lambda-style", c.lambda_style, "Weight of the style loss")->capture_default_str();

@@ -1,7 +1,9 @@
 #include "apps/gan/config.h"
 
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
+#include "apps/gan/enum_names.h"
 #include "engine/error.h"
 
 namespace gramgan::gan {
@@ -9,71 +11,70 @@ using nlohmann::json;
 
 namespace {
 
-const char* pool_name(Pool p) { return p == Pool::max ? "max" : "average"; }
-const char* tv_name(TvMode m) { return m == TvMode::sqrt ? "sqrt" : "squared"; }
+// Every setting and its key in config.json, once: writing and reading both walk this list, so a field cannot be
+// written and then forgotten on read. `Config` is TrainConfig or const TrainConfig.
+template <class Config, class Visit>
+void for_each_field(Config& c, Visit&& visit) {
+  visit("content_dir", c.content_dir);
+  visit("style", c.style_path);
+  visit("vgg", c.vgg);
+  visit("vgg_pool", c.vgg_pool);
+  visit("size", c.size);
+  visit("batch", c.batch);
+  visit("steps", c.steps);
+  visit("lambda_content", c.lambdas.content);
+  visit("lambda_style", c.lambdas.style);
+  visit("lambda_adv", c.lambdas.adv);
+  visit("lambda_tv", c.lambdas.tv);
+  visit("content_layers", c.content_layers);
+  visit("style_layers", c.style_layers);
+  visit("tv_mode", c.tv_mode);
+  visit("lr_g", c.lr_g);
+  visit("lr_d", c.lr_d);
+  visit("generator_width", c.generator.width);
+  visit("generator_residual_blocks", c.generator.residual_blocks);
+  visit("discriminator_width", c.discriminator.width);
+  visit("device", c.device);
+  visit("dtype", c.dtype);
+  visit("seed", c.seed);
+  visit("out", c.out_dir);
+  visit("sample_every", c.sample_every);
+  visit("checkpoint_every", c.checkpoint_every);
+}
+
+// The names of the enums a config holds (enum_names.h).
+const auto& names_of(Pool) { return kPoolNames; }
+const auto& names_of(TvMode) { return kTvModeNames; }
+const auto& names_of(DType) { return kDTypeNames; }
 
 }  // namespace
 
-std::string config_to_json(const TrainConfig& c) {
-  json j = {
-      {"content_dir", c.content_dir},
-      {"style", c.style_path},
-      {"vgg", c.vgg},
-      {"vgg_pool", pool_name(c.vgg_pool)},
-      {"size", c.size},
-      {"batch", c.batch},
-      {"steps", c.steps},
-      {"lambda_content", c.lambdas.content},
-      {"lambda_style", c.lambdas.style},
-      {"lambda_adv", c.lambdas.adv},
-      {"lambda_tv", c.lambdas.tv},
-      {"content_layers", c.content_layers},
-      {"style_layers", c.style_layers},
-      {"tv_mode", tv_name(c.tv_mode)},
-      {"lr_g", c.lr_g},
-      {"lr_d", c.lr_d},
-      {"generator_width", c.generator.width},
-      {"generator_residual_blocks", c.generator.residual_blocks},
-      {"discriminator_width", c.discriminator.width},
-      {"device", c.device},
-      {"dtype", c.dtype == DType::float32 ? "float32" : "float64"},
-      {"seed", c.seed},
-      {"out", c.out_dir},
-      {"sample_every", c.sample_every},
-      {"checkpoint_every", c.checkpoint_every},
-  };
+std::string config_to_json(const TrainConfig& config) {
+  json j = json::object();
+  for_each_field(config, [&](const char* key, const auto& value) {
+    if constexpr (std::is_enum_v<std::decay_t<decltype(value)>>)
+      j[key] = enum_name(names_of(value), value);
+    else
+      j[key] = value;
+  });
   return j.dump(2);
 }
 
 TrainConfig config_from_json(const std::string& text, const std::string& source) {
+  const std::string unreadable = source + ": the saved run configuration is unreadable: ";
   try {
     const json j = json::parse(text);
     TrainConfig c;
-    c.content_dir = j.at("content_dir").get<std::string>();
-    c.style_path = j.at("style").get<std::string>();
-    c.vgg = j.at("vgg").get<std::string>();
-    c.vgg_pool = j.at("vgg_pool").get<std::string>() == "max" ? Pool::max : Pool::average;
-    c.size = j.at("size").get<int>();
-    c.batch = j.at("batch").get<int>();
-    c.steps = j.at("steps").get<long long>();
-    c.lambdas = {j.at("lambda_content").get<double>(), j.at("lambda_style").get<double>(),
-                 j.at("lambda_adv").get<double>(), j.at("lambda_tv").get<double>()};
-    c.content_layers = j.at("content_layers").get<std::vector<std::string>>();
-    c.style_layers = j.at("style_layers").get<std::vector<std::string>>();
-    c.tv_mode = j.at("tv_mode").get<std::string>() == "sqrt" ? TvMode::sqrt : TvMode::squared;
-    c.lr_g = j.at("lr_g").get<double>();
-    c.lr_d = j.at("lr_d").get<double>();
-    c.generator = {j.at("generator_width").get<int>(), j.at("generator_residual_blocks").get<int>()};
-    c.discriminator = {j.at("discriminator_width").get<int>()};
-    c.device = j.at("device").get<std::string>();
-    c.dtype = j.at("dtype").get<std::string>() == "float64" ? DType::float64 : DType::float32;
-    c.seed = j.at("seed").get<std::uint64_t>();
-    c.out_dir = j.at("out").get<std::string>();
-    c.sample_every = j.at("sample_every").get<long long>();
-    c.checkpoint_every = j.at("checkpoint_every").get<long long>();
+    for_each_field(c, [&](const char* key, auto& value) {
+      using T = std::decay_t<decltype(value)>;
+      if constexpr (std::is_enum_v<T>)
+        value = parse_enum(names_of(T{}), j.at(key).get<std::string>(), unreadable + "'" + key + "'");
+      else
+        value = j.at(key).get<T>();
+    });
     return c;
   } catch (const json::exception& e) {
-    throw Error(source + ": the saved run configuration is unreadable: " + e.what());
+    throw Error(unreadable + e.what());
   }
 }
 
