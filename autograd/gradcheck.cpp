@@ -448,7 +448,7 @@ CaseResult check(const Case& c, const Options& options,
     leaves[k] = original;
   }
   for (const Pair& p : pairs) {
-    const double atol = is_double ? std::max(1e-14, 1e-9 * gmax) : p.noise;
+    const double atol = is_double ? std::max(1e-14, kDoubleAtolOfLargest * gmax) : p.noise;
     result.atol = std::max(result.atol, atol);
     const double err = std::abs(p.a - p.n);
     result.max_abs_error = std::max(result.max_abs_error, err);

@@ -344,7 +344,14 @@ TEST_F(CliTest, DefaultDeviceErrorIsOneLine) {
 
 TEST(CliHelp, ListsOptionsWithDefaults) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
-      {"train", {"--size INT=256", "--batch INT:POSITIVE=4", "--steps INT:NONNEGATIVE=2000", "--resume"}},
+      {"train",
+       {"--size INT=256", "--batch INT:POSITIVE=4", "--steps INT:NONNEGATIVE=2000", "--resume",
+        // Built from the constants they quote (the crop limits, TV's eps, the Adam betas, the enum names).
+        "multiple of 4, >= 24", "sqrt (isotropic, eps 1e-8) or squared", "of G (betas 0.9, 0.999)",
+        "of D (betas 0.5, 0.999)", "VGG pooling: max, or average (Gatys)", "or 'random' (weak; warned)"}},
+      {"gradcheck",
+       {"double (rtol 1e-6, atol 1e-9 of the largest gradient) or float (rtol 1e-4, atol the measured",
+        "--dtype TEXT:{double,float}=double"}},
       {"stylize", {"--model TEXT REQUIRED", "--in TEXT ... REQUIRED", "--out TEXT REQUIRED", "--device"}},
       {"transfer", {"--size INT=256", "--steps INT:NONNEGATIVE=200", "--lr FLOAT=0.05", "--vgg TEXT="}},
   };

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "apps/cli/cli_support.h"
 #include "apps/cli/commands.h"
 #include "apps/gan/enum_names.h"
 #include "autograd/gradcheck.h"
@@ -63,9 +64,13 @@ Command add_gradcheck_command(CLI::App& app) {
   for (const auto& n : autograd::gradcheck::op_names()) ops += ", " + n;
   cmd->add_option("--op", args->op, "Op to check: " + ops)->capture_default_str();
   cmd->add_option("--device", args->device, "Device: cpu (the simulator) or cuda[:N]")->capture_default_str();
+  const auto name = [](DType dtype) { return gan::enum_name(gan::kGradcheckDTypeNames, dtype); };
+  const auto rtol = [](DType dtype) { return short_number(autograd::gradcheck::relative_tolerance(dtype)); };
   cmd->add_option("--dtype", args->dtype,
-                  "double (rtol 1e-6, atol 1e-9 of the largest gradient) or float (rtol 1e-4, atol the measured "
-                  "finite-difference noise floor)")
+                  name(DType::float64) + " (rtol " + rtol(DType::float64) + ", atol " +
+                      short_number(autograd::gradcheck::kDoubleAtolOfLargest) + " of the largest gradient) or " +
+                      name(DType::float32) + " (rtol " + rtol(DType::float32) +
+                      ", atol the measured finite-difference noise floor)")
       ->check(CLI::IsMember(gan::enum_names(gan::kGradcheckDTypeNames)))
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed of the random inputs")->capture_default_str();

@@ -12,6 +12,7 @@
 #include "apps/cli/commands.h"
 #include "apps/gan/enum_names.h"
 #include "apps/gan/trainer.h"
+#include "autograd/functions.h"
 #include "autograd/variable.h"
 #include "engine/error.h"
 
@@ -160,12 +161,17 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--content", c.content_dir, "Folder of content photos (every *.png below it)")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--style", c.style_path, "Style image (PNG), at least --size on each side");
-  cmd->add_option("--vgg", c.vgg, "VGG-19 weights (safetensors, torchvision names), or 'random' (weak; warned)")
+  cmd->add_option(
+         "--vgg", c.vgg,
+         "VGG-19 weights (safetensors, torchvision names), or '" + std::string(gan::kRandomVgg) + "' (weak; warned)")
       ->capture_default_str();
-  cmd->add_option("--vgg-pool", args->pool, "VGG pooling: max, or average (Gatys)")
+  cmd->add_option("--vgg-pool", args->pool, pooling_help())
       ->check(CLI::IsMember(gan::enum_names(gan::kPoolNames)))
       ->capture_default_str();
-  cmd->add_option("--size", c.size, "Crop size (square; multiple of 4, >= 24)")->capture_default_str();
+  cmd->add_option("--size", c.size,
+                  "Crop size (square; multiple of " + std::to_string(gan::kCropMultiple) +
+                      ", >= " + std::to_string(gan::kMinCrop) + ")")
+      ->capture_default_str();
   cmd->add_option("--batch", c.batch, "Content images per step")->check(kPositive)->capture_default_str();
   cmd->add_option("--steps", c.steps, "Total iterations (each one D step and one G step)")
       ->check(kNonNegative)
@@ -175,17 +181,19 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--lambda-adv", c.lambdas.adv, "Weight of the LSGAN loss (0: no discriminator)")
       ->capture_default_str();
   cmd->add_option("--lambda-tv", c.lambdas.tv, "Weight of the total-variation loss")->capture_default_str();
-  cmd->add_option("--content-layers", c.content_layers, "VGG layers for the content loss")
-      ->delimiter(',')
-      ->capture_default_str();
-  cmd->add_option("--style-layers", c.style_layers, "VGG layers for the style loss")
-      ->delimiter(',')
-      ->capture_default_str();
-  cmd->add_option("--tv", args->tv, "Total variation: sqrt (isotropic, eps 1e-8) or squared")
+  add_layer_options(*cmd, c.content_layers, c.style_layers);
+  cmd->add_option("--tv", args->tv,
+                  "Total variation: " + gan::enum_name(gan::kTvModeNames, TvMode::sqrt) + " (isotropic, eps " +
+                      short_number(autograd::kTvEps) + ") or " + gan::enum_name(gan::kTvModeNames, TvMode::squared))
       ->check(CLI::IsMember(gan::enum_names(gan::kTvModeNames)))
       ->capture_default_str();
-  cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G (betas 0.9, 0.999)")->capture_default_str();
-  cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D (betas 0.5, 0.999)")->capture_default_str();
+  const auto betas = [](const AdamConfig& adam) {
+    return "(betas " + short_number(adam.beta1) + ", " + short_number(adam.beta2) + ")";
+  };
+  cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G " + betas(gan::adam_config_g(c.lr_g)))
+      ->capture_default_str();
+  cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D " + betas(gan::adam_config_d(c.lr_d)))
+      ->capture_default_str();
   cmd->add_option("--g-width", c.generator.width, "Generator width (channels of its first layer)")
       ->check(kPositive)
       ->capture_default_str();
@@ -195,7 +203,7 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--d-width", c.discriminator.width, "Discriminator width (channels of its first layer)")
       ->check(kPositive)
       ->capture_default_str();
-  cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
+  add_device_option(*cmd, args->device);
   cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")->capture_default_str();
   cmd->add_option("--out", c.out_dir, "Run folder (config.json, log.csv, samples/, checkpoints)")
       ->capture_default_str();

@@ -13,13 +13,13 @@ namespace gramgan::gan {
 
 struct TrainConfig {
   std::string content_dir, style_path;
-  std::string vgg;  // a safetensors path, or "random"
+  std::string vgg;  // a safetensors path, or kRandomVgg (vgg.h)
   Pool vgg_pool = Pool::max;
   int size = 256, batch = 4;
   long long steps = 2000;
   LossWeights lambdas;
-  std::vector<std::string> content_layers{"relu4_2"};
-  std::vector<std::string> style_layers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+  std::vector<std::string> content_layers = kDefaultContentLayers;
+  std::vector<std::string> style_layers = kDefaultStyleLayers;
   TvMode tv_mode = TvMode::sqrt;
   double lr_g = 1e-3, lr_d = 2e-4;
   GeneratorOptions generator;

@@ -14,6 +14,10 @@
 
 namespace gramgan::gan {
 
+// The default layers (Gatys et al.), for train and transfer alike.
+inline const std::vector<std::string> kDefaultContentLayers{"relu4_2"};
+inline const std::vector<std::string> kDefaultStyleLayers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+
 struct PerceptualTerms {
   Variable content, style, tv;  // raw (unweighted) 1-element losses
 };

@@ -50,7 +50,7 @@ double gradient_norm(const std::vector<Variable>& parameters) {
 
 std::unique_ptr<Vgg19Features> make_vgg(const std::string& vgg, Pool pool, std::uint64_t seed, DType dtype,
                                         const Device& device) {
-  if (vgg == "random") {
+  if (vgg == kRandomVgg) {
     std::fprintf(stderr,
                  "gramgan: WARNING: --vgg random: the perceptual network has random (seeded He-init) weights, not "
                  "ImageNet ones. Content and style losses still run, but stylisation is far weaker; fetch the real "
@@ -76,9 +76,9 @@ Trainer::Trainer(const TrainConfig& config, bool resume) : Trainer(config, resum
 Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
     : config_(config), folder_(config.out_dir), device_(Device::parse(config.device)), objective_(config.lambdas) {
   const TrainConfig& c = config_;
-  if (c.size < std::max(Generator::kMinSide, Discriminator::kMinSide) || c.size % Generator::kStride != 0)
-    throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(Generator::kStride) +
-                " and at least " + std::to_string(std::max(Generator::kMinSide, Discriminator::kMinSide)));
+  if (c.size < kMinCrop || c.size % kCropMultiple != 0)
+    throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(kCropMultiple) +
+                " and at least " + std::to_string(kMinCrop));
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.steps < 0) throw Error("--steps must be >= 0");
   if (c.out_dir.empty()) throw Error("--out: a run folder is required");
@@ -99,8 +99,8 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
       labelled(kParametersD, [&] { return std::make_unique<Discriminator>(c.discriminator, init, c.dtype, device_); });
   {
     const AllocationScope scope(kOptimizerState);
-    adam_g_ = std::make_unique<nn::Adam>(generator_->parameters(), AdamConfig{.lr = c.lr_g});
-    adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), AdamConfig{.lr = c.lr_d, .beta1 = 0.5});
+    adam_g_ = std::make_unique<nn::Adam>(generator_->parameters(), adam_config_g(c.lr_g));
+    adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), adam_config_d(c.lr_d));
   }
   // A damaged checkpoint fails here, before the VGG (and its warning for --vgg random) and before any write.
   if (resume && !planning) load_checkpoint();

@@ -9,6 +9,7 @@
 // bitwise the weights of an uninterrupted run on the same device.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -26,6 +27,15 @@
 #include "engine/error.h"
 
 namespace gramgan::gan {
+
+// The crops G and D accept: a multiple of G's stride, and at least both networks' smallest side.
+inline constexpr int kCropMultiple = Generator::kStride;
+inline constexpr int kMinCrop = std::max(Generator::kMinSide, Discriminator::kMinSide);
+
+// The optimisers (apps/README.md, "Defaults and how they were chosen"): G with Adam's default betas (Johnson et
+// al.), D with beta1 0.5 (CycleGAN).
+inline AdamConfig adam_config_g(double lr) { return {.lr = lr}; }
+inline AdamConfig adam_config_d(double lr) { return {.lr = lr, .beta1 = 0.5}; }
 
 // A loss that is not finite: training stops there without writing a checkpoint, so the last one on disk (if any)
 // is the last good state. The message names the step, the loss terms, that checkpoint and what to try.
