@@ -203,14 +203,14 @@ Variable gram_mse_loss(const Variable& features, const Tensor& target_gram) {
   auto out = ops::gram_mse(features.value(), target_gram);
   return FusedLoss::forward("gram_mse_loss", std::move(out.value), {std::move(out.grad)}, {features});
 }
-Variable lsgan_d_loss(const Variable& d_real, const Variable& d_fake) {
-  auto out = ops::lsgan_d(d_real.value(), d_fake.value());
-  return FusedLoss::forward("lsgan_d_loss", std::move(out.value), {std::move(out.dscore_real), std::move(out.dscore_fake)},
-                            {d_real, d_fake});
+Variable lsgan_d_loss(const Variable& score_real, const Variable& score_fake) {
+  auto out = ops::lsgan_d(score_real.value(), score_fake.value());
+  return FusedLoss::forward("lsgan_d_loss", std::move(out.value),
+                            {std::move(out.dscore_real), std::move(out.dscore_fake)}, {score_real, score_fake});
 }
-Variable lsgan_g_loss(const Variable& d_fake) {
-  auto out = ops::lsgan_g(d_fake.value());
-  return FusedLoss::forward("lsgan_g_loss", std::move(out.value), {std::move(out.grad)}, {d_fake});
+Variable lsgan_g_loss(const Variable& score_fake) {
+  auto out = ops::lsgan_g(score_fake.value());
+  return FusedLoss::forward("lsgan_g_loss", std::move(out.value), {std::move(out.grad)}, {score_fake});
 }
 
 std::uint64_t conv2d_weight_gradient_launches() { return weight_gradient_launches.load(); }

@@ -25,11 +25,13 @@ Variable upsample2x(const Variable& x);
 Variable gram(const Variable& features);
 
 // Losses: 1-element variables.
-Variable tv_loss(TvMode mode, const Variable& x, double eps = 1e-8);
+// eps keeps the sqrt form's gradient finite where the image is flat (DESIGN.md section 3).
+inline constexpr double kTvEps = 1e-8;
+Variable tv_loss(TvMode mode, const Variable& x, double eps = kTvEps);
 Variable mse_loss(const Variable& prediction, const Tensor& target);
 Variable gram_mse_loss(const Variable& features, const Tensor& target_gram);
-Variable lsgan_d_loss(const Variable& d_real, const Variable& d_fake);
-Variable lsgan_g_loss(const Variable& d_fake);
+Variable lsgan_d_loss(const Variable& score_real, const Variable& score_fake);
+Variable lsgan_g_loss(const Variable& score_fake);
 
 // Weight-gradient kernels (conv2d_backward_weight) launched by conv2d's backward in this process: telemetry, and
 // how tests see that frozen weights cost none.

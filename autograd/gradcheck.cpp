@@ -222,14 +222,15 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
   if (op == "lsgan_d")
     for (const Shape& s : {Shape{2, 1, 5, 7}, Shape{3, 1, 4, 4}})
       out.push_back({op,
-                     "d_real, d_fake " + dims(s),
-                     {src.leaf(src.uniform(s), "d_real"), src.leaf(src.uniform(s), "d_fake")},
+                     "score_real, score_fake " + dims(s),
+                     {src.leaf(src.uniform(s), "score_real"), src.leaf(src.uniform(s), "score_fake")},
                      [](const Leaves& l, Branches*) { return lsgan_d_loss(l[0], l[1]); }});
   if (op == "lsgan_g")
     for (const Shape& s : {Shape{2, 1, 5, 7}, Shape{3, 1, 4, 4}})
-      out.push_back({op, "d_fake " + dims(s), {src.leaf(src.uniform(s), "d_fake")}, [](const Leaves& l, Branches*) {
-                       return lsgan_g_loss(l[0]);
-                     }});
+      out.push_back(
+          {op, "score_fake " + dims(s), {src.leaf(src.uniform(s), "score_fake")}, [](const Leaves& l, Branches*) {
+             return lsgan_g_loss(l[0]);
+           }});
   if (op == "composed") {
     // Generator (trainable): conv 9x9 reflect -> IN -> relu -> conv 3x3 s2 -> IN -> relu -> upsample -> conv 3x3
     // reflect -> tanh_unit. VGG-like (frozen): channel_affine -> conv 3x3 -> relu -> max pool -> conv 3x3.
@@ -447,7 +448,7 @@ CaseResult check(const Case& c, const Options& options,
     leaves[k] = original;
   }
   for (const Pair& p : pairs) {
-    const double atol = is_double ? std::max(1e-14, 1e-9 * gmax) : p.noise;
+    const double atol = is_double ? std::max(1e-14, kDoubleAtolOfLargest * gmax) : p.noise;
     result.atol = std::max(result.atol, atol);
     const double err = std::abs(p.a - p.n);
     result.max_abs_error = std::max(result.max_abs_error, err);

@@ -100,6 +100,8 @@ const std::vector<std::string>& op_names();
 
 // rtol of the criterion above.
 double relative_tolerance(DType dtype);
+// In double, atol is this fraction of g (the case's largest analytic gradient).
+inline constexpr double kDoubleAtolOfLargest = 1e-9;
 
 // Runs one case. `perturb_analytic`, when given, may alter the analytic gradients (one host vector per leaf) before
 // the comparison: how tests prove a wrong gradient is reported.

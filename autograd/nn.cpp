@@ -28,7 +28,7 @@ void Module::set_requires_grad(bool requires_grad) {
 
 // ---- Conv2d ------------------------------------------------------------------------------------------------------
 
-Conv2d::Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOptions& options, Generator& generator,
+Conv2d::Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOptions& options, RandomStream& rng,
                DType dtype, const Device& device)
     : params{options.stride, options.pad, options.padding} {
   if (in_channels < 1 || out_channels < 1 || kernel < 1)
@@ -36,10 +36,10 @@ Conv2d::Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOption
                 std::to_string(out_channels) + ", kernel " + std::to_string(kernel));
   const double bound = 1.0 / std::sqrt(double(in_channels) * kernel * kernel);
   Tensor w = Tensor::empty({out_channels, in_channels, kernel, kernel}, dtype, device);
-  weight = Variable(generator.uniform_(w, -bound, bound), true, "weight");
+  weight = Variable(rng.uniform_(w, -bound, bound), true, "weight");
   if (options.bias) {
     Tensor b = Tensor::empty({out_channels}, dtype, device);
-    bias = Variable(generator.uniform_(b, -bound, bound), true, "bias");
+    bias = Variable(rng.uniform_(b, -bound, bound), true, "bias");
   }
 }
 

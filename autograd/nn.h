@@ -2,7 +2,7 @@
 //
 // A Module maps one Variable to one; parameters() lists its trainable leaves with dotted names ("0.weight",
 // "res1.norm.gamma") in a fixed order, which is what checkpoints and optimizers key on. Initial values come from
-// a Generator, so a (seed, offset) pair reproduces a model on every device.
+// a RandomStream, so a (seed, offset) pair reproduces a model on every device.
 #pragma once
 
 #include <memory>
@@ -46,7 +46,7 @@ struct Conv2dOptions {
 // weight (out, in, k, k) and bias (out) uniform in +-1/sqrt(in k k) (PyTorch's default).
 class Conv2d : public Module {
  public:
-  Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOptions& options, Generator& generator,
+  Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOptions& options, RandomStream& rng,
          DType dtype = DType::float32, const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
 

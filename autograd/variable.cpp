@@ -106,7 +106,7 @@ void Variable::zero_grad() const {
 
 // ---- the backward pass -------------------------------------------------------------------------------------------
 
-class Engine {
+class BackwardPass {
  public:
   using Impl = Variable::Impl;
 
@@ -222,7 +222,7 @@ void Variable::backward() const {
   backward(Tensor::full(v.shape(), 1.0, v.dtype(), v.device()));
 }
 
-void Variable::backward(const Tensor& seed) const { Engine::run(*this, seed); }
+void Variable::backward(const Tensor& seed) const { BackwardPass::run(*this, seed); }
 
 // ---- Node --------------------------------------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class Variable {
 
  private:
   friend struct Node;
-  friend class Engine;
+  friend class BackwardPass;
   struct Impl {
     Tensor value, grad;
     bool grad_owned = false;  // grad has storage of its own (may be accumulated into in place)

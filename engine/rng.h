@@ -1,7 +1,7 @@
 // Counter-based random numbers for tensors. A fill is fully described by (seed, offset): the same pair gives
 // the same bits on every device and launch shape (kernels/philox.h has the mapping). Independent draws need
 // disjoint counter ranges: a fill of n elements uses rng_counters(n, dtype) counters from its offset on.
-// Generator keeps that bookkeeping for a sequence of draws.
+// RandomStream keeps that bookkeeping for a sequence of draws.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +15,9 @@ inline std::uint64_t rng_counters(std::int64_t numel, DType dtype) {
   return philox::groups(std::uint64_t(numel), dtype == DType::float32 ? 4 : 2);
 }
 
-class Generator {
+class RandomStream {
  public:
-  explicit Generator(std::uint64_t seed, std::uint64_t offset = 0) : seed_(seed), offset_(offset) {}
+  explicit RandomStream(std::uint64_t seed, std::uint64_t offset = 0) : seed_(seed), offset_(offset) {}
 
   std::uint64_t seed() const { return seed_; }
   // Where the next draw starts; save it with the seed to resume a run.

@@ -1,4 +1,4 @@
-// libFuzzer target: the gramgan command line, parsed by the same CLI::App as the binary (apps/cli_app.h) but never
+// libFuzzer target: the gramgan command line, parsed by the same CLI::App as the binary (apps/cli/cli_app.h) but never
 // run. The input is the argument list, one argument per NUL-separated token (at most kMaxArgs of at most
 // kMaxArgBytes each; argv[0] is "gramgan"). Expected outcomes: a clean parse, CLI::ParseError (bad arguments,
 // --help, --version) or gramgan::Error; anything else is a finding.
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/cli_app.h"
+#include "apps/cli/cli_app.h"
 #include "engine/error.h"
 
 namespace {

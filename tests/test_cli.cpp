@@ -120,7 +120,7 @@ class CliTest : public ::testing::Test {
 
   // A generator file as train writes it, made directly (no training needed to test stylize's checks).
   std::string generator_file() const {
-    gramgan::Generator rng(3);
+    gramgan::RandomStream rng(3);
     const gramgan::gan::Generator generator({.width = 4, .residual_blocks = 1}, rng);
     const std::string path = dir_ / "generator.safetensors";
     gramgan::gan::save_generator(path, generator);
@@ -189,6 +189,12 @@ TEST_F(CliTest, TrainZeroBatch) {
 }
 
 TEST_F(CliTest, TrainUnknownDevice) { expect_train_error({{"--device", "bogus"}}, "bogus"); }
+
+// Enum options take the names of their table (apps/gan/enum_names.h) and nothing else.
+TEST_F(CliTest, TrainUnknownPoolingOrTvMode) {
+  expect_train_error({{"--vgg-pool", "maximum"}}, "--vgg-pool: maximum not in {max,average}");
+  expect_train_error({{"--tv", "l1"}}, "--tv: l1 not in {sqrt,squared}");
+}
 
 TEST_F(CliTest, TrainCudaWithoutGpu) {
   if (gramgan::cuda_available()) GTEST_SKIP() << "a GPU is present";
@@ -298,6 +304,14 @@ TEST_F(CliTest, StylizeRefusesTwoInputsWithOneOutputName) {
 
 TEST_F(CliTest, TransferContentMissing) { expect_transfer_error({{"--content", dir_ / "gone.png"}}, "gone.png"); }
 
+TEST_F(CliTest, TransferUnknownPooling) {
+  expect_transfer_error({{"--vgg-pool", "avg"}}, "--vgg-pool: avg not in {max,average}");
+}
+
+TEST_F(CliTest, GradcheckUnknownDtype) {
+  expect_usage_error(run_cli({"gradcheck", "--dtype", "half"}), "--dtype: half not in {double,float}");
+}
+
 TEST_F(CliTest, TransferTinySize) { expect_transfer_error({{"--size", "8"}}, "--size 8"); }
 
 TEST_F(CliTest, TransferMissingVgg) {
@@ -330,7 +344,14 @@ TEST_F(CliTest, DefaultDeviceErrorIsOneLine) {
 
 TEST(CliHelp, ListsOptionsWithDefaults) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
-      {"train", {"--size INT=256", "--batch INT:POSITIVE=4", "--steps INT:NONNEGATIVE=2000", "--resume"}},
+      {"train",
+       {"--size INT=256", "--batch INT:POSITIVE=4", "--steps INT:NONNEGATIVE=2000", "--resume",
+        // Built from the constants they quote (the crop limits, TV's eps, the Adam betas, the enum names).
+        "multiple of 4, >= 24", "sqrt (isotropic, eps 1e-8) or squared", "of G (betas 0.9, 0.999)",
+        "of D (betas 0.5, 0.999)", "VGG pooling: max, or average (Gatys)", "or 'random' (weak; warned)"}},
+      {"gradcheck",
+       {"double (rtol 1e-6, atol 1e-9 of the largest gradient) or float (rtol 1e-4, atol the measured",
+        "--dtype TEXT:{double,float}=double"}},
       {"stylize", {"--model TEXT REQUIRED", "--in TEXT ... REQUIRED", "--out TEXT REQUIRED", "--device"}},
       {"transfer", {"--size INT=256", "--steps INT:NONNEGATIVE=200", "--lr FLOAT=0.05", "--vgg TEXT="}},
   };

@@ -1,7 +1,8 @@
 // Damaged model files through the real binary: `train --resume` on a run folder whose checkpoint.safetensors,
 // and `stylize --model` on a generator.safetensors, that is truncated, lacks a tensor, has a tensor of the wrong
 // shape or of the wrong dtype. Each ends with exit status 2 and one stderr line naming the tensor and the problem,
-// and leaves the run folder as it was. (The parser's own checks are in test_safetensors.cpp.)
+// and leaves the run folder as it was; so does a saved configuration that names an unknown enum value. (The
+// parser's own checks are in test_safetensors.cpp.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -171,8 +172,29 @@ TEST_F(CliDamagedFiles, TrainResumeRefusesDamagedCheckpoint) {
   }
 }
 
+// The configuration a checkpoint carries names its enums by string: one that names no value (a hand-edited or
+// future file) is refused with the key, the string and the valid values, not read as some other value.
+TEST_F(CliDamagedFiles, TrainResumeRefusesUnknownNamesInSavedConfig) {
+  const fs::path good = trained_run();
+  for (const auto& [key, valid] : gramgan::test::kConfigEnumKeys) {
+    SCOPED_TRACE(key);
+    const fs::path run = dir_.path() / (std::string("config_") + key);
+    fs::copy(good, run, fs::copy_options::recursive);
+    const std::string checkpoint = (run / "checkpoint.safetensors").string();
+    RawFile raw = read_raw_file(checkpoint);
+    nlohmann::json config = nlohmann::json::parse(raw.metadata.at("gramgan.config"));
+    config[key] = "bogus";
+    raw.metadata["gramgan.config"] = config.dump(2);
+    write_raw_file(checkpoint, raw);
+    const auto before = snapshot(run);
+    expect_file_error(run_cli({"train", "--resume", "--out", run.string(), "--steps", "2", "--device", "cpu"}),
+                      {"checkpoint.safetensors", std::string("'") + key + "'", "unknown value 'bogus'", valid});
+    EXPECT_EQ(snapshot(run), before) << "a refused resume changed the run folder";
+  }
+}
+
 TEST_F(CliDamagedFiles, StylizeRefusesDamagedGenerator) {
-  gramgan::Generator rng(3);
+  gramgan::RandomStream rng(3);
   const gramgan::gan::Generator generator({.width = 4, .residual_blocks = 1}, rng);
   const std::string good = dir_ / "generator.safetensors";
   gramgan::gan::save_generator(good, generator);

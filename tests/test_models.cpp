@@ -37,7 +37,7 @@ void expect_unique_names(const std::vector<gramgan::autograd::nn::NamedParameter
 }
 
 TEST(GanModels, GeneratorParameterCountMatchesTheArchitecture) {
-  gramgan::Generator rng(1);
+  gramgan::RandomStream rng(1);
   Generator g(GeneratorOptions{}, rng);
   const std::int64_t w = 32;
   const std::int64_t expected = conv(3, w, 9, false) + norm(w) + conv(w, 2 * w, 3, false) + norm(2 * w) +
@@ -53,7 +53,7 @@ TEST(GanModels, GeneratorParameterCountMatchesTheArchitecture) {
 }
 
 TEST(GanModels, GeneratorKeepsTheImageShapeAndRange) {
-  gramgan::Generator rng(2);
+  gramgan::RandomStream rng(2);
   Generator g(GeneratorOptions{.width = 4, .residual_blocks = 2}, rng);
   const Variable y = g(random_images(2, 16, 24, 3));
   EXPECT_EQ(y.value().shape(), Shape({2, 3, 16, 24}));
@@ -65,7 +65,7 @@ TEST(GanModels, GeneratorKeepsTheImageShapeAndRange) {
 }
 
 TEST(GanModels, DiscriminatorParameterCountAndPatchMap) {
-  gramgan::Generator rng(5);
+  gramgan::RandomStream rng(5);
   Discriminator d(DiscriminatorOptions{}, rng);
   const std::int64_t expected = conv(3, 64, 4, true) + conv(64, 128, 4, false) + norm(128) + conv(128, 256, 4, false) +
                                 norm(256) + conv(256, 512, 4, false) + norm(512) + conv(512, 1, 4, true);
@@ -73,7 +73,7 @@ TEST(GanModels, DiscriminatorParameterCountAndPatchMap) {
   EXPECT_EQ(parameter_count(d), expected);
   expect_unique_names(d.named_parameters());
 
-  gramgan::Generator small_rng(6);
+  gramgan::RandomStream small_rng(6);
   Discriminator small(DiscriminatorOptions{.width = 4}, small_rng);
   // 4x4 kernels, padding 1: stride 2 halves (rounding down), stride 1 loses one: 32 -> 16 -> 8 -> 4 -> 3 -> 2.
   EXPECT_EQ(small(random_images(3, 32, 40, 7)).value().shape(), Shape({3, 1, 2, 3}));

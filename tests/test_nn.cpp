@@ -13,7 +13,7 @@ namespace {
 
 using gramgan::Activation;
 using gramgan::DType;
-using gramgan::Generator;
+using gramgan::RandomStream;
 using gramgan::Padding;
 using gramgan::Tensor;
 using namespace gramgan::autograd;
@@ -24,21 +24,21 @@ Tensor random_tensor(const gramgan::Shape& shape, std::uint64_t seed, DType dtyp
   return t;
 }
 
-std::shared_ptr<nn::Sequential> small_net(Generator& generator) {
+std::shared_ptr<nn::Sequential> small_net(RandomStream& rng) {
   auto net = std::make_shared<nn::Sequential>();
-  net->add(std::make_shared<nn::Conv2d>(2, 4, 3, nn::Conv2dOptions{1, 1, Padding::reflect, true}, generator,
+  net->add(std::make_shared<nn::Conv2d>(2, 4, 3, nn::Conv2dOptions{1, 1, Padding::reflect, true}, rng,
                                         DType::float64));
   net->add(std::make_shared<nn::InstanceNorm2d>(4, 1e-5, DType::float64), "norm");
   net->add(std::make_shared<nn::ActivationLayer>(Activation::leaky_relu, 0.2));
   net->add(std::make_shared<nn::Pool2x2>(gramgan::Pool::average));
   net->add(std::make_shared<nn::Upsample2x>());
-  net->add(std::make_shared<nn::Conv2d>(4, 2, 1, nn::Conv2dOptions{}, generator, DType::float64), "out");
+  net->add(std::make_shared<nn::Conv2d>(4, 2, 1, nn::Conv2dOptions{}, rng, DType::float64), "out");
   return net;
 }
 
 TEST(AutogradNn, LayersMatchTheFunctionalOpsAndNameTheirParameters) {
-  Generator generator(42);
-  const auto net = small_net(generator);
+  RandomStream rng(42);
+  const auto net = small_net(rng);
   std::vector<std::string> names;
   for (const auto& p : net->named_parameters()) names.push_back(p.name);
   EXPECT_EQ(names,
@@ -56,13 +56,13 @@ TEST(AutogradNn, LayersMatchTheFunctionalOpsAndNameTheirParameters) {
   EXPECT_EQ(net->forward(x).value().to_host<double>(), expected.value().to_host<double>());
 
   // Same seed, same initial weights.
-  Generator again(42);
+  RandomStream again(42);
   EXPECT_EQ(small_net(again)->parameters()[4].value().to_host<double>(), params[4].value().to_host<double>());
 }
 
 TEST(AutogradNn, FrozenModuleGetsNoGradientsButPassesThem) {
-  Generator generator(7);
-  const auto net = small_net(generator);
+  RandomStream rng(7);
+  const auto net = small_net(rng);
   net->set_requires_grad(false);
   const Variable x(random_tensor({1, 2, 4, 4}, 2), true, "x");
   const auto before = conv2d_weight_gradient_launches();
@@ -93,15 +93,15 @@ TEST(AutogradNn, AdamMatchesTheRawLauncherAndSkipsParametersWithoutGrad) {
 }
 
 TEST(AutogradNn, AdamFitsASmallNetwork) {
-  Generator generator(11);
-  const auto net = small_net(generator);
+  RandomStream rng(11);
+  const auto net = small_net(rng);
   const Variable x(random_tensor({2, 2, 4, 4}, 6));
   // A target the architecture can reach: a teacher network of its own seed.
-  Generator teacher_generator(12);
+  RandomStream teacher_rng(12);
   Tensor target;
   {
     const NoGradGuard no_grad;
-    target = small_net(teacher_generator)->forward(x).value();
+    target = small_net(teacher_rng)->forward(x).value();
   }
   nn::Adam adam(net->parameters(), {2e-2, 0.9, 0.999, 1e-8, 0.0, 1});
   double first = 0, last = 0;

@@ -122,8 +122,8 @@ TEST(Rng, ConsecutiveOffsetsContinueOneStream) {
     EXPECT_TRUE(std::equal(first.begin(), first.end(), whole.begin()));
     EXPECT_TRUE(std::equal(second.begin(), second.end(), whole.begin() + half));
   }
-  // Generator does that bookkeeping.
-  Generator gen(kSeed, kOffset);
+  // RandomStream does that bookkeeping.
+  RandomStream gen(kSeed, kOffset);
   Tensor a = Tensor::empty({7}, DType::float64), b = Tensor::empty({5}, DType::float64);
   gen.uniform_(a);
   gen.uniform_(b);

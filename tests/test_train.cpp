@@ -53,10 +53,10 @@ TEST(Train, EveryLossIsFiniteAndTheRunFolderIsComplete) {
   trainer.run([&](const StepLog& log) { logs.push_back(log); });
   ASSERT_EQ(logs.size(), 4u);
   for (const StepLog& l : logs) {
-    for (double v : {l.content, l.style, l.adv_g, l.tv, l.g_total, l.g_grad_norm}) EXPECT_TRUE(std::isfinite(v));
-    ASSERT_TRUE(l.d_loss && l.d_real_mean && l.d_fake_mean && l.d_grad_norm);
-    EXPECT_TRUE(std::isfinite(*l.d_loss) && std::isfinite(*l.d_grad_norm));
-    EXPECT_GT(l.g_grad_norm, 0.0);
+    for (double v : {l.content, l.style, l.adv_g, l.tv, l.g_total, l.grad_norm_g}) EXPECT_TRUE(std::isfinite(v));
+    ASSERT_TRUE(l.loss_d && l.score_real_mean && l.score_fake_mean && l.grad_norm_d);
+    EXPECT_TRUE(std::isfinite(*l.loss_d) && std::isfinite(*l.grad_norm_d));
+    EXPECT_GT(l.grad_norm_g, 0.0);
   }
   for (const char* name : {"config.json", "log.csv", "checkpoint.safetensors", "generator.safetensors",
                            "samples/step_000002.png", "samples/step_000004.png"})
@@ -77,7 +77,7 @@ TEST(Train, GeneratorLossFallsOnAFixedBatch) {
   Trainer trainer(config, false);
   std::vector<double> losses;
   trainer.run([&](const StepLog& log) {
-    EXPECT_FALSE(log.d_loss.has_value());
+    EXPECT_FALSE(log.loss_d.has_value());
     losses.push_back(log.g_total);
   });
   ASSERT_EQ(losses.size(), 12u);
@@ -129,7 +129,7 @@ TEST(Train, RefusesToOverwriteARunAndBadInputsBeforeWritingAnything) {
 }
 
 TEST(Stylize, OutputHasTheInputSizeForAnySize) {
-  gramgan::Generator rng(3);
+  gramgan::RandomStream rng(3);
   Generator generator(GeneratorOptions{.width = 4, .residual_blocks = 1}, rng);
   for (auto [w, h] : {std::pair{13, 21}, {1, 1}, {32, 8}, {37, 5}}) {
     const Image out = stylize(generator, noise_image(w, h, 5), DType::float32, gramgan::Device::cpu());
@@ -140,7 +140,7 @@ TEST(Stylize, OutputHasTheInputSizeForAnySize) {
 
 TEST(Stylize, GeneratorFileRoundTripsAndBadFilesAreNamed) {
   const TempDir dir("generator_file");
-  gramgan::Generator rng(4);
+  gramgan::RandomStream rng(4);
   Generator generator(GeneratorOptions{.width = 4, .residual_blocks = 2}, rng);
   save_generator(dir / "g.safetensors", generator);
   const auto loaded = load_generator(dir / "g.safetensors", DType::float32, gramgan::Device::cpu());

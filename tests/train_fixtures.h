@@ -44,6 +44,16 @@ inline gan::TrainConfig tiny_train_config(const std::string& content_dir, const 
   return c;
 }
 
+// The keys of the saved configuration that hold enum names, and how an error for an unknown name there must list
+// the valid ones.
+struct ConfigEnumKey {
+  const char* key;
+  const char* valid;
+};
+inline constexpr ConfigEnumKey kConfigEnumKeys[] = {{"vgg_pool", "valid values: max, average"},
+                                                    {"tv_mode", "valid values: sqrt, squared"},
+                                                    {"dtype", "valid values: float32, float64"}};
+
 // dir/content/0.png, 1.png, ... (`images` noise images of width x height, seeds 10, 11, ...) and dir/style.png
 // (the same size, seed 99): inputs for tiny_train_config(dir / "content", dir / "style.png", ...).
 inline void write_train_inputs(const std::filesystem::path& dir, int images, int width, int height) {

@@ -59,7 +59,7 @@ void save_generator(const std::string& path, const Generator& generator,
 std::unique_ptr<Generator> load_generator(const std::string& path, DType dtype, const Device& device) {
   const SafetensorsFile file = SafetensorsFile::open(path);
   GeneratorOptions options{.width = metadata_int(file, kWidthKey), .residual_blocks = metadata_int(file, kBlocksKey)};
-  gramgan::Generator unused(0);  // the values come from the file
+  RandomStream unused(0);  // the values come from the file
   auto generator = std::make_unique<Generator>(options, unused, dtype, device);
   load_parameters(file, "", generator->named_parameters());
   return generator;

@@ -1,7 +1,8 @@
 // The perceptual losses of DESIGN.md section 3 over the frozen VGG-19: content (MSE of features at the content
 // layers), style (MSE of Gram matrices at the style layers against the style image's), and total variation. The
 // style image's Grams are computed once; content targets are the features of the content batch, without a graph.
-// Shared by `train` (with the adversarial term added) and `transfer` (pixels optimised directly).
+// Shared by `train` (objective.h weights them and adds the adversarial term) and `transfer` (pixels optimised
+// directly).
 #pragma once
 
 #include <map>
@@ -12,6 +13,10 @@
 #include "autograd/functions.h"
 
 namespace gramgan::gan {
+
+// The default layers (Gatys et al.), for train and transfer alike.
+inline const std::vector<std::string> kDefaultContentLayers{"relu4_2"};
+inline const std::vector<std::string> kDefaultStyleLayers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
 
 struct PerceptualTerms {
   Variable content, style, tv;  // raw (unweighted) 1-element losses

@@ -1,5 +1,7 @@
 #include "apps/gan/models.h"
 
+#include <optional>
+
 #include "engine/error.h"
 
 namespace gramgan::gan {
@@ -7,68 +9,81 @@ namespace {
 
 using nn::Conv2dOptions;
 
-// conv -> [instance norm] -> [activation], parameters named "conv.*" and "norm.*".
-std::shared_ptr<nn::Sequential> conv_block(int in, int out, int kernel, const Conv2dOptions& conv, bool norm,
-                                           const Activation* activation, gramgan::Generator& rng, DType dtype,
-                                           const Device& device) {
-  auto block = std::make_shared<nn::Sequential>();
-  block->add(std::make_shared<nn::Conv2d>(in, out, kernel, conv, rng, dtype, device), "conv");
-  if (norm) block->add(std::make_shared<nn::InstanceNorm2d>(out, 1e-5, dtype, device), "norm");
-  if (activation) block->add(std::make_shared<nn::ActivationLayer>(*activation, 0.2), "act");
-  return block;
-}
+// What conv_block builds: conv -> [instance norm] -> [activation], parameters named "conv.*" and "norm.*".
+struct ConvBlock {
+  int in = 0, out = 0, kernel = 0;
+  Conv2dOptions conv;
+  bool instance_norm = true;
+  std::optional<Activation> activation = std::nullopt;  // none: the conv's output (or the norm's) is the block's
+};
 
-void append_prefixed(const nn::Module& module, const std::string& prefix, std::vector<nn::NamedParameter>& out) {
-  for (nn::NamedParameter& p : module.named_parameters()) out.push_back({prefix + p.name, std::move(p.variable)});
+// Where new layers take their initial values from, and their dtype and device.
+struct LayerInit {
+  RandomStream& rng;
+  DType dtype;
+  Device device;
+};
+
+std::shared_ptr<nn::Sequential> conv_block(const ConvBlock& spec, LayerInit& init) {
+  auto block = std::make_shared<nn::Sequential>();
+  block->add(std::make_shared<nn::Conv2d>(spec.in, spec.out, spec.kernel, spec.conv, init.rng, init.dtype, init.device),
+             "conv");
+  if (spec.instance_norm)
+    block->add(std::make_shared<nn::InstanceNorm2d>(spec.out, 1e-5, init.dtype, init.device), "norm");
+  if (spec.activation) block->add(std::make_shared<nn::ActivationLayer>(*spec.activation, 0.2), "act");
+  return block;
 }
 
 // x + IN(conv(ReLU(IN(conv(x))))), 3x3 reflection-padded convs (Johnson et al.'s residual block, without a ReLU
 // after the sum, as in CycleGAN). The input is used twice; autograd adds its two gradients.
-class ResidualBlock : public nn::Module {
+class ResidualBlock : public SequentialBody {
  public:
-  ResidualBlock(int channels, gramgan::Generator& rng, DType dtype, const Device& device) {
+  ResidualBlock(int channels, LayerInit& init) {
     const Conv2dOptions conv{.stride = 1, .pad = 1, .padding = Padding::reflect, .bias = false};
-    const Activation relu = Activation::relu;
-    body_.add(conv_block(channels, channels, 3, conv, true, &relu, rng, dtype, device), "0");
-    body_.add(conv_block(channels, channels, 3, conv, true, nullptr, rng, dtype, device), "1");
+    body_.add(
+        conv_block({.in = channels, .out = channels, .kernel = 3, .conv = conv, .activation = Activation::relu}, init),
+        "0");
+    body_.add(conv_block({.in = channels, .out = channels, .kernel = 3, .conv = conv}, init), "1");
   }
   Variable forward(const Variable& x) override { return autograd::add(x, body_.forward(x)); }
-
- protected:
-  void collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const override {
-    append_prefixed(body_, prefix, out);
-  }
-
- private:
-  nn::Sequential body_;
 };
 
 }  // namespace
 
+void SequentialBody::collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const {
+  for (nn::NamedParameter& p : body_.named_parameters()) out.push_back({prefix + p.name, std::move(p.variable)});
+}
+
 // ---- Generator ---------------------------------------------------------------------------------------------------
 
-Generator::Generator(const GeneratorOptions& options, gramgan::Generator& rng, DType dtype, const Device& device)
+Generator::Generator(const GeneratorOptions& options, RandomStream& rng, DType dtype, const Device& device)
     : options_(options) {
   const int w = options.width;
   if (w < 1 || options.residual_blocks < 0)
     throw Error("generator: width must be >= 1 and residual blocks >= 0; got width " + std::to_string(w) + ", blocks " +
                 std::to_string(options.residual_blocks));
+  LayerInit init{rng, dtype, device};
   const Activation relu = Activation::relu;
   const Conv2dOptions c9{.stride = 1, .pad = 4, .padding = Padding::reflect, .bias = false};
   const Conv2dOptions down{.stride = 2, .pad = 1, .padding = Padding::reflect, .bias = false};
   const Conv2dOptions c3{.stride = 1, .pad = 1, .padding = Padding::reflect, .bias = false};
-  body_.add(conv_block(3, w, 9, c9, true, &relu, rng, dtype, device), "head");
-  body_.add(conv_block(w, 2 * w, 3, down, true, &relu, rng, dtype, device), "down1");
-  body_.add(conv_block(2 * w, 4 * w, 3, down, true, &relu, rng, dtype, device), "down2");
+  body_.add(conv_block({.in = 3, .out = w, .kernel = 9, .conv = c9, .activation = relu}, init), "head");
+  body_.add(conv_block({.in = w, .out = 2 * w, .kernel = 3, .conv = down, .activation = relu}, init), "down1");
+  body_.add(conv_block({.in = 2 * w, .out = 4 * w, .kernel = 3, .conv = down, .activation = relu}, init), "down2");
   for (int i = 0; i < options.residual_blocks; ++i)
-    body_.add(std::make_shared<ResidualBlock>(4 * w, rng, dtype, device), "res" + std::to_string(i + 1));
+    body_.add(std::make_shared<ResidualBlock>(4 * w, init), "res" + std::to_string(i + 1));
   body_.add(std::make_shared<nn::Upsample2x>(), "upsample1");
-  body_.add(conv_block(4 * w, 2 * w, 3, c3, true, &relu, rng, dtype, device), "up1");
+  body_.add(conv_block({.in = 4 * w, .out = 2 * w, .kernel = 3, .conv = c3, .activation = relu}, init), "up1");
   body_.add(std::make_shared<nn::Upsample2x>(), "upsample2");
-  body_.add(conv_block(2 * w, w, 3, c3, true, &relu, rng, dtype, device), "up2");
-  const Activation tanh_unit = Activation::tanh_unit;
-  body_.add(conv_block(w, 3, 9, {.stride = 1, .pad = 4, .padding = Padding::reflect, .bias = true}, false, &tanh_unit,
-                       rng, dtype, device),
+  body_.add(conv_block({.in = 2 * w, .out = w, .kernel = 3, .conv = c3, .activation = relu}, init), "up2");
+  const Conv2dOptions c9_bias{.stride = 1, .pad = 4, .padding = Padding::reflect, .bias = true};
+  body_.add(conv_block({.in = w,
+                        .out = 3,
+                        .kernel = 9,
+                        .conv = c9_bias,
+                        .instance_norm = false,
+                        .activation = Activation::tanh_unit},
+                       init),
             "tail");
 }
 
@@ -81,27 +96,26 @@ Variable Generator::forward(const Variable& x) {
   return body_.forward(x);
 }
 
-void Generator::collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const {
-  append_prefixed(body_, prefix, out);
-}
-
 // ---- Discriminator -----------------------------------------------------------------------------------------------
 
-Discriminator::Discriminator(const DiscriminatorOptions& options, gramgan::Generator& rng, DType dtype,
+Discriminator::Discriminator(const DiscriminatorOptions& options, RandomStream& rng, DType dtype,
                              const Device& device)
     : options_(options) {
   const int w = options.width;
   if (w < 1) throw Error("discriminator: width must be >= 1; got " + std::to_string(w));
+  LayerInit init{rng, dtype, device};
   const Activation leaky = Activation::leaky_relu;
   const Conv2dOptions s2_bias{.stride = 2, .pad = 1, .padding = Padding::zeros, .bias = true};
   const Conv2dOptions s2{.stride = 2, .pad = 1, .padding = Padding::zeros, .bias = false};
   const Conv2dOptions s1{.stride = 1, .pad = 1, .padding = Padding::zeros, .bias = false};
   const Conv2dOptions s1_bias{.stride = 1, .pad = 1, .padding = Padding::zeros, .bias = true};
-  body_.add(conv_block(3, w, 4, s2_bias, false, &leaky, rng, dtype, device), "layer1");
-  body_.add(conv_block(w, 2 * w, 4, s2, true, &leaky, rng, dtype, device), "layer2");
-  body_.add(conv_block(2 * w, 4 * w, 4, s2, true, &leaky, rng, dtype, device), "layer3");
-  body_.add(conv_block(4 * w, 8 * w, 4, s1, true, &leaky, rng, dtype, device), "layer4");
-  body_.add(conv_block(8 * w, 1, 4, s1_bias, false, nullptr, rng, dtype, device), "out");
+  body_.add(conv_block({.in = 3, .out = w, .kernel = 4, .conv = s2_bias, .instance_norm = false, .activation = leaky},
+                       init),
+            "layer1");
+  body_.add(conv_block({.in = w, .out = 2 * w, .kernel = 4, .conv = s2, .activation = leaky}, init), "layer2");
+  body_.add(conv_block({.in = 2 * w, .out = 4 * w, .kernel = 4, .conv = s2, .activation = leaky}, init), "layer3");
+  body_.add(conv_block({.in = 4 * w, .out = 8 * w, .kernel = 4, .conv = s1, .activation = leaky}, init), "layer4");
+  body_.add(conv_block({.in = 8 * w, .out = 1, .kernel = 4, .conv = s1_bias, .instance_norm = false}, init), "out");
 }
 
 Variable Discriminator::forward(const Variable& x) {
@@ -111,10 +125,6 @@ Variable Discriminator::forward(const Variable& x) {
                 "; got " + s.to_string());
   const autograd::LayerScope scope("D");
   return body_.forward(x);
-}
-
-void Discriminator::collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const {
-  append_prefixed(body_, prefix, out);
 }
 
 std::int64_t parameter_count(const nn::Module& module) {

@@ -15,6 +15,13 @@ namespace gramgan::gan {
 using autograd::Variable;
 namespace nn = autograd::nn;
 
+// A network whose parameters are those of its body, named as the body names them ("head.conv.weight").
+class SequentialBody : public nn::Module {
+ protected:
+  void collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const override;
+  nn::Sequential body_;
+};
+
 struct GeneratorOptions {
   int width = 32;  // channels of the first layer; 2x and 4x after the two downsamplings
   int residual_blocks = 5;
@@ -24,21 +31,17 @@ struct GeneratorOptions {
 // affine instance norm and ReLU; upsampling is nearest x2 then a 3x3 conv (no transposed convolutions: they leave
 // checkerboard artifacts). Convolutions followed by instance norm have no bias (the norm removes it).
 // Input (N, 3, H, W) in [0, 1] with H and W multiples of kStride and at least kMinSide; output the same shape.
-class Generator : public nn::Module {
+class Generator : public SequentialBody {
  public:
   static constexpr int kStride = 4;   // two stride-2 downsamplings
   static constexpr int kMinSide = 8;  // the 3x3 reflection pads at H/4 need H/4 >= 2
-  Generator(const GeneratorOptions& options, gramgan::Generator& rng, DType dtype = DType::float32,
+  Generator(const GeneratorOptions& options, RandomStream& rng, DType dtype = DType::float32,
             const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
   const GeneratorOptions& options() const { return options_; }
 
- protected:
-  void collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const override;
-
  private:
   GeneratorOptions options_;
-  nn::Sequential body_;
 };
 
 struct DiscriminatorOptions {
@@ -48,20 +51,16 @@ struct DiscriminatorOptions {
 // C(w) s2 - C(2w) s2 - C(4w) s2 - C(8w) s1 - conv to 1 channel s1; 4x4 kernels, zero padding 1, LeakyReLU 0.2,
 // instance norm on every layer but the first; outputs a patch map (N, 1, h, w), one score per receptive field.
 // Inputs must be at least kMinSide on each side so that the patch map is not empty.
-class Discriminator : public nn::Module {
+class Discriminator : public SequentialBody {
  public:
   static constexpr int kMinSide = 24;
-  Discriminator(const DiscriminatorOptions& options, gramgan::Generator& rng, DType dtype = DType::float32,
+  Discriminator(const DiscriminatorOptions& options, RandomStream& rng, DType dtype = DType::float32,
                 const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
   const DiscriminatorOptions& options() const { return options_; }
 
- protected:
-  void collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const override;
-
  private:
   DiscriminatorOptions options_;
-  nn::Sequential body_;
 };
 
 // Total number of elements over a module's parameters.

@@ -1,13 +1,15 @@
 // The GAN training loop (DESIGN.md section 3): each iteration draws a content batch x and real style crops, runs
-// y = G(x) once, takes one D step on L_D = l3 LSGAN_D(D(real), D(y)) with y detached, then one G step on
-// L_G = l1 content + l2 style + l3 LSGAN_G(D(y)) + l4 TV with D frozen (no D weight gradients are computed).
+// y = G(x) once, takes one D step on L_D with y detached, then one G step on L_G with D frozen (no D weight
+// gradients are computed); objective.h assembles L_D and L_G.
 // G is not updated between the two steps, so reusing y for the G step equals recomputing it.
 //
-// A run lives in one folder: config.json, log.csv, samples/, checkpoint.safetensors, generator.safetensors.
+// A run lives in one folder (run_folder.h: config.json, log.csv, samples/, checkpoint.safetensors,
+// generator.safetensors); the trainer decides what goes into those files and when.
 // Everything random derives from the seed and the step/data counters saved in the checkpoint, so resuming gives
 // bitwise the weights of an uninterrupted run on the same device.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -19,48 +21,21 @@
 #include "apps/gan/dataset.h"
 #include "apps/gan/losses.h"
 #include "apps/gan/models.h"
+#include "apps/gan/config.h"
+#include "apps/gan/objective.h"
+#include "apps/gan/run_folder.h"
 #include "engine/error.h"
 
 namespace gramgan::gan {
 
-// Defaults calibrated at initialisation (apps/gan/README.md, "Loss weights"): with them the weighted content and
-// style terms are of the same order, TV about 1% and the adversarial term about 10% of the content term.
-struct LossWeights {
-  double content = 1.0, style = 5e3, adv = 0.1, tv = 0.1;
-};
+// The crops G and D accept: a multiple of G's stride, and at least both networks' smallest side.
+inline constexpr int kCropMultiple = Generator::kStride;
+inline constexpr int kMinCrop = std::max(Generator::kMinSide, Discriminator::kMinSide);
 
-struct TrainConfig {
-  std::string content_dir, style_path;
-  std::string vgg;  // a safetensors path, or "random"
-  Pool vgg_pool = Pool::max;
-  int size = 256, batch = 4;
-  long long steps = 2000;
-  LossWeights lambdas;
-  std::vector<std::string> content_layers{"relu4_2"};
-  std::vector<std::string> style_layers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
-  TvMode tv_mode = TvMode::sqrt;
-  double lr_g = 1e-3, lr_d = 2e-4;
-  GeneratorOptions generator;
-  DiscriminatorOptions discriminator;
-  std::string device = "cpu";
-  DType dtype = DType::float32;
-  std::uint64_t seed = 0;
-  std::string out_dir;
-  long long sample_every = 100, checkpoint_every = 500;
-};
-
-// config <-> JSON text (config.json, and the copy inside each checkpoint that --resume reads).
-std::string config_to_json(const TrainConfig& config);
-TrainConfig config_from_json(const std::string& json, const std::string& source);
-
-struct StepLog {
-  long long step = 0;                                             // 1-based: the iteration just finished
-  double content = 0, style = 0, adv_g = 0, tv = 0, g_total = 0;  // raw terms and the weighted total
-  LossWeights lambdas;
-  std::optional<double> d_loss, d_real_mean, d_fake_mean, d_grad_norm;  // absent when lambda_adv = 0 (no D)
-  double g_grad_norm = 0;
-  double seconds = 0;
-};
+// The optimisers (apps/README.md, "Defaults and how they were chosen"): G with Adam's default betas (Johnson et
+// al.), D with beta1 0.5 (CycleGAN).
+inline AdamConfig adam_config_g(double lr) { return {.lr = lr}; }
+inline AdamConfig adam_config_d(double lr) { return {.lr = lr, .beta1 = 0.5}; }
 
 // A loss that is not finite: training stops there without writing a checkpoint, so the last one on disk (if any)
 // is the last good state. The message names the step, the loss terms, that checkpoint and what to try.
@@ -114,17 +89,17 @@ class Trainer {
 
  private:
   Trainer(const TrainConfig& config, bool resume, bool planning);
-  void load_checkpoint();     // reads only
-  void truncate_log() const;  // log.csv loses the rows after the checkpoint's step
-  void append_log(const StepLog& log);
+  void load_checkpoint();  // reads only
   [[noreturn]] void stop_non_finite(long long step, const std::string& what, const std::string& advice) const;
 
   TrainConfig config_;
+  RunFolder folder_;
   Device device_;
   std::unique_ptr<ContentDataset> data_;
   Image style_image_;
   std::unique_ptr<Vgg19Features> vgg_;
   std::unique_ptr<PerceptualLoss> perceptual_;
+  GanObjective objective_;
   std::unique_ptr<Generator> generator_;
   std::unique_ptr<Discriminator> discriminator_;
   std::unique_ptr<nn::Adam> adam_g_, adam_d_;

@@ -9,14 +9,16 @@
 #include <vector>
 
 #include "apps/gan/losses.h"
+#include "apps/gan/objective.h"
 #include "engine/io/image.h"
 
 namespace gramgan::gan {
 
 struct TransferConfig {
-  double lambda_content = 1.0, lambda_style = 5e3, lambda_tv = 0.1;  // as train's (apps/gan/trainer.h)
-  std::vector<std::string> content_layers{"relu4_2"};
-  std::vector<std::string> style_layers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+  // train's weights and layers
+  double lambda_content = LossWeights{}.content, lambda_style = LossWeights{}.style, lambda_tv = LossWeights{}.tv;
+  std::vector<std::string> content_layers = kDefaultContentLayers;
+  std::vector<std::string> style_layers = kDefaultStyleLayers;
   TvMode tv_mode = TvMode::sqrt;
   int steps = 200;
   double lr = 0.05;  // on z, where d pixel / dz <= 1/2

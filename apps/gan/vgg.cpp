@@ -59,7 +59,7 @@ void check_vgg_layers(const std::vector<std::string>& layers, const std::string&
 }
 
 Vgg19Features::Vgg19Features(Pool pool, DType dtype, const Device& device) : pool_(pool) {
-  gramgan::Generator unused(0);  // initial values are overwritten by random() or load()
+  RandomStream unused(0);  // initial values are overwritten by random() or load()
   for (const ConvSpec& spec : kConvs) {
     auto conv = std::make_shared<nn::Conv2d>(spec.in, spec.out, 3, nn::Conv2dOptions{.stride = 1, .pad = 1}, unused,
                                              dtype, device);
@@ -77,7 +77,7 @@ Vgg19Features::Vgg19Features(Pool pool, DType dtype, const Device& device) : poo
 
 Vgg19Features Vgg19Features::random(std::uint64_t seed, Pool pool, DType dtype, const Device& device) {
   Vgg19Features vgg(pool, dtype, device);
-  gramgan::Generator rng(seed);
+  RandomStream rng(seed);
   for (Conv& c : vgg.convs_) {
     const Shape& w = c.conv->weight.value().shape();
     Tensor weight = c.conv->weight.value();  // shares storage
@@ -124,7 +124,6 @@ std::map<std::string, Variable> Vgg19Features::forward(const Variable& images,
                                                        const std::vector<std::string>& layers) const {
   check_vgg_layers(layers, "VGG-19 features");
   const Shape& s = images.value().shape();
-  const int min_side = 16;  // four 2x2 poolings before relu5_1
   if (s.ndim() != 4 || s[1] != 3)
     throw Error("VGG-19 features: input must be (N, 3, H, W) images; got " + s.to_string());
   std::size_t deepest = 0;
@@ -135,7 +134,7 @@ std::map<std::string, Variable> Vgg19Features::forward(const Variable& images,
   if (s[2] < (1 << poolings) || s[3] < (1 << poolings))
     throw Error("VGG-19 features: images of " + std::to_string(s[2]) + "x" + std::to_string(s[3]) +
                 " are too small for layer " + convs_[deepest].relu + " (needs at least " +
-                std::to_string(1 << poolings) + " per side; " + std::to_string(min_side) + " for relu5_1)");
+                std::to_string(1 << poolings) + " per side; " + std::to_string(kMinSide) + " for relu5_1)");
 
   std::map<std::string, Variable> out;
   const autograd::LayerScope scope("vgg");

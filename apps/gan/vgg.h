@@ -19,8 +19,14 @@ namespace gramgan::gan {
 using autograd::Variable;
 namespace nn = autograd::nn;
 
+// The --vgg value that asks for seeded random weights (Vgg19Features::random) instead of a file.
+inline constexpr const char* kRandomVgg = "random";
+
 class Vgg19Features {
  public:
+  // Four 2x2 poolings come before relu5_1, so smaller inputs leave no pixel there.
+  static constexpr int kMinSide = 16;
+
   // The layer names forward() accepts, shallow to deep.
   static const std::vector<std::string>& layer_names();
 

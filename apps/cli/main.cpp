@@ -1,4 +1,4 @@
-// gramgan: the command-line entry point. Subcommands live in their own files (apps/commands.h); main parses,
+// gramgan: the command-line entry point. Subcommands live in their own files (apps/cli/commands.h); main parses,
 // runs the one given, and is the only place that turns exceptions into a message and an exit status:
 // 2 for errors the user can fix (bad arguments, gramgan::Error), 1 for anything else.
 #include <CLI/CLI.hpp>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/cli_app.h"
+#include "apps/cli/cli_app.h"
 #include "engine/error.h"
 
 namespace {

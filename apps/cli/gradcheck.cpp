@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
-#include "apps/commands.h"
+#include "apps/cli/cli_support.h"
+#include "apps/cli/commands.h"
+#include "apps/gan/enum_names.h"
 #include "autograd/gradcheck.h"
 #include "engine/device.h"
 #include "engine/error.h"
@@ -13,7 +15,8 @@ namespace gramgan::cli {
 namespace {
 
 struct GradcheckArgs {
-  std::string op = "all", device = "cpu", dtype = "double";
+  std::string op = "all", device = "cpu",
+              dtype = gan::enum_name(gan::kGradcheckDTypeNames, autograd::gradcheck::Options{}.dtype);
   std::uint64_t seed = 0;
 };
 
@@ -23,7 +26,7 @@ int run_gradcheck(const GradcheckArgs& args) {
   options.device = Device::parse(args.device);
   if (options.device.is_cuda() && !cuda_available())
     throw Error("--device " + args.device + ": no GPU (" + cuda_unavailable_reason() + ")");
-  options.dtype = args.dtype == "float" ? DType::float32 : DType::float64;
+  options.dtype = gan::parse_enum(gan::kGradcheckDTypeNames, args.dtype, "--dtype");
   options.seed = args.seed;
   const auto cases = gc::make_cases(args.op, options);  // throws for an unknown op, before any output
 
@@ -61,10 +64,14 @@ Command add_gradcheck_command(CLI::App& app) {
   for (const auto& n : autograd::gradcheck::op_names()) ops += ", " + n;
   cmd->add_option("--op", args->op, "Op to check: " + ops)->capture_default_str();
   cmd->add_option("--device", args->device, "Device: cpu (the simulator) or cuda[:N]")->capture_default_str();
+  const auto name = [](DType dtype) { return gan::enum_name(gan::kGradcheckDTypeNames, dtype); };
+  const auto rtol = [](DType dtype) { return short_number(autograd::gradcheck::relative_tolerance(dtype)); };
   cmd->add_option("--dtype", args->dtype,
-                  "double (rtol 1e-6, atol 1e-9 of the largest gradient) or float (rtol 1e-4, atol the measured "
-                  "finite-difference noise floor)")
-      ->check(CLI::IsMember({"double", "float"}))
+                  name(DType::float64) + " (rtol " + rtol(DType::float64) + ", atol " +
+                      short_number(autograd::gradcheck::kDoubleAtolOfLargest) + " of the largest gradient) or " +
+                      name(DType::float32) + " (rtol " + rtol(DType::float32) +
+                      ", atol the measured finite-difference noise floor)")
+      ->check(CLI::IsMember(gan::enum_names(gan::kGradcheckDTypeNames)))
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed of the random inputs")->capture_default_str();
   return {cmd, [args] { return run_gradcheck(*args); }};

@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <string>
 
-#include "apps/commands.h"
+#include "apps/cli/commands.h"
 #include "engine/device.h"
 
 namespace gramgan::cli {

@@ -2,8 +2,9 @@
 #include <cstdio>
 #include <memory>
 
-#include "apps/cli_support.h"
-#include "apps/commands.h"
+#include "apps/cli/cli_support.h"
+#include "apps/cli/commands.h"
+#include "apps/gan/enum_names.h"
 #include "apps/gan/trainer.h"
 #include "apps/gan/transfer.h"
 #include "engine/error.h"
@@ -13,7 +14,7 @@ namespace gramgan::cli {
 namespace {
 
 struct TransferArgs {
-  std::string content, style, out, device, vgg, pool = "max";
+  std::string content, style, out, device, vgg, pool = gan::enum_name(gan::kPoolNames, Pool::max);
   int size = 256;
   std::uint64_t seed = 0;
   gan::TransferConfig config;
@@ -27,14 +28,18 @@ Image fit_long_side(const Image& image, int side) {
 }
 
 int run_transfer(const TransferArgs& args) {
-  if (args.size < 16) throw Error("--size " + std::to_string(args.size) + ": must be at least 16 (VGG pools 4 times)");
+  constexpr int kMinSide = gan::Vgg19Features::kMinSide;
+  if (args.size < kMinSide)
+    throw Error("--size " + std::to_string(args.size) + ": must be at least " + std::to_string(kMinSide) +
+                " (VGG pools 4 times)");
   const Image content = fit_long_side(read_png(args.content), args.size);
   const Image style = fit_long_side(read_png(args.style), args.size);
-  if (std::min(content.width, content.height) < 16 || std::min(style.width, style.height) < 16)
-    throw Error("--size " + std::to_string(args.size) + ": an image's short side would be below 16 pixels");
+  if (std::min(content.width, content.height) < kMinSide || std::min(style.width, style.height) < kMinSide)
+    throw Error("--size " + std::to_string(args.size) + ": an image's short side would be below " +
+                std::to_string(kMinSide) + " pixels");
   const Device device = Device::parse(choose_device(args.device));
-  const auto vgg =
-      gan::make_vgg(args.vgg, args.pool == "max" ? Pool::max : Pool::average, args.seed, DType::float32, device);
+  const auto vgg = gan::make_vgg(args.vgg, gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool"), args.seed,
+                                 DType::float32, device);
   report_device_choice(args.device);
   std::fprintf(stderr, "gramgan transfer: %dx%d, %d steps on %s\n", content.width, content.height, args.config.steps,
                device.to_string().c_str());
@@ -66,22 +71,19 @@ Command add_transfer_command(CLI::App& app) {
   cmd->add_option("--size", args->size, "Both images are scaled so their longer side is this")->capture_default_str();
   cmd->add_option("--steps", c.steps, "Adam steps on the pixels")->check(kNonNegative)->capture_default_str();
   cmd->add_option("--lr", c.lr, "Adam learning rate (on atanh(2 pixel - 1))")->capture_default_str();
-  cmd->add_option("--vgg", args->vgg, "VGG-19 weights (safetensors), or 'random' (weak; warned)")
+  cmd->add_option("--vgg", args->vgg,
+                  "VGG-19 weights (safetensors), or '" + std::string(gan::kRandomVgg) + "' (weak; warned)")
       ->capture_default_str();
-  cmd->add_option("--vgg-pool", args->pool, "VGG pooling: max, or average (Gatys)")
-      ->check(CLI::IsMember({"max", "average"}))
+  cmd->add_option("--vgg-pool", args->pool, pooling_help())
+      ->check(CLI::IsMember(gan::enum_names(gan::kPoolNames)))
       ->capture_default_str();
   cmd->add_option("--lambda-content", c.lambda_content, "Weight of the content loss")->capture_default_str();
   cmd->add_option("--lambda-style", c.lambda_style, "Weight of the style loss")->capture_default_str();
   cmd->add_option("--lambda-tv", c.lambda_tv, "Weight of the total-variation loss")->capture_default_str();
-  cmd->add_option("--content-layers", c.content_layers, "VGG layers for the content loss")
-      ->delimiter(',')
+  add_layer_options(*cmd, c.content_layers, c.style_layers);
+  add_device_option(*cmd, args->device);
+  cmd->add_option("--seed", args->seed, "Seed of the random VGG weights with --vgg " + std::string(gan::kRandomVgg))
       ->capture_default_str();
-  cmd->add_option("--style-layers", c.style_layers, "VGG layers for the style loss")
-      ->delimiter(',')
-      ->capture_default_str();
-  cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
-  cmd->add_option("--seed", args->seed, "Seed of the random VGG weights with --vgg random")->capture_default_str();
   return {cmd, [args] { return run_transfer(*args); }};
 }
 

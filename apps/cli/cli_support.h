@@ -1,8 +1,12 @@
-// What the subcommands share: picking the device, the default VGG-19 path, and the progress display.
+// What the subcommands share: picking the device, the default VGG-19 path, the options and help text several of
+// them take, and the progress display.
 #pragma once
+
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "engine/device.h"
 
@@ -17,6 +21,18 @@ void report_device_choice(const std::string& requested);
 
 // $GRAMGAN_VGG19 if set, else weights/vgg19.safetensors in the source tree (where weights/fetch_vgg19.sh puts it).
 std::string default_vgg_path();
+
+// --content-layers and --style-layers: comma-separated VGG layer names (train, transfer).
+void add_layer_options(CLI::App& cmd, std::vector<std::string>& content_layers, std::vector<std::string>& style_layers);
+
+// --device for commands that default to cuda when a GPU is present (see choose_device).
+void add_device_option(CLI::App& cmd, std::string& device);
+
+// --vgg-pool's help: the pooling names (apps/gan/enum_names.h).
+std::string pooling_help();
+
+// A constant as help text quotes it, the shorter of %g and the exponent form: 0.999, 0.5, 1e-4, 1e-8.
+std::string short_number(double v);
 
 // Progress for long loops: on a terminal one line rewritten in place (step, the caller's text, it/s, ETA); when
 // stderr is not a terminal, plain lines about every 10% and at the end, so logs stay readable.

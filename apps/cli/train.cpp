@@ -8,9 +8,11 @@
 #include <optional>
 #include <vector>
 
-#include "apps/cli_support.h"
-#include "apps/commands.h"
+#include "apps/cli/cli_support.h"
+#include "apps/cli/commands.h"
+#include "apps/gan/enum_names.h"
 #include "apps/gan/trainer.h"
+#include "autograd/functions.h"
 #include "autograd/variable.h"
 #include "engine/error.h"
 
@@ -19,7 +21,9 @@ namespace {
 
 struct TrainArgs {
   gan::TrainConfig config;
-  std::string device, pool = "max", tv = "sqrt";
+  // --vgg-pool and --tv as given; their defaults are the config's.
+  std::string device, pool = gan::enum_name(gan::kPoolNames, config.vgg_pool),
+                      tv = gan::enum_name(gan::kTvModeNames, config.tv_mode);
   bool resume = false, detect_anomaly = false, dry_run = false;
 };
 
@@ -65,7 +69,7 @@ std::string step_text(const gan::StepLog& l) {
   const gan::LossWeights& w = l.lambdas;
   return "G " + number(l.g_total) + " (content " + number(w.content * l.content) + ", style " +
          number(w.style * l.style) + ", adv " + number(w.adv * l.adv_g) + ", tv " + number(w.tv * l.tv) + ")" +
-         (l.d_loss ? " | D " + number(w.adv * *l.d_loss) : std::string());
+         (l.loss_d ? " | D " + number(w.adv * *l.loss_d) : std::string());
 }
 
 std::string mebibytes(std::size_t bytes) {
@@ -115,8 +119,8 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   } else {
     if (config.content_dir.empty() || config.style_path.empty())
       throw Error("train: --content DIR and --style FILE are required (or --resume with --out RUN_DIR)");
-    config.vgg_pool = args.pool == "max" ? Pool::max : Pool::average;
-    config.tv_mode = args.tv == "sqrt" ? TvMode::sqrt : TvMode::squared;
+    config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
+    config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
   }
 
@@ -157,12 +161,17 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--content", c.content_dir, "Folder of content photos (every *.png below it)")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--style", c.style_path, "Style image (PNG), at least --size on each side");
-  cmd->add_option("--vgg", c.vgg, "VGG-19 weights (safetensors, torchvision names), or 'random' (weak; warned)")
+  cmd->add_option(
+         "--vgg", c.vgg,
+         "VGG-19 weights (safetensors, torchvision names), or '" + std::string(gan::kRandomVgg) + "' (weak; warned)")
       ->capture_default_str();
-  cmd->add_option("--vgg-pool", args->pool, "VGG pooling: max, or average (Gatys)")
-      ->check(CLI::IsMember({"max", "average"}))
+  cmd->add_option("--vgg-pool", args->pool, pooling_help())
+      ->check(CLI::IsMember(gan::enum_names(gan::kPoolNames)))
       ->capture_default_str();
-  cmd->add_option("--size", c.size, "Crop size (square; multiple of 4, >= 24)")->capture_default_str();
+  cmd->add_option("--size", c.size,
+                  "Crop size (square; multiple of " + std::to_string(gan::kCropMultiple) +
+                      ", >= " + std::to_string(gan::kMinCrop) + ")")
+      ->capture_default_str();
   cmd->add_option("--batch", c.batch, "Content images per step")->check(kPositive)->capture_default_str();
   cmd->add_option("--steps", c.steps, "Total iterations (each one D step and one G step)")
       ->check(kNonNegative)
@@ -172,17 +181,19 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--lambda-adv", c.lambdas.adv, "Weight of the LSGAN loss (0: no discriminator)")
       ->capture_default_str();
   cmd->add_option("--lambda-tv", c.lambdas.tv, "Weight of the total-variation loss")->capture_default_str();
-  cmd->add_option("--content-layers", c.content_layers, "VGG layers for the content loss")
-      ->delimiter(',')
+  add_layer_options(*cmd, c.content_layers, c.style_layers);
+  cmd->add_option("--tv", args->tv,
+                  "Total variation: " + gan::enum_name(gan::kTvModeNames, TvMode::sqrt) + " (isotropic, eps " +
+                      short_number(autograd::kTvEps) + ") or " + gan::enum_name(gan::kTvModeNames, TvMode::squared))
+      ->check(CLI::IsMember(gan::enum_names(gan::kTvModeNames)))
       ->capture_default_str();
-  cmd->add_option("--style-layers", c.style_layers, "VGG layers for the style loss")
-      ->delimiter(',')
+  const auto betas = [](const AdamConfig& adam) {
+    return "(betas " + short_number(adam.beta1) + ", " + short_number(adam.beta2) + ")";
+  };
+  cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G " + betas(gan::adam_config_g(c.lr_g)))
       ->capture_default_str();
-  cmd->add_option("--tv", args->tv, "Total variation: sqrt (isotropic, eps 1e-8) or squared")
-      ->check(CLI::IsMember({"sqrt", "squared"}))
+  cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D " + betas(gan::adam_config_d(c.lr_d)))
       ->capture_default_str();
-  cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G (betas 0.9, 0.999)")->capture_default_str();
-  cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D (betas 0.5, 0.999)")->capture_default_str();
   cmd->add_option("--g-width", c.generator.width, "Generator width (channels of its first layer)")
       ->check(kPositive)
       ->capture_default_str();
@@ -192,7 +203,7 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--d-width", c.discriminator.width, "Discriminator width (channels of its first layer)")
       ->check(kPositive)
       ->capture_default_str();
-  cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
+  add_device_option(*cmd, args->device);
   cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")->capture_default_str();
   cmd->add_option("--out", c.out_dir, "Run folder (config.json, log.csv, samples/, checkpoints)")
       ->capture_default_str();

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "apps/commands.h"
+#include "apps/cli/commands.h"
 
 namespace gramgan::cli {
 

@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "apps/cli_support.h"
-#include "apps/commands.h"
+#include "apps/cli/cli_support.h"
+#include "apps/cli/commands.h"
 #include "apps/gan/checkpoint.h"
 #include "apps/gan/stylize.h"
 #include "engine/error.h"
@@ -58,7 +58,7 @@ Command add_stylize_command(CLI::App& app) {
   cmd->add_option("--model", args->model, "generator.safetensors from a train run")->required();
   cmd->add_option("--in", args->inputs, "Input PNG(s), any size; the output has the same size")->required();
   cmd->add_option("--out", args->out, "Output PNG, or a folder (required with several inputs)")->required();
-  cmd->add_option("--device", args->device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
+  add_device_option(*cmd, args->device);
   return {cmd, [args] { return run_stylize(*args); }};
 }
 

@@ -1,4 +1,4 @@
-#include "apps/cli_app.h"
+#include "apps/cli/cli_app.h"
 
 #include <string>
 

@@ -1,0 +1,38 @@
+// The settings of a training run, and their JSON form: config.json in the run folder, and the copy inside each
+// checkpoint that --resume reads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apps/gan/models.h"
+#include "apps/gan/objective.h"
+
+namespace gramgan::gan {
+
+struct TrainConfig {
+  std::string content_dir, style_path;
+  std::string vgg;  // a safetensors path, or kRandomVgg (vgg.h)
+  Pool vgg_pool = Pool::max;
+  int size = 256, batch = 4;
+  long long steps = 2000;
+  LossWeights lambdas;
+  std::vector<std::string> content_layers = kDefaultContentLayers;
+  std::vector<std::string> style_layers = kDefaultStyleLayers;
+  TvMode tv_mode = TvMode::sqrt;
+  double lr_g = 1e-3, lr_d = 2e-4;
+  GeneratorOptions generator;
+  DiscriminatorOptions discriminator;
+  std::string device = "cpu";
+  DType dtype = DType::float32;
+  std::uint64_t seed = 0;
+  std::string out_dir;
+  long long sample_every = 100, checkpoint_every = 500;
+};
+
+// config <-> JSON text (config.json, and the copy inside each checkpoint that --resume reads).
+std::string config_to_json(const TrainConfig& config);
+TrainConfig config_from_json(const std::string& json, const std::string& source);
+
+}  // namespace gramgan::gan
