@@ -60,6 +60,30 @@ struct InstanceNorm final : Node {
   const char* name() const override { return "instance_norm"; }
 };
 
+struct Adain final : Node {
+  Tensor content, style;
+  ops::AdainOutputs saved;  // y is dropped: backward needs the statistics only
+
+  static Variable forward(const Variable& content, const Variable& style, double eps) {
+    auto out = ops::adain_forward(content.value(), style.value(), eps);
+    Tensor y = std::move(out.y);
+    auto node = std::make_shared<Adain>();
+    node->content = content.value();
+    node->style = style.value();
+    node->saved = std::move(out);
+    return record(std::move(y), node, {content, style});
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    auto g = ops::adain_backward(content, style, dy, saved);
+    return {std::move(g.dcontent), std::move(g.dstyle)};
+  }
+  void release_saved() override {
+    content = style = Tensor();
+    saved = {};
+  }
+  const char* name() const override { return "adain"; }
+};
+
 struct ActivationOp final : Node {
   Activation kind = Activation::relu;
   double slope = 0;
@@ -180,6 +204,9 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
 }
 Variable instance_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps) {
   return InstanceNorm::forward(x, gamma, beta, eps);
+}
+Variable adain(const Variable& content, const Variable& style, double eps) {
+  return Adain::forward(content, style, eps);
 }
 Variable activation(Activation kind, const Variable& x, double slope) { return ActivationOp::forward(kind, x, slope); }
 Variable add(const Variable& a, const Variable& b) { return Add::forward(a, b); }

@@ -15,6 +15,9 @@ namespace gramgan::autograd {
 Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const ops::Conv2dParams& params);
 // Affine instance norm; gamma, beta (C).
 Variable instance_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps = 1e-5);
+// Adaptive instance norm (Huang & Belongie 2017): content (N, C, H, W) with the per-plane mean and sigma of
+// style (N, C, Hs, Ws); gradients flow to both.
+Variable adain(const Variable& content, const Variable& style, double eps = 1e-5);
 Variable activation(Activation activation, const Variable& x, double slope = 0.2);
 Variable add(const Variable& a, const Variable& b);
 Variable scale(const Variable& x, double alpha);

@@ -159,6 +159,13 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
                                  src.leaf(src.uniform(c), "beta")},
                                 [](const Leaves& l) { return instance_norm(l[0], l[1], l[2], 1e-5); }));
     }
+  if (op == "adain")
+    for (const Shape& s : {odd, big}) {
+      const Shape style{s[0], s[1], 4, 6};
+      out.push_back(smooth_case(op, "content " + dims(s) + ", style " + dims(style),
+                                {src.leaf(src.uniform(s), "content"), src.leaf(src.uniform(style, -0.5, 2.0), "style")},
+                                [](const Leaves& l) { return adain(l[0], l[1], 1e-5); }));
+    }
   if (op == "relu") activation_cases(src, out, "relu", Activation::relu);
   if (op == "leaky_relu") activation_cases(src, out, "leaky_relu", Activation::leaky_relu);
   if (op == "tanh") activation_cases(src, out, "tanh", Activation::tanh);
@@ -292,8 +299,8 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
   // Where the checked scalar is a polynomial of degree <= 4 in any one element (conv, add, scale, channel_affine,
   // resampling, gram, squared TV, the quadratic losses), or piecewise so with every kink more than 2h away (relu,
   // leaky_relu and max_pool inputs above), the five-point stencil is exact but for rounding: a large double step
-  // keeps rounding small. tanh, tanh_unit, instance_norm, sqrt TV and "composed" keep 1e-4 (truncation ~1e-16).
-  static const char* const smooth[] = {"tanh", "tanh_unit", "instance_norm", "tv_sqrt", "composed"};
+  // keeps rounding small. tanh, tanh_unit, instance_norm, adain, sqrt TV and "composed" keep 1e-4 (truncation ~1e-16).
+  static const char* const smooth[] = {"tanh", "tanh_unit", "instance_norm", "adain", "tv_sqrt", "composed"};
   if (std::find(std::begin(smooth), std::end(smooth), op) == std::end(smooth))
     for (Case& c : out) c.step = 1e-2;
   return out;
@@ -303,7 +310,7 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
 
 const std::vector<std::string>& op_names() {
   static const std::vector<std::string> names = {
-      "conv2d",         "instance_norm", "relu",     "leaky_relu", "tanh", "tanh_unit", "add",        "scale",
+      "conv2d",         "instance_norm", "adain", "relu",     "leaky_relu", "tanh", "tanh_unit", "add",        "scale",
       "channel_affine", "max_pool",      "avg_pool", "upsample",   "gram", "tv_sqrt",   "tv_squared", "mse",
       "gram_mse",       "lsgan_d",       "lsgan_g",  "composed"};
   return names;
