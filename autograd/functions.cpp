@@ -12,24 +12,24 @@ std::atomic<std::uint64_t> weight_gradient_launches{0};
 struct Conv2d final : Node {
   Tensor x, weight;
   bool has_bias = false;
-  ops::Conv2dParams params;
+  ops::Conv2dGeometry geometry;
 
   static Variable forward(const Variable& x, const Variable& weight, const Variable& bias,
-                          const ops::Conv2dParams& params) {
+                          const ops::Conv2dGeometry& geometry) {
     auto node = std::make_shared<Conv2d>();
     node->x = x.value();
     node->weight = weight.value();
     node->has_bias = bias.defined();
-    node->params = params;
-    Tensor y = ops::conv2d_forward(x.value(), weight.value(), bias.defined() ? &bias.value() : nullptr, params);
+    node->geometry = geometry;
+    Tensor y = ops::conv2d_forward(x.value(), weight.value(), bias.defined() ? &bias.value() : nullptr, geometry);
     return record(std::move(y), node, {x, weight, bias});
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> grads(3);
-    if (needs_input_grad(0)) grads[0] = ops::conv2d_backward_data(dy, weight, x.shape(), params);
+    if (needs_input_grad(0)) grads[0] = ops::conv2d_backward_data(dy, weight, x.shape(), geometry);
     if (needs_input_grad(1) || needs_input_grad(2)) {
       ++weight_gradient_launches;
-      auto dw = ops::conv2d_backward_weight(x, dy, weight.shape(), needs_input_grad(2), params);
+      auto dw = ops::conv2d_backward_weight(x, dy, weight.shape(), needs_input_grad(2), geometry);
       grads[1] = std::move(dw.dweight);
       grads[2] = std::move(dw.dbias);
     }
@@ -199,8 +199,8 @@ struct FusedLoss final : Node {
 
 }  // namespace
 
-Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const ops::Conv2dParams& params) {
-  return Conv2d::forward(x, weight, bias, params);
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const ops::Conv2dGeometry& geometry) {
+  return Conv2d::forward(x, weight, bias, geometry);
 }
 Variable instance_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps) {
   return InstanceNorm::forward(x, gamma, beta, eps);

@@ -12,7 +12,7 @@
 namespace gramgan::autograd {
 
 // x (N, Cin, H, W), weight (Cout, Cin, KH, KW), bias (Cout) or undefined.
-Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const ops::Conv2dParams& params);
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const ops::Conv2dGeometry& geometry);
 // Affine instance norm; gamma, beta (C).
 Variable instance_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps = 1e-5);
 // Adaptive instance norm (Huang & Belongie 2017): content (N, C, H, W) with the per-plane mean and sigma of

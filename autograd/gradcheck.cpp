@@ -127,7 +127,7 @@ void conv_cases(Source& src, std::vector<Case>& out) {
     const Shape ws{c.cout, c.x[1], c.k, c.k};
     Leaves leaves{src.leaf(src.uniform(c.x), "x"), src.leaf(src.uniform(ws, -0.5, 0.5), "weight")};
     if (c.bias) leaves.push_back(src.leaf(src.uniform({c.cout}), "bias"));
-    const ops::Conv2dParams params{c.stride, c.pad, c.padding};
+    const ops::Conv2dGeometry params{c.stride, c.pad, c.padding};
     const bool bias = c.bias;
     out.push_back(smooth_case(
         "conv2d", conv_desc(c.x, ws, c.stride, c.pad, c.padding) + (bias ? "" : " nobias"), std::move(leaves),

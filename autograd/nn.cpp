@@ -30,7 +30,7 @@ void Module::set_requires_grad(bool requires_grad) {
 
 Conv2d::Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOptions& options, RandomStream& rng,
                DType dtype, const Device& device)
-    : params{options.stride, options.pad, options.padding} {
+    : geometry{options.stride, options.pad, options.padding} {
   if (in_channels < 1 || out_channels < 1 || kernel < 1)
     throw Error("Conv2d: channels and kernel must be positive; got in " + std::to_string(in_channels) + ", out " +
                 std::to_string(out_channels) + ", kernel " + std::to_string(kernel));
@@ -43,7 +43,7 @@ Conv2d::Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOption
   }
 }
 
-Variable Conv2d::forward(const Variable& x) { return conv2d(x, weight, bias, params); }
+Variable Conv2d::forward(const Variable& x) { return conv2d(x, weight, bias, geometry); }
 
 void Conv2d::collect(const std::string& prefix, std::vector<NamedParameter>& out) const {
   out.push_back({prefix + "weight", weight});

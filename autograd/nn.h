@@ -37,6 +37,7 @@ class Module {
   friend class Sequential;
 };
 
+// What an nn::Conv2d layer is built with: the geometry of ops::Conv2dGeometry and whether it has a bias.
 struct Conv2dOptions {
   int stride = 1, pad = 0;
   Padding padding = Padding::zeros;
@@ -51,7 +52,7 @@ class Conv2d : public Module {
   Variable forward(const Variable& x) override;
 
   Variable weight, bias;  // bias undefined without options.bias
-  ops::Conv2dParams params;
+  ops::Conv2dGeometry geometry;
 
  protected:
   void collect(const std::string& prefix, std::vector<NamedParameter>& out) const override;

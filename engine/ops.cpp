@@ -76,7 +76,7 @@ std::size_t count(const Tensor& t) { return std::size_t(t.numel()); }
 Tensor like_empty(const Tensor& t, const Shape& shape) { return Tensor::empty(shape, t.dtype(), t.device()); }
 Tensor scalar_empty(const Tensor& t) { return like_empty(t, Shape{1}); }
 
-Conv2dShape conv_shape(const Checks& check, const Shape& x, const Shape& weight, const Conv2dParams& params) {
+Conv2dShape conv_shape(const Checks& check, const Shape& x, const Shape& weight, const Conv2dGeometry& geometry) {
   if (x.ndim() != 4 || weight.ndim() != 4)
     check.fail("expects x " + std::string(kNCHW) + " and weight (Cout, Cin, KH, KW); got x " + x.to_string() +
                ", weight " + weight.to_string());
@@ -91,9 +91,9 @@ Conv2dShape conv_shape(const Checks& check, const Shape& x, const Shape& weight,
   s.out_channels = int(weight[0]);
   s.kernel_h = int(weight[2]);
   s.kernel_w = int(weight[3]);
-  s.stride = params.stride;
-  s.pad = params.pad;
-  s.padding = params.padding;
+  s.stride = geometry.stride;
+  s.pad = geometry.pad;
+  s.padding = geometry.padding;
   if (s.stride < 1 || s.pad < 0) check.fail("needs stride >= 1 and pad >= 0");
   if (s.out_height() < 1 || s.out_width() < 1)
     check.fail("kernel " + weight.to_string() + " with pad " + std::to_string(s.pad) + " does not fit x " +
@@ -107,12 +107,12 @@ Shape conv_out_shape(const Conv2dShape& s) { return Shape{s.batch, s.out_channel
 
 // ---- convolution -------------------------------------------------------------------------------------------------
 
-Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dParams& params) {
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dGeometry& geometry) {
   const Checks check("conv2d_forward");
   check.dims(x, "x", 4, kNCHW);
   check.dims(weight, "weight", 4, "(Cout, Cin, KH, KW)");
   check.like(weight, "weight", x, "x");
-  const Conv2dShape s = conv_shape(check, x.shape(), weight.shape(), params);
+  const Conv2dShape s = conv_shape(check, x.shape(), weight.shape(), geometry);
   if (bias != nullptr) {
     check.like(*bias, "bias", x, "x");
     check.shape(*bias, "bias", Shape{s.out_channels});
@@ -125,12 +125,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias,
   return y;
 }
 
-Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dParams& params) {
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dGeometry& geometry) {
   const Checks check("conv2d_backward_data");
   check.dims(dy, "dy", 4, kNCHW);
   check.dims(weight, "weight", 4, "(Cout, Cin, KH, KW)");
   check.like(weight, "weight", dy, "dy");
-  const Conv2dShape s = conv_shape(check, x_shape, weight.shape(), params);
+  const Conv2dShape s = conv_shape(check, x_shape, weight.shape(), geometry);
   check.shape(dy, "dy", conv_out_shape(s));
   Tensor dx = like_empty(dy, x_shape);
   dispatch(dy, [&]<class T>(auto stream) { conv2d_backward_data(s, ptr<T>(dy), ptr<T>(weight), ptr<T>(dx), stream); });
@@ -138,12 +138,12 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape&
 }
 
 Conv2dWeightGrads conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Shape& weight_shape, bool with_bias,
-                                         const Conv2dParams& params) {
+                                         const Conv2dGeometry& geometry) {
   const Checks check("conv2d_backward_weight");
   check.dims(x, "x", 4, kNCHW);
   check.dims(dy, "dy", 4, kNCHW);
   check.like(dy, "dy", x, "x");
-  const Conv2dShape s = conv_shape(check, x.shape(), weight_shape, params);
+  const Conv2dShape s = conv_shape(check, x.shape(), weight_shape, geometry);
   check.shape(dy, "dy", conv_out_shape(s));
   Conv2dWeightGrads grads{like_empty(x, weight_shape), with_bias ? like_empty(x, Shape{s.out_channels}) : Tensor()};
   dispatch(x, [&]<class T>(auto stream) {

@@ -12,18 +12,20 @@
 namespace gramgan::ops {
 
 // ---- convolution: x (N, Cin, H, W), weight (Cout, Cin, KH, KW), bias (Cout) or null -> y (N, Cout, OH, OW) ----
-struct Conv2dParams {
+// How the kernel window moves over x (the part of a convolution the tensors' shapes do not say); with those
+// shapes it makes the launcher's Conv2dShape.
+struct Conv2dGeometry {
   int stride = 1, pad = 0;
   Padding padding = Padding::zeros;
 };
-Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dParams& params);
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dGeometry& geometry);
 // dx of shape x_shape from dy.
-Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dParams& params);
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dGeometry& geometry);
 struct Conv2dWeightGrads {
   Tensor dweight, dbias;  // dbias undefined unless asked for
 };
 Conv2dWeightGrads conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Shape& weight_shape, bool with_bias,
-                                         const Conv2dParams& params);
+                                         const Conv2dGeometry& geometry);
 
 // ---- instance norm: gamma, beta (C); mean, inv_std (N, C) saved for backward ----
 struct InstanceNormOutputs {

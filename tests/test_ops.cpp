@@ -75,7 +75,7 @@ TEST(EngineOps, Conv2dForwardMatchesReference) {
 
 TEST(EngineOps, Conv2dBackwardMatchesRawLaunchers) {
   const Tensor x = random_tensor({2, 3, 5, 5}, 4), w = random_tensor({4, 3, 3, 3}, 5);
-  const ops::Conv2dParams params{1, 1, gramgan::Padding::zeros};
+  const ops::Conv2dGeometry params{1, 1, gramgan::Padding::zeros};
   const Tensor dy = random_tensor({2, 4, 5, 5}, 6);
   const Tensor dx = ops::conv2d_backward_data(dy, w, x.shape(), params);
   const auto grads = ops::conv2d_backward_weight(x, dy, w.shape(), true, params);
