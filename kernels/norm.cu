@@ -14,8 +14,10 @@
 // rounding when |mean| >> std (no E[x^2] - E[x]^2 cancellation). The backward pass writes per-instance sums to
 // the workspace; a second kernel folds them over the batch in order n = 0, 1, ..., so dgamma and dbeta have the
 // same bits on every run without floating-point atomics.
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "kernels/block_reduce.cuh"
 #include "kernels/launch.h"
@@ -128,10 +130,11 @@ void check_shape(const char* launcher, int batch, int channels, int plane) {
     throw std::invalid_argument(std::string(launcher) + ": batch * channels exceeds one grid (2^31 - 1 instances)");
 }
 
-void check_pointer(const char* launcher, const void* p, const char* name) {
-  if (p == nullptr)
-    throw std::invalid_argument(std::string(launcher) + ": " + name + " is null (instance norm is affine: pass " +
-                                "gamma = 1 and beta = 0 for a plain normalisation)");
+void check_pointers(const char* launcher, std::initializer_list<std::pair<const void*, const char*>> pointers) {
+  for (const auto& [p, name] : pointers)
+    if (p == nullptr)
+      throw std::invalid_argument(std::string(launcher) + ": " + name + " is null (instance norm is affine: pass " +
+                                  "gamma = 1 and beta = 0 for a plain normalisation)");
 }
 
 }  // namespace
@@ -143,12 +146,7 @@ void instance_norm_forward(int batch, int channels, int plane, T eps, const T* x
   check_shape(kName, batch, channels, plane);
   if (!(eps >= T(0)))
     throw std::invalid_argument(std::string(kName) + ": eps must be >= 0, got " + std::to_string(double(eps)));
-  check_pointer(kName, x, "x");
-  check_pointer(kName, gamma, "gamma");
-  check_pointer(kName, beta, "beta");
-  check_pointer(kName, y, "y");
-  check_pointer(kName, mean, "mean");
-  check_pointer(kName, inv_std, "inv_std");
+  check_pointers(kName, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {y, "y"}, {mean, "mean"}, {inv_std, "inv_std"}});
   launch<instance_norm_forward_kernel<T>>(dim3(unsigned(batch * channels)), dim3(kThreads), 0, stream, channels, plane,
                                           eps, x, gamma, beta, y, mean, inv_std);
 }
@@ -165,14 +163,8 @@ void instance_norm_backward(int batch, int channels, int plane, const T* x, cons
                             const T* inv_std, T* dx, T* dgamma, T* dbeta, T* workspace, StreamHandle stream) {
   constexpr const char* kName = "instance_norm_backward";
   check_shape(kName, batch, channels, plane);
-  check_pointer(kName, x, "x");
-  check_pointer(kName, dy, "dy");
-  check_pointer(kName, gamma, "gamma");
-  check_pointer(kName, mean, "mean");
-  check_pointer(kName, inv_std, "inv_std");
-  check_pointer(kName, dx, "dx");
-  check_pointer(kName, dgamma, "dgamma");
-  check_pointer(kName, dbeta, "dbeta");
+  check_pointers(kName, {{x, "x"}, {dy, "dy"}, {gamma, "gamma"}, {mean, "mean"}, {inv_std, "inv_std"}});
+  check_pointers(kName, {{dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}});
   if (workspace == nullptr)
     throw std::invalid_argument(std::string(kName) +
                                 ": workspace is null (allocate instance_norm_backward_workspace(batch, channels) "
