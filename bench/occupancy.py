@@ -41,14 +41,15 @@ LAUNCH_OVERRIDES = {}
 
 @functools.lru_cache(maxsize=None)
 def conv_constants():
-    """kTileK and kPad of kernels/conv2d.cu, whose stage buffers are launched as dynamic shared memory."""
-    with open(os.path.join(ROOT, "kernels", "conv2d.cu")) as f:
+    """kTileK and kPad of kernels/conv2d_mainloop.cuh: conv2d.cu launches its stage buffers as dynamic shared
+    memory."""
+    with open(os.path.join(ROOT, "kernels", "conv2d_mainloop.cuh")) as f:
         text = f.read()
     values = {}
     for name in ("kTileK", "kPad"):
         m = re.search(r"constexpr int " + name + r"\s*=\s*(\d+)\s*;", text)
         if not m:
-            sys.exit(f"occupancy: {name} not found in kernels/conv2d.cu; update conv_dynamic_smem")
+            sys.exit(f"occupancy: {name} not found in kernels/conv2d_mainloop.cuh; update conv_dynamic_smem")
         values[name] = int(m.group(1))
     return values["kTileK"], values["kPad"]
 

@@ -28,9 +28,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float device_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double device_sqrt(double x) { return sqrt(x); }
-
 // The moments of one plane from plane_sums; sigma uses the unbiased variance.
 template <class T>
 struct PlaneMoments {

@@ -62,6 +62,20 @@ inline GramSplit gram_split(int batch, int channels, int plane) {
   return {int((plane + chunk - 1) / chunk), int(chunk)};
 }
 
+// acc += the thread's micro-tile of one stage: rows ty + 16 i of a_tile, columns tx + 16 j of b_tile, K in order.
+template <class T, int kARow, int kBRow>
+__device__ __forceinline__ void multiply_gram_stage(const T (&a_tile)[kGramTileK][kARow],
+                                                    const T (&b_tile)[kGramTileK][kBRow], int ty, int tx,
+                                                    T (&acc)[kGramMicro][kGramMicro]) {
+  for (int kk = 0; kk < kGramTileK; ++kk) {
+    T av[kGramMicro], bv[kGramMicro];
+    for (int i = 0; i < kGramMicro; ++i) av[i] = a_tile[kk][ty + kGramThreadsPerRow * i];
+    for (int j = 0; j < kGramMicro; ++j) bv[j] = b_tile[kk][tx + kGramThreadsPerRow * j];
+    for (int i = 0; i < kGramMicro; ++i)
+      for (int j = 0; j < kGramMicro; ++j) acc[i][j] += av[i] * bv[j];
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(kGramThreads)
     gram_tiles_kernel(int batch, int channels, int plane, int chunk, const T* features, T scale, T* out) {
@@ -94,13 +108,7 @@ __global__ void __launch_bounds__(kGramThreads)
       b_tile[kk][row] = k_in && col0 + row < channels ? f[std::size_t(col0 + row) * plane + k] : T(0);
     }
     __syncthreads();
-    for (int kk = 0; kk < kGramTileK; ++kk) {
-      T av[kGramMicro], bv[kGramMicro];
-      for (int i = 0; i < kGramMicro; ++i) av[i] = a_tile[kk][ty + kGramThreadsPerRow * i];
-      for (int j = 0; j < kGramMicro; ++j) bv[j] = b_tile[kk][tx + kGramThreadsPerRow * j];
-      for (int i = 0; i < kGramMicro; ++i)
-        for (int j = 0; j < kGramMicro; ++j) acc[i][j] += av[i] * bv[j];
-    }
+    multiply_gram_stage(a_tile, b_tile, ty, tx, acc);
     // The next stage overwrites tiles that other threads may still be reading.
     __syncthreads();
   }
@@ -148,13 +156,7 @@ __global__ void __launch_bounds__(kGramThreads)
       b_tile[e / kGramTile][e % kGramTile] = kb < channels && col < plane ? f[std::size_t(kb) * plane + col] : T(0);
     }
     __syncthreads();
-    for (int kk = 0; kk < kGramTileK; ++kk) {
-      T av[kGramMicro], bv[kGramMicro];
-      for (int i = 0; i < kGramMicro; ++i) av[i] = a_tile[kk][ty + kGramThreadsPerRow * i];
-      for (int j = 0; j < kGramMicro; ++j) bv[j] = b_tile[kk][tx + kGramThreadsPerRow * j];
-      for (int i = 0; i < kGramMicro; ++i)
-        for (int j = 0; j < kGramMicro; ++j) acc[i][j] += av[i] * bv[j];
-    }
+    multiply_gram_stage(a_tile, b_tile, ty, tx, acc);
     __syncthreads();
   }
 

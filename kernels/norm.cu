@@ -8,26 +8,23 @@
 //             dbeta[c] = sum_{n, plane} dy, dgamma[c] = sum_{n, plane} dy xhat
 //
 // One block of kThreads per instance: each thread walks the plane with stride kThreads (coalesced), and
-// block_sum folds the per-thread sums in a fixed tree. The statistics are the corrected two-pass algorithm
-// (Chan, Golub & LeVeque 1983): a first pass gives a shift, the second sums d = x - shift and d^2, and
-// mean = shift + sum(d) / P, var = sum(d^2) / P - (sum(d) / P)^2. Centring first keeps the variance exact to
-// rounding when |mean| >> std (no E[x^2] - E[x]^2 cancellation). The backward pass writes per-instance sums to
+// block_sum folds the per-thread sums in a fixed tree. The statistics are the corrected two-pass sums of
+// kernels/plane_stats.cuh: mean = shift + sum(d) / P, var = sum(d^2) / P - (sum(d) / P)^2 for d = x - shift. The backward pass writes per-instance sums to
 // the workspace; a second kernel folds them over the batch in order n = 0, 1, ..., so dgamma and dbeta have the
 // same bits on every run without floating-point atomics.
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
-#include "kernels/block_reduce.cuh"
 #include "kernels/launch.h"
 #include "kernels/launchers.h"
+#include "kernels/plane_stats.cuh"
 
 namespace gramgan::GG_BACKEND {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ __forceinline__ float device_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double device_sqrt(double x) { return sqrt(x); }
 
 template <class T>
 __global__ void __launch_bounds__(kThreads)
@@ -38,20 +35,9 @@ __global__ void __launch_bounds__(kThreads)
   const T* xi = x + std::size_t(instance) * plane;
   T* yi = y + std::size_t(instance) * plane;
 
-  T sum = T(0);
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) sum += xi[i];
-  const T shift = block_sum<kThreads>(sum) / T(plane);
-
-  T sum_d = T(0), sum_d2 = T(0);
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) {
-    const T d = xi[i] - shift;
-    sum_d += d;
-    sum_d2 += d * d;
-  }
-  T moments[2] = {sum_d, sum_d2};
-  block_sum<kThreads>(moments);
-  const T correction = moments[0] / T(plane);
-  const T var = moments[1] / T(plane) - correction * correction;
+  const PlaneSums<T> sums = plane_sums<kThreads>(xi, plane);
+  const T shift = sums.shift, correction = sums.sum_d / T(plane);
+  const T var = sums.sum_d2 / T(plane) - correction * correction;
   const T mu = shift + correction;
   const T istd = T(1) / device_sqrt((var > T(0) ? var : T(0)) + eps);
   if (threadIdx.x == 0) {
@@ -78,20 +64,8 @@ __global__ void __launch_bounds__(kThreads)
   T* dxi = dx + offset;
   const T mu = mean[instance], istd = inv_std[instance];
 
-  // The saved mean is rounded to T; when |mean| >> std that rounding is a visible constant offset of xhat. The
-  // computed xhat then has mean(xhat) = that offset instead of 0, so it is measured in the same pass and removed.
-  T sum_dy = T(0), sum_dy_xhat = T(0), sum_xhat = T(0);
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) {
-    const T g = dyi[i], xhat = (xi[i] - mu) * istd;
-    sum_dy += g;
-    sum_dy_xhat += g * xhat;
-    sum_xhat += xhat;
-  }
-  T sums[3] = {sum_dy, sum_xhat, sum_dy_xhat};
-  block_sum<kThreads>(sums);
-  sum_dy = sums[0];
-  const T xhat_offset = sums[1] / T(plane);
-  sum_dy_xhat = sums[2] - xhat_offset * sum_dy;
+  const NormalizedGradSums<T> sums = normalized_grad_sums<kThreads>(xi, dyi, plane, mu, istd);
+  const T sum_dy = sums.sum_dy, sum_dy_xhat = sums.sum_dy_xhat, xhat_offset = sums.xhat_offset;
   if (threadIdx.x == 0) {
     partials[instance] = sum_dy;
     partials[std::size_t(gridDim.x) + instance] = sum_dy_xhat;
@@ -128,10 +102,11 @@ void check_shape(const char* launcher, int batch, int channels, int plane) {
     throw std::invalid_argument(std::string(launcher) + ": batch * channels exceeds one grid (2^31 - 1 instances)");
 }
 
-void check_pointer(const char* launcher, const void* p, const char* name) {
-  if (p == nullptr)
-    throw std::invalid_argument(std::string(launcher) + ": " + name + " is null (instance norm is affine: pass " +
-                                "gamma = 1 and beta = 0 for a plain normalisation)");
+void check_pointers(const char* launcher, std::initializer_list<std::pair<const void*, const char*>> pointers) {
+  for (const auto& [p, name] : pointers)
+    if (p == nullptr)
+      throw std::invalid_argument(std::string(launcher) + ": " + name + " is null (instance norm is affine: pass " +
+                                  "gamma = 1 and beta = 0 for a plain normalisation)");
 }
 
 }  // namespace
@@ -143,12 +118,7 @@ void instance_norm_forward(int batch, int channels, int plane, T eps, const T* x
   check_shape(kName, batch, channels, plane);
   if (!(eps >= T(0)))
     throw std::invalid_argument(std::string(kName) + ": eps must be >= 0, got " + std::to_string(double(eps)));
-  check_pointer(kName, x, "x");
-  check_pointer(kName, gamma, "gamma");
-  check_pointer(kName, beta, "beta");
-  check_pointer(kName, y, "y");
-  check_pointer(kName, mean, "mean");
-  check_pointer(kName, inv_std, "inv_std");
+  check_pointers(kName, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {y, "y"}, {mean, "mean"}, {inv_std, "inv_std"}});
   launch<instance_norm_forward_kernel<T>>(dim3(unsigned(batch * channels)), dim3(kThreads), 0, stream, channels, plane,
                                           eps, x, gamma, beta, y, mean, inv_std);
 }
@@ -165,14 +135,8 @@ void instance_norm_backward(int batch, int channels, int plane, const T* x, cons
                             const T* inv_std, T* dx, T* dgamma, T* dbeta, T* workspace, StreamHandle stream) {
   constexpr const char* kName = "instance_norm_backward";
   check_shape(kName, batch, channels, plane);
-  check_pointer(kName, x, "x");
-  check_pointer(kName, dy, "dy");
-  check_pointer(kName, gamma, "gamma");
-  check_pointer(kName, mean, "mean");
-  check_pointer(kName, inv_std, "inv_std");
-  check_pointer(kName, dx, "dx");
-  check_pointer(kName, dgamma, "dgamma");
-  check_pointer(kName, dbeta, "dbeta");
+  check_pointers(kName, {{x, "x"}, {dy, "dy"}, {gamma, "gamma"}, {mean, "mean"}, {inv_std, "inv_std"}});
+  check_pointers(kName, {{dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}});
   if (workspace == nullptr)
     throw std::invalid_argument(std::string(kName) +
                                 ": workspace is null (allocate instance_norm_backward_workspace(batch, channels) "

@@ -14,6 +14,9 @@
 
 namespace gramgan::GG_BACKEND {
 
+__device__ __forceinline__ float device_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double device_sqrt(double x) { return sqrt(x); }
+
 template <class T>
 struct PlaneSums {
   T shift, sum_d, sum_d2;

@@ -29,13 +29,33 @@ __device__ __forceinline__ bool beats(T candidate, T best) {
   return candidate > best || (candidate != candidate && best == best);
 }
 
-// 0..3: row-major position of the first maximum of (x00, x01, x10, x11).
+// The first maximum of (x00, x01, x10, x11) in row-major order and its position 0..3. The running best is kept
+// as a value, not looked up by its position, so the window is never indexed at run time and stays in registers.
 template <class T>
-__device__ __forceinline__ int window_argmax(const T (&w)[4]) {
-  int k = 0;
+struct WindowMax {
+  T value;
+  int position;
+};
+template <class T>
+__device__ __forceinline__ WindowMax<T> window_max(const T (&w)[4]) {
+  WindowMax<T> best = {w[0], 0};
   for (int j = 1; j < 4; ++j)
-    if (beats(w[j], w[k])) k = j;
-  return k;
+    if (beats(w[j], best.value)) best = {w[j], j};
+  return best;
+}
+
+// Flat index i of a (planes, height, width) tensor as (plane, row, column).
+template <class Index>
+struct PlanePosition {
+  Index plane;
+  int row, col;
+};
+template <class Index>
+__device__ __forceinline__ PlanePosition<Index> plane_position(Index i, int height, int width) {
+  const Index row = i / Index(width);
+  const int col = int(i - row * Index(width));
+  const Index plane = row / Index(height);
+  return {plane, int(row - plane * Index(height)), col};
 }
 
 template <class T>
@@ -52,13 +72,10 @@ __global__ void __launch_bounds__(kThreads)
   const int out_h = height / 2, out_w = width / 2;
   const Index stride = Index(gridDim.x) * kThreads;
   for (Index i = Index(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {
-    const Index row = i / Index(out_w);
-    const int ox = int(i - row * Index(out_w));
-    const Index plane = row / Index(out_h);
-    const int oy = int(row - plane * Index(out_h));
+    const auto [plane, oy, ox] = plane_position(i, out_h, out_w);
     T w[4];
     load_window(x, (std::size_t(plane) * height + 2 * oy) * width + 2 * ox, width, w);
-    y[i] = pool == Pool::max ? w[window_argmax(w)] : ((w[0] + w[1]) + (w[2] + w[3])) * T(0.25);
+    y[i] = pool == Pool::max ? window_max(w).value : ((w[0] + w[1]) + (w[2] + w[3])) * T(0.25);
   }
 }
 
@@ -68,10 +85,7 @@ __global__ void __launch_bounds__(kThreads)
   const int out_h = height / 2, out_w = width / 2;
   const Index stride = Index(gridDim.x) * kThreads;
   for (Index i = Index(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {
-    const Index row = i / Index(width);
-    const int col = int(i - row * Index(width));
-    const Index plane = row / Index(height);
-    const int r = int(row - plane * Index(height));
+    const auto [plane, r, col] = plane_position(i, height, width);
     const int oy = r / 2, ox = col / 2;
     T g = T(0);
     if (oy < out_h && ox < out_w) {
@@ -81,7 +95,7 @@ __global__ void __launch_bounds__(kThreads)
       } else {
         T w[4];
         load_window(x, (std::size_t(plane) * height + 2 * oy) * width + 2 * ox, width, w);
-        if (window_argmax(w) == (r % 2) * 2 + col % 2) g = upstream;
+        if (window_max(w).position == (r % 2) * 2 + col % 2) g = upstream;
       }
     }
     dx[i] = g;
