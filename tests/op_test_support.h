@@ -1,5 +1,6 @@
-// Shared pieces of the op tests (test_norm, test_elementwise, test_pool, test_gram, test_losses, test_reduce_adam): device buffers on either
-// backend, seeded inputs, tolerance checks and byte comparison. Oracles stay in the test files themselves.
+// Shared pieces of the op tests (test_conv2d, test_sample_kernels, test_norm, test_elementwise, test_pool, test_gram,
+// test_losses, test_reduce_adam): device buffers on either backend, seeded inputs, tolerance checks and byte
+// comparison. Oracles stay in the test files themselves.
 #pragma once
 
 #include <gtest/gtest.h>

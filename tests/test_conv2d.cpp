@@ -4,45 +4,28 @@
 // 128 along channels and pixels) and cover every kernel size, stride and padding the models use.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "engine/cudasim/runtime.h"
-#include "kernels/check.h"
-#include "kernels/launchers.h"
-
-#if GRAMGAN_HAVE_CUDA
-#include <cuda_runtime.h>
-#endif
+#include "tests/op_test_support.h"
 
 namespace {
 
 using gramgan::Conv2dShape;
 using gramgan::Padding;
+using gramgan::test::Buffer;
+using gramgan::test::random_vector;
+using gramgan::test::to_double;
 
 // ---- backends --------------------------------------------------------------------------------------------------
 
-struct SimBackend {
-  static bool available() { return true; }
-  static void* allocate(std::size_t bytes) {
-    void* p = nullptr;
-    GG_CUDA_CHECK(cudasim::cudaMalloc(&p, bytes));
-    return p;
-  }
-  static void release(void* p) { cudasim::cudaFree(p); }
-  static void upload(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyHostToDevice));
-  }
-  static void download(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyDeviceToHost));
-  }
+// Each backend: its device memory (op_test_support.h) and its three launchers under one set of names.
+struct SimBackend : gramgan::test::SimMemory {
   template <class T>
   static void forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
     gramgan::sim::conv2d_forward(s, x, w, b, y, nullptr);
@@ -58,28 +41,7 @@ struct SimBackend {
 };
 
 #if GRAMGAN_HAVE_CUDA
-struct CudaBackend {
-  static bool available() {
-    static const bool present = [] {
-      int devices = 0;
-      const bool ok = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
-      cudaGetLastError();
-      return ok;
-    }();
-    return present;
-  }
-  static void* allocate(std::size_t bytes) {
-    void* p = nullptr;
-    GG_CUDA_CHECK(cudaMalloc(&p, bytes));
-    return p;
-  }
-  static void release(void* p) { cudaFree(p); }
-  static void upload(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
-  }
-  static void download(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
-  }
+struct CudaBackend : gramgan::test::CudaMemory {
   template <class T>
   static void forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
     gramgan::cuda::conv2d_forward(s, x, w, b, y, nullptr);
@@ -95,29 +57,6 @@ struct CudaBackend {
 };
 #endif
 
-template <class Backend, class T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t count)
-      : count_(count), data_(static_cast<T*>(Backend::allocate(sizeof(T) * std::max<std::size_t>(count, 1)))) {}
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    Backend::upload(data_, host.data(), sizeof(T) * count_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { Backend::release(data_); }
-  T* get() const { return data_; }
-  std::vector<T> to_host() const {
-    std::vector<T> host(count_);
-    Backend::download(host.data(), data_, sizeof(T) * count_);
-    return host;
-  }
-
- private:
-  std::size_t count_;
-  T* data_;
-};
-
 // ---- sizes and data ------------------------------------------------------------------------------------------
 
 struct Sizes {
@@ -131,19 +70,6 @@ Sizes sizes_of(const Conv2dShape& s) {
           std::size_t(s.batch) * s.out_channels * oh * ow, oh, ow};
 }
 
-template <class T>
-std::vector<T> uniform(std::size_t count, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<T> v(count);
-  for (auto& x : v) x = T(dist(rng));
-  return v;
-}
-
-template <class T>
-std::vector<double> to_double(const std::vector<T>& v) {
-  return std::vector<double>(v.begin(), v.end());
-}
 std::vector<double> absolute(std::vector<double> v) {
   for (auto& x : v) x = std::abs(x);
   return v;
@@ -275,11 +201,11 @@ template <class Backend, class T>
 void check_case(const Conv2dShape& s, bool with_bias, std::uint32_t seed) {
   SCOPED_TRACE(describe(s) + (with_bias ? " bias" : "") + (sizeof(T) == 4 ? " float" : " double"));
   const Sizes z = sizes_of(s);
-  const auto x = uniform<T>(z.x, seed), w = uniform<T>(z.w, seed + 1), b = uniform<T>(s.out_channels, seed + 2);
-  const auto dy = uniform<T>(z.y, seed + 3);
-  DeviceBuffer<Backend, T> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
-  DeviceBuffer<Backend, T> y_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
-  DeviceBuffer<Backend, T> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
+  const auto x = random_vector<T>(z.x, seed), w = random_vector<T>(z.w, seed + 1);
+  const auto b = random_vector<T>(s.out_channels, seed + 2), dy = random_vector<T>(z.y, seed + 3);
+  Buffer<T, Backend> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
+  Buffer<T, Backend> y_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
+  Buffer<T, Backend> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
   Backend::forward(s, x_dev.get(), w_dev.get(), with_bias ? b_dev.get() : nullptr, y_dev.get());
   Backend::backward_data(s, dy_dev.get(), w_dev.get(), dx_dev.get());
   Backend::backward_weight(s, x_dev.get(), dy_dev.get(), dw_dev.get(), with_bias ? db_dev.get() : nullptr,
@@ -317,10 +243,10 @@ TEST(Conv2dSim, FloatMatchesReference) {
 TEST(Conv2dSim, OutputsAreOverwrittenAndNullBiasSkipped) {
   const auto s = make(2, 3, 8, 7, 5, 3, 1, 1, kReflect);
   const Sizes z = sizes_of(s);
-  DeviceBuffer<SimBackend, double> x(uniform<double>(z.x, 1)), dy(uniform<double>(z.y, 2));
-  DeviceBuffer<SimBackend, double> dw1(std::vector<double>(z.w, 7.0)), dw2(std::vector<double>(z.w, -3.0));
-  DeviceBuffer<SimBackend, double> db(std::vector<double>(s.out_channels, 5.0));
-  DeviceBuffer<SimBackend, double> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
+  Buffer<double, SimBackend> x(random_vector<double>(z.x, 1)), dy(random_vector<double>(z.y, 2));
+  Buffer<double, SimBackend> dw1(std::vector<double>(z.w, 7.0)), dw2(std::vector<double>(z.w, -3.0));
+  Buffer<double, SimBackend> db(std::vector<double>(s.out_channels, 5.0));
+  Buffer<double, SimBackend> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
   SimBackend::backward_weight(s, x.get(), dy.get(), dw1.get(), static_cast<double*>(nullptr), ws.get());
   SimBackend::backward_weight(s, x.get(), dy.get(), dw2.get(), db.get(), ws.get());
   EXPECT_EQ(dw1.to_host(), dw2.to_host());
@@ -345,11 +271,12 @@ TEST(Conv2dSim, AdjointIdentitiesHoldInDouble) {
   for (const auto& s : cases()) {
     SCOPED_TRACE(describe(s));
     const Sizes z = sizes_of(s);
-    const auto x = uniform<double>(z.x, ++seed), w = uniform<double>(z.w, ++seed), dy = uniform<double>(z.y, ++seed);
-    const auto b = uniform<double>(s.out_channels, ++seed);
-    DeviceBuffer<SimBackend, double> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
-    DeviceBuffer<SimBackend, double> y_dev(z.y), yb_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
-    DeviceBuffer<SimBackend, double> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
+    const auto x = random_vector<double>(z.x, ++seed), w = random_vector<double>(z.w, ++seed);
+    const auto dy = random_vector<double>(z.y, ++seed);
+    const auto b = random_vector<double>(s.out_channels, ++seed);
+    Buffer<double, SimBackend> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
+    Buffer<double, SimBackend> y_dev(z.y), yb_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
+    Buffer<double, SimBackend> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
     SimBackend::forward(s, x_dev.get(), w_dev.get(), static_cast<const double*>(nullptr), y_dev.get());
     SimBackend::forward(s, x_dev.get(), w_dev.get(), static_cast<const double*>(b_dev.get()), yb_dev.get());
     SimBackend::backward_data(s, dy_dev.get(), w_dev.get(), dx_dev.get());
@@ -377,9 +304,10 @@ TEST(Conv2dSim, AdjointIdentitiesHoldInDouble) {
 template <class T>
 std::vector<std::vector<T>> run_all(const Conv2dShape& s) {
   const Sizes z = sizes_of(s);
-  DeviceBuffer<SimBackend, T> x(uniform<T>(z.x, 7)), w(uniform<T>(z.w, 8)), b(uniform<T>(s.out_channels, 9));
-  DeviceBuffer<SimBackend, T> dy(uniform<T>(z.y, 10)), y(z.y), dx(z.x), dw(z.w), db(s.out_channels);
-  DeviceBuffer<SimBackend, T> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
+  Buffer<T, SimBackend> x(random_vector<T>(z.x, 7)), w(random_vector<T>(z.w, 8));
+  Buffer<T, SimBackend> b(random_vector<T>(s.out_channels, 9)), dy(random_vector<T>(z.y, 10));
+  Buffer<T, SimBackend> y(z.y), dx(z.x), dw(z.w), db(s.out_channels);
+  Buffer<T, SimBackend> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
   SimBackend::forward(s, x.get(), w.get(), static_cast<const T*>(b.get()), y.get());
   SimBackend::backward_data(s, dy.get(), w.get(), dx.get());
   SimBackend::backward_weight(s, x.get(), dy.get(), dw.get(), db.get(), ws.get());
@@ -419,7 +347,7 @@ TEST(Conv2dSim, BitwiseRepeatableInBothThreadOrders) {
 // ---- argument checks -------------------------------------------------------------------------------------------
 
 TEST(Conv2dArguments, InvalidShapesThrow) {
-  DeviceBuffer<SimBackend, float> buf(4096);
+  Buffer<float, SimBackend> buf(4096);
   float* p = buf.get();
   const auto all_throw = [&](const Conv2dShape& s) {
     SCOPED_TRACE(describe(s));
@@ -477,13 +405,13 @@ template <class T>
 void check_gpu_case(const Conv2dShape& s) {
   SCOPED_TRACE(describe(s) + (sizeof(T) == 4 ? " float" : " double"));
   const Sizes z = sizes_of(s);
-  const auto x = uniform<T>(z.x, 21), w = uniform<T>(z.w, 22), b = uniform<T>(s.out_channels, 23);
-  const auto dy = uniform<T>(z.y, 24);
+  const auto x = random_vector<T>(z.x, 21), w = random_vector<T>(z.w, 22), b = random_vector<T>(s.out_channels, 23);
+  const auto dy = random_vector<T>(z.y, 24);
   const std::size_t ws = gramgan::sim::conv2d_backward_weight_workspace(s);
   ASSERT_EQ(ws, gramgan::cuda::conv2d_backward_weight_workspace(s));
   const auto run = [&](auto backend) {
     using B = decltype(backend);
-    DeviceBuffer<B, T> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy), y(z.y), dx(z.x), dw(z.w), db(s.out_channels), wsd(ws);
+    Buffer<T, B> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy), y(z.y), dx(z.x), dw(z.w), db(s.out_channels), wsd(ws);
     B::forward(s, x_dev.get(), w_dev.get(), static_cast<const T*>(b_dev.get()), y.get());
     B::backward_data(s, dy_dev.get(), w_dev.get(), dx.get());
     B::backward_weight(s, x_dev.get(), dy_dev.get(), dw.get(), db.get(), wsd.get());
@@ -501,7 +429,7 @@ void check_gpu_case(const Conv2dShape& s) {
 }
 
 TEST(Conv2dCuda, MatchesCpuBackend) {
-  if (!CudaBackend::available()) GTEST_SKIP() << "no CUDA device";
+  if (!gramgan::test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
   for (const auto& s : {make(2, 3, 11, 13, 32, 3, 1, 1, kReflect), make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),
                         make(1, 3, 12, 11, 8, 9, 1, 4, kReflect), make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),
                         make(2, 3, 24, 20, 8, 3, 2, 1, kReflect)}) {
