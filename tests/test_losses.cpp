@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
 #include <stdexcept>
 #include <vector>
 
@@ -15,19 +14,6 @@ namespace {
 using namespace gramgan::test;
 using gramgan::TvMode;
 namespace sim = gramgan::sim;
-
-// Central differences of a scalar function of x, in double.
-std::vector<double> numeric_gradient(const std::function<double(const std::vector<double>&)>& f,
-                                     const std::vector<double>& x, double h = 1e-6) {
-  std::vector<double> g(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    auto plus = x, minus = x;
-    plus[i] += h;
-    minus[i] -= h;
-    g[i] = (f(plus) - f(minus)) / (2 * h);
-  }
-  return g;
-}
 
 // ---- total variation ----
 
