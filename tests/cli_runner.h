@@ -8,8 +8,6 @@
 #include <sys/wait.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,13 +21,6 @@ struct CliResult {
   int status = -1;  // the exit status; 128 + signal if the binary was killed
   std::string out, err;
 };
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Starts gramgan with `args`: stdin from /dev/null, stdout and stderr to the given files. Returns the pid, or -1
 // (with a test failure) if it could not start.

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -32,6 +31,7 @@ using gramgan::test::CliResult;
 using gramgan::test::read_file;
 using gramgan::test::run_cli;
 using gramgan::test::TempDir;
+using gramgan::test::write_file;
 
 // Exit status 2, and stderr is one line: "gramgan: error: " then a message naming `fragment`.
 void expect_usage_error(const CliResult& r, const std::string& fragment) {
@@ -41,8 +41,6 @@ void expect_usage_error(const CliResult& r, const std::string& fragment) {
   EXPECT_FALSE(r.err.empty() || r.err.back() != '\n') << "stderr: " << r.err;
   EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
 }
-
-void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 // Every regular file under `dir` and its bytes, to show a refused command changed nothing.
 std::map<std::string, std::string> snapshot(const fs::path& dir) {
@@ -158,14 +156,14 @@ TEST_F(CliTest, TrainEmptyContentFolder) {
 
 TEST_F(CliTest, TrainContentFileNotPng) {
   fs::create_directories(dir_.path() / "bad");
-  write_text(dir_.path() / "bad/x.png", "this is text, not an image\n");
+  write_file(dir_.path() / "bad/x.png", "this is text, not an image\n");
   expect_train_error({{"--content", dir_ / "bad"}}, "x.png: not a PNG");
 }
 
 TEST_F(CliTest, TrainStyleMissing) { expect_train_error({{"--style", dir_ / "missing.png"}}, "missing.png"); }
 
 TEST_F(CliTest, TrainStyleNotPng) {
-  write_text(dir_.path() / "style.txt.png", "GIF89a not really\n");
+  write_file(dir_.path() / "style.txt.png", "GIF89a not really\n");
   expect_train_error({{"--style", dir_ / "style.txt.png"}}, "style.txt.png: not a PNG");
 }
 
@@ -244,7 +242,7 @@ TEST_F(CliTest, StylizeModelNotSafetensors) {
   std::string bytes(4096, '\0');
   std::uint64_t state = 7;
   for (char& c : bytes) c = char(gramgan::gan::mix_seed(state++, 3, 4));
-  write_text(dir_.path() / "random.safetensors", bytes);
+  write_file(dir_.path() / "random.safetensors", bytes);
   const std::string out = dir_ / "out.png";
   expect_usage_error(run_cli({"stylize", "--model", dir_ / "random.safetensors", "--in", dir_ / "style.png", "--out",
                               out, "--device", "cpu"}),
@@ -253,7 +251,7 @@ TEST_F(CliTest, StylizeModelNotSafetensors) {
 }
 
 TEST_F(CliTest, StylizeInputNotPng) {
-  write_text(dir_.path() / "text.png", "plain text\n");
+  write_file(dir_.path() / "text.png", "plain text\n");
   const std::string out = dir_ / "out.png";
   expect_usage_error(
       run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "text.png", "--out", out, "--device", "cpu"}),
@@ -271,7 +269,7 @@ TEST_F(CliTest, StylizeRefusesToOverwriteInput) {
 }
 
 TEST_F(CliTest, StylizeOneBadInputWritesNothing) {
-  write_text(dir_.path() / "bad.png", "not a png\n");
+  write_file(dir_.path() / "bad.png", "not a png\n");
   const std::string out = dir_ / "outs";
   expect_usage_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "bad.png",
                               "--out", out, "--device", "cpu"}),
