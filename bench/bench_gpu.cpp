@@ -28,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench/device_buffer.h"
+#include "bench/model_shapes.h"
 #include "kernels/check.h"
 #include "kernels/launchers.h"
 #include "kernels/shapes.h"
@@ -37,6 +39,7 @@ namespace {
 namespace gpu = gramgan::cuda;
 using gramgan::Conv2dShape;
 using gramgan::Padding;
+using namespace gramgan::bench;
 
 constexpr int kWarmup = 3;               // untimed runs before the first timed one (lazy init, cuDNN plans, clocks up)
 constexpr int kInlineBaselineReps = 10;  // when a ratio needs a baseline whose own row did not run
@@ -176,26 +179,22 @@ class Gpu {
   std::vector<std::pair<std::string, std::string>> context_;
 };
 
-// Device memory of `count` floats, uniform in [-1, 1) from our Philox fill (or left as zeros).
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t count, bool random = true) : count_(std::max<std::size_t>(count, 1)) {
-    GG_CUDA_CHECK(cudaMalloc(&data_, sizeof(float) * count_));
-    if (random)
-      gpu::fill_uniform(data_, count_, count_, 0, -1.0f, 1.0f, Gpu::get().handle());
-    else
-      GG_CUDA_CHECK(cudaMemsetAsync(data_, 0, sizeof(float) * count_, Gpu::get().stream()));
+// Device memory on the suite's GPU; random fills come from our Philox fill, seeded by the count.
+struct CudaMemory {
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    GG_CUDA_CHECK(cudaMalloc(&p, bytes));
+    return p;
   }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { cudaFree(data_); }
-  float* get() const { return data_; }
-  std::size_t bytes() const { return sizeof(float) * count_; }
-
- private:
-  std::size_t count_;
-  float* data_ = nullptr;
+  static void release(void* p) { cudaFree(p); }
+  static void fill_uniform(float* p, std::size_t count) {
+    gpu::fill_uniform(p, count, count, 0, -1.0f, 1.0f, Gpu::get().handle());
+  }
+  static void zero(float* p, std::size_t count) {
+    GG_CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(float) * count, Gpu::get().stream()));
+  }
 };
+using GpuBuffer = DeviceBuffer<CudaMemory>;
 
 // Raw device bytes (cuDNN workspaces); null for zero bytes.
 class DeviceBytes {
@@ -280,24 +279,6 @@ const char* pass_name(ConvPass p) {
                                         : "Conv2dBackwardWeight";
 }
 
-struct ConvCase {
-  const char* name;
-  Conv2dShape shape;
-};
-
-Conv2dShape conv(int batch, int cin, int size, int cout, int kernel, int stride, int pad, Padding padding) {
-  Conv2dShape s;
-  s.batch = batch;
-  s.in_channels = cin;
-  s.height = s.width = size;
-  s.out_channels = cout;
-  s.kernel_h = s.kernel_w = kernel;
-  s.stride = stride;
-  s.pad = pad;
-  s.padding = padding;
-  return s;
-}
-
 // Every distinct convolution of the three networks on a 256x256 batch of 4 (apps/gan/models.cpp, vgg.cpp).
 const std::vector<ConvCase>& conv_cases() {
   constexpr Padding zeros = Padding::zeros, reflect = Padding::reflect;
@@ -327,20 +308,11 @@ const std::vector<ConvCase>& conv_cases() {
   return cases;
 }
 
-std::size_t x_count(const Conv2dShape& s) { return std::size_t(s.batch) * s.in_channels * s.height * s.width; }
-std::size_t y_count(const Conv2dShape& s) {
-  return std::size_t(s.batch) * s.out_channels * s.out_height() * s.out_width();
-}
-std::size_t w_count(const Conv2dShape& s) {
-  return std::size_t(s.out_channels) * s.in_channels * s.kernel_h * s.kernel_w;
-}
-double conv_flops(const Conv2dShape& s) { return 2.0 * double(y_count(s)) * s.in_channels * s.kernel_h * s.kernel_w; }
-
 // The buffers of one pass; ours and cuDNN's run on the same ones.
 struct ConvBuffers {
   explicit ConvBuffers(const Conv2dShape& s)
       : x(x_count(s)), w(w_count(s)), y(y_count(s)), workspace(gpu::conv2d_backward_weight_workspace(s), false) {}
-  DeviceBuffer x, w, y, workspace;  // y doubles as dy; x as dx; w as dw
+  GpuBuffer x, w, y, workspace;  // y doubles as dy; x as dx; w as dw
 };
 
 // Ours without bias and bias gradient: cuDNN's convolution calls compute neither.
@@ -530,18 +502,6 @@ void BM_ConvOurs(benchmark::State& state, ConvPass pass, ConvCase c) {
 
 // ---- Gram at the five style layers (VGG-19, 256x256, batch 4) -----------------------------------------------------
 
-struct GramCase {
-  const char* name;
-  int batch, channels, plane;
-};
-const std::vector<GramCase>& gram_cases() {
-  static const std::vector<GramCase> cases = {
-      {"relu1_1_c64_256x256_n4", 4, 64, 256 * 256}, {"relu2_1_c128_128x128_n4", 4, 128, 128 * 128},
-      {"relu3_1_c256_64x64_n4", 4, 256, 64 * 64},   {"relu4_1_c512_32x32_n4", 4, 512, 32 * 32},
-      {"relu5_1_c512_16x16_n4", 4, 512, 16 * 16},
-  };
-  return cases;
-}
 // The forward's useful work: the C (C + 1) / 2 distinct entries of each symmetric Gram, 2 plane FLOPs each. Our
 // kernel and SSYRK compute about that; SGEMM computes all C^2 entries, twice this, and is charged only this.
 double gram_forward_flops(const GramCase& g) {
@@ -585,7 +545,7 @@ struct GramBuffers {
         gram(std::size_t(g.batch) * g.channels * g.channels),
         df(std::size_t(g.batch) * g.channels * g.plane, false),
         workspace(gpu::gram_forward_workspace(g.batch, g.channels, g.plane), false) {}
-  DeviceBuffer f, gram, df, workspace;  // gram doubles as dgram
+  GpuBuffer f, gram, df, workspace;  // gram doubles as dgram
 };
 
 void BM_GramForwardCublas(benchmark::State& state, GramBaseline which, GramCase g) {
@@ -644,15 +604,15 @@ struct MemoryOp {
   std::string name;
   double bytes;
   // Allocates the op's buffers into `keep` and returns one run of it on `stream`.
-  std::function<std::function<void()>(std::vector<std::unique_ptr<DeviceBuffer>>& keep, gramgan::cuda::StreamHandle stream)>
+  std::function<std::function<void()>(std::vector<std::unique_ptr<GpuBuffer>>& keep, gramgan::cuda::StreamHandle stream)>
       make;
 };
 
-std::function<void()> memcpy_op(double bytes, std::vector<std::unique_ptr<DeviceBuffer>>& keep) {
+std::function<void()> memcpy_op(double bytes, std::vector<std::unique_ptr<GpuBuffer>>& keep) {
   // A copy of half the traffic reads and writes the whole of it.
   const std::size_t half = std::size_t(bytes / 2) / sizeof(float);
-  keep.push_back(std::make_unique<DeviceBuffer>(half));
-  keep.push_back(std::make_unique<DeviceBuffer>(half, false));
+  keep.push_back(std::make_unique<GpuBuffer>(half));
+  keep.push_back(std::make_unique<GpuBuffer>(half, false));
   float* src = keep[keep.size() - 2]->get();
   float* dst = keep.back()->get();
   const cudaStream_t stream = Gpu::get().stream();
@@ -660,15 +620,13 @@ std::function<void()> memcpy_op(double bytes, std::vector<std::unique_ptr<Device
 }
 
 std::vector<MemoryOp> memory_ops() {
-  using Buffers = std::vector<std::unique_ptr<DeviceBuffer>>;
+  using Buffers = std::vector<std::unique_ptr<GpuBuffer>>;
   auto buffer = [](Buffers& keep, std::size_t count, bool random = true) {
-    keep.push_back(std::make_unique<DeviceBuffer>(count, random));
+    keep.push_back(std::make_unique<GpuBuffer>(count, random));
     return keep.back()->get();
   };
   std::vector<MemoryOp> ops;
 
-  // Generator residual activations (4, 128, 64, 64).
-  constexpr int kNormBatch = 4, kNormChannels = 128, kNormPlane = 64 * 64;
   const std::size_t norm = std::size_t(kNormBatch) * kNormChannels * kNormPlane;
   const std::size_t stats = std::size_t(kNormBatch) * kNormChannels;
   ops.push_back({"InstanceNormForward/4x128x64x64", 2.0 * norm * 4,
@@ -692,32 +650,28 @@ std::vector<MemoryOp> memory_ops() {
                    };
                  }});
 
-  // The generator's first layer output, (4, 32, 256, 256) = 8M.
-  constexpr std::size_t kAct = std::size_t(4) * 32 * 256 * 256;
   const std::pair<const char*, gramgan::Activation> activations[] = {{"relu", gramgan::Activation::relu},
                                                                      {"leaky_relu", gramgan::Activation::leaky_relu},
                                                                      {"tanh_unit", gramgan::Activation::tanh_unit}};
   for (const auto& [name, activation] : activations) {
     const gramgan::Activation a = activation;
-    ops.push_back({std::string("ActivationForward/") + name + "/8M", 2.0 * kAct * 4,
+    ops.push_back({std::string("ActivationForward/") + name + "/8M", 2.0 * kActCount * 4,
                    [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-                     float *x = buffer(k, kAct), *y = buffer(k, kAct, false);
-                     return [=] { gpu::activation_forward<float>(a, 0.2f, kAct, x, y, stream); };
+                     float *x = buffer(k, kActCount), *y = buffer(k, kActCount, false);
+                     return [=] { gpu::activation_forward<float>(a, 0.2f, kActCount, x, y, stream); };
                    }});
-    ops.push_back({std::string("ActivationBackward/") + name + "/8M", 4.0 * kAct * 4,
+    ops.push_back({std::string("ActivationBackward/") + name + "/8M", 4.0 * kActCount * 4,
                    [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-                     float *x = buffer(k, kAct), *y = buffer(k, kAct), *dy = buffer(k, kAct),
-                           *dx = buffer(k, kAct, false);
-                     return [=] { gpu::activation_backward<float>(a, 0.2f, kAct, x, y, dy, dx, stream); };
+                     float *x = buffer(k, kActCount), *y = buffer(k, kActCount), *dy = buffer(k, kActCount),
+                           *dx = buffer(k, kActCount, false);
+                     return [=] { gpu::activation_backward<float>(a, 0.2f, kActCount, x, y, dy, dx, stream); };
                    }});
   }
-  ops.push_back({"Add/8M", 3.0 * kAct * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-                   float *a = buffer(k, kAct), *b = buffer(k, kAct), *y = buffer(k, kAct, false);
-                   return [=] { gpu::add<float>(kAct, a, b, y, stream); };
+  ops.push_back({"Add/8M", 3.0 * kActCount * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
+                   float *a = buffer(k, kActCount), *b = buffer(k, kActCount), *y = buffer(k, kActCount, false);
+                   return [=] { gpu::add<float>(kActCount, a, b, y, stream); };
                  }});
 
-  // VGG pool1: (4, 64, 256, 256) -> 128x128.
-  constexpr int kPoolPlanes = 4 * 64, kPoolSize = 256;
   const std::size_t pool_in = std::size_t(kPoolPlanes) * kPoolSize * kPoolSize;
   ops.push_back({"Pool2x2Forward/max/256x256x256", 1.25 * pool_in * 4,
                  [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
@@ -735,8 +689,6 @@ std::vector<MemoryOp> memory_ops() {
                    };
                  }});
 
-  // Generator up64: (4, 128, 64, 64) -> 128x128.
-  constexpr int kUpPlanes = 4 * 128, kUpSize = 64;
   const std::size_t up_in = std::size_t(kUpPlanes) * kUpSize * kUpSize;
   ops.push_back({"Upsample2xForward/512x64x64", 5.0 * up_in * 4,
                  [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
@@ -749,61 +701,57 @@ std::vector<MemoryOp> memory_ops() {
                    return [=] { gpu::upsample2x_backward<float>(kUpPlanes, kUpSize, kUpSize, dy, dx, stream); };
                  }});
 
-  // The generator's output (4, 3, 256, 256): TV and the VGG input normalisation.
-  constexpr int kImgBatch = 4, kImgChannels = 3, kImgSize = 256;
-  const std::size_t image = std::size_t(kImgBatch) * kImgChannels * kImgSize * kImgSize;
+  const std::size_t image = std::size_t(kImageBatch) * kImageChannels * kImageSize * kImageSize;
   ops.push_back({"TvForwardBackward/sqrt/4x3x256x256", 2.0 * image * 4,
                  [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
                    float *x = buffer(k, image), *value = buffer(k, 1, false), *dx = buffer(k, image, false),
-                         *ws = buffer(k, gpu::tv_workspace(kImgBatch, kImgChannels, kImgSize, kImgSize), false);
+                         *ws = buffer(k, gpu::tv_workspace(kImageBatch, kImageChannels, kImageSize, kImageSize), false);
                    return [=] {
-                     gpu::tv_forward_backward<float>(gramgan::TvMode::sqrt, 1e-8f, kImgBatch, kImgChannels, kImgSize,
-                                                     kImgSize, x, value, dx, ws, stream);
+                     gpu::tv_forward_backward<float>(gramgan::TvMode::sqrt, 1e-8f, kImageBatch, kImageChannels,
+                                                     kImageSize, kImageSize, x, value, dx, ws, stream);
                    };
                  }});
   ops.push_back({"ChannelAffineForward/4x3x256x256", 2.0 * image * 4,
                  [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-                   float *x = buffer(k, image), *scale = buffer(k, kImgChannels), *shift = buffer(k, kImgChannels),
+                   float *x = buffer(k, image), *scale = buffer(k, kImageChannels), *shift = buffer(k, kImageChannels),
                          *y = buffer(k, image, false);
                    return [=] {
-                     gpu::channel_affine_forward<float>(kImgBatch, kImgChannels, kImgSize * kImgSize, x, scale, shift,
-                                                        y, stream);
+                     gpu::channel_affine_forward<float>(kImageBatch, kImageChannels, kImageSize * kImageSize, x, scale,
+                                                        shift, y, stream);
                    };
                  }});
 
-  // Content loss at relu4_2: (4, 512, 32, 32) = 2M.
-  constexpr std::size_t kContent = std::size_t(4) * 512 * 32 * 32;
-  ops.push_back({"MseForwardBackward/relu4_2_4x512x32x32", 3.0 * kContent * 4,
+  ops.push_back({"MseForwardBackward/relu4_2_4x512x32x32", 3.0 * kContentCount * 4,
                  [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-                   float *p = buffer(k, kContent), *t = buffer(k, kContent), *value = buffer(k, 1, false),
-                         *dp = buffer(k, kContent, false), *ws = buffer(k, gpu::mse_workspace(kContent), false);
-                   return [=] { gpu::mse_forward_backward<float>(kContent, p, t, value, dp, ws, stream); };
+                   float *p = buffer(k, kContentCount), *t = buffer(k, kContentCount), *value = buffer(k, 1, false),
+                         *dp = buffer(k, kContentCount, false),
+                         *ws = buffer(k, gpu::mse_workspace(kContentCount), false);
+                   return [=] { gpu::mse_forward_backward<float>(kContentCount, p, t, value, dp, ws, stream); };
                  }});
 
-  // Adam over the generator's ~1.7M parameters, rounded up to 2M.
-  constexpr std::size_t kAdam = std::size_t(1) << 21;
   ops.push_back(
-      {"AdamStep/2M", 7.0 * kAdam * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-         float *param = buffer(k, kAdam), *grad = buffer(k, kAdam), *m = buffer(k, kAdam, false),
-               *v = buffer(k, kAdam, false);
+      {"AdamStep/2M", 7.0 * kAdamCount * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
+         float *param = buffer(k, kAdamCount), *grad = buffer(k, kAdamCount), *m = buffer(k, kAdamCount, false),
+               *v = buffer(k, kAdamCount, false);
          auto config = std::make_shared<gramgan::AdamConfig>();
          return [=] {
-           gpu::adam_step<float>(*config, kAdam, param, grad, m, v, stream);
+           gpu::adam_step<float>(*config, kAdamCount, param, grad, m, v, stream);
            ++config->step;
          };
        }});
 
   ops.push_back(
-      {"ReduceSum/8M", 1.0 * kAct * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-         float *x = buffer(k, kAct), *out = buffer(k, 1, false), *ws = buffer(k, gpu::reduce_workspace(kAct), false);
-         return [=] { gpu::reduce<float>(gramgan::Reduction::sum, kAct, x, out, ws, stream); };
+      {"ReduceSum/8M", 1.0 * kActCount * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
+         float *x = buffer(k, kActCount), *out = buffer(k, 1, false),
+               *ws = buffer(k, gpu::reduce_workspace(kActCount), false);
+         return [=] { gpu::reduce<float>(gramgan::Reduction::sum, kActCount, x, out, ws, stream); };
        }});
   return ops;
 }
 
 void BM_MemcpyD2D(benchmark::State& state, std::string key, double bytes) {
   guarded(state, [&] {
-    std::vector<std::unique_ptr<DeviceBuffer>> keep;
+    std::vector<std::unique_ptr<GpuBuffer>> keep;
     const double ms = run_timed(state, memcpy_op(bytes, keep));
     baseline_ms()["Memcpy/" + key] = ms;
     byte_counters(state, bytes, ms);
@@ -813,10 +761,10 @@ void BM_MemcpyD2D(benchmark::State& state, std::string key, double bytes) {
 void BM_MemoryOurs(benchmark::State& state, std::size_t index) {
   guarded(state, [&] {
     const MemoryOp op = memory_ops().at(index);
-    std::vector<std::unique_ptr<DeviceBuffer>> keep;
+    std::vector<std::unique_ptr<GpuBuffer>> keep;
     const double ms = run_timed(state, op.make(keep, Gpu::get().handle()));
     byte_counters(state, op.bytes, ms);
-    std::vector<std::unique_ptr<DeviceBuffer>> copy_buffers;
+    std::vector<std::unique_ptr<GpuBuffer>> copy_buffers;
     const double copy = baseline_time("Memcpy/" + op.name, memcpy_op(op.bytes, copy_buffers));
     if (ms > 0) state.counters["of_memcpy"] = copy / ms;
   });

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench/device_buffer.h"
+#include "bench/model_shapes.h"
 #include "cudasim/runtime.h"
 #include "kernels/check.h"
 #include "kernels/launchers.h"
@@ -22,29 +24,26 @@ namespace {
 namespace sim = gramgan::sim;
 using gramgan::Conv2dShape;
 using gramgan::Padding;
+using namespace gramgan::bench;
 
-// Simulator device memory, filled with uniform values in [-1, 1) (or zeros).
-class SimBuffer {
- public:
-  explicit SimBuffer(std::size_t count, bool random = true) : count_(count > 0 ? count : 1) {
-    GG_CUDA_CHECK(cudasim::cudaMalloc(&data_, sizeof(float) * count_));
-    std::vector<float> host(count_, 0.0f);
-    if (random) {
-      std::mt19937 rng{static_cast<unsigned>(count_)};
-      std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-      for (auto& x : host) x = dist(rng);
-    }
-    GG_CUDA_CHECK(cudasim::cudaMemcpy(data_, host.data(), sizeof(float) * count_, cudasim::cudaMemcpyHostToDevice));
+// Simulator memory; random fills are drawn on the host from a generator seeded by the count.
+struct SimMemory {
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    GG_CUDA_CHECK(cudasim::cudaMalloc(&p, bytes));
+    return p;
   }
-  SimBuffer(const SimBuffer&) = delete;
-  SimBuffer& operator=(const SimBuffer&) = delete;
-  ~SimBuffer() { cudasim::cudaFree(data_); }
-  float* get() const { return data_; }
-
- private:
-  std::size_t count_;
-  float* data_ = nullptr;
+  static void release(void* p) { cudasim::cudaFree(p); }
+  static void fill_uniform(float* p, std::size_t count) {
+    std::vector<float> host(count);
+    std::mt19937 rng{static_cast<unsigned>(count)};
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (auto& x : host) x = dist(rng);
+    GG_CUDA_CHECK(cudasim::cudaMemcpy(p, host.data(), sizeof(float) * count, cudasim::cudaMemcpyHostToDevice));
+  }
+  static void zero(float* p, std::size_t count) { GG_CUDA_CHECK(cudasim::cudaMemset(p, 0, sizeof(float) * count)); }
 };
+using SimBuffer = DeviceBuffer<SimMemory>;
 
 benchmark::Counter rate(double per_iteration) {
   return benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
@@ -55,24 +54,6 @@ void set_bytes(benchmark::State& state, double bytes_per_iteration) {
 }
 
 // ---- conv2d -----------------------------------------------------------------------------------------------------
-
-struct ConvCase {
-  const char* name;
-  Conv2dShape shape;
-};
-
-Conv2dShape conv(int batch, int cin, int size, int cout, int kernel, int stride, int pad, Padding padding) {
-  Conv2dShape s;
-  s.batch = batch;
-  s.in_channels = cin;
-  s.height = s.width = size;
-  s.out_channels = cout;
-  s.kernel_h = s.kernel_w = kernel;
-  s.stride = stride;
-  s.pad = pad;
-  s.padding = padding;
-  return s;
-}
 
 // A 256x256 input; batch 4 where the simulator affords it, else batch 1 (named). Padding zeros for VGG and PatchGAN,
 // reflection for the generator (the upsampling convs run on the nearest x2 output, hence their input size).
@@ -98,16 +79,6 @@ const std::vector<ConvCase>& conv_cases() {
   };
   return cases;
 }
-
-std::size_t x_count(const Conv2dShape& s) { return std::size_t(s.batch) * s.in_channels * s.height * s.width; }
-std::size_t y_count(const Conv2dShape& s) {
-  return std::size_t(s.batch) * s.out_channels * s.out_height() * s.out_width();
-}
-std::size_t w_count(const Conv2dShape& s) {
-  return std::size_t(s.out_channels) * s.in_channels * s.kernel_h * s.kernel_w;
-}
-// Multiply-adds of one pass (all three passes do the same GEMM volume), times two.
-double conv_flops(const Conv2dShape& s) { return 2.0 * double(y_count(s)) * s.in_channels * s.kernel_h * s.kernel_w; }
 
 void BM_Conv2dForward(benchmark::State& state, Conv2dShape s) {
   SimBuffer x(x_count(s)), w(w_count(s)), b(std::size_t(s.out_channels)), y(y_count(s), false);
@@ -172,18 +143,6 @@ BENCHMARK(BM_Conv2dNaiveLoop)
 
 // ---- Gram at the five style layers (VGG-19 on a 256x256 input, batch 4) -------------------------------------------
 
-struct GramCase {
-  const char* name;
-  int batch, channels, plane;
-};
-const std::vector<GramCase>& gram_cases() {
-  static const std::vector<GramCase> cases = {
-      {"relu1_1_c64_256x256_n4", 4, 64, 256 * 256}, {"relu2_1_c128_128x128_n4", 4, 128, 128 * 128},
-      {"relu3_1_c256_64x64_n4", 4, 256, 64 * 64},   {"relu4_1_c512_32x32_n4", 4, 512, 32 * 32},
-      {"relu5_1_c512_16x16_n4", 4, 512, 16 * 16},
-  };
-  return cases;
-}
 // Nominal 2 N C^2 plane (the full F F^T; the kernels compute the upper tiles only, about half).
 double gram_flops(const GramCase& g) { return 2.0 * g.batch * double(g.channels) * g.channels * g.plane; }
 
@@ -213,9 +172,7 @@ void BM_GramMseForwardBackward(benchmark::State& state, GramCase g) {
 }
 
 // ---- memory-bound ops ---------------------------------------------------------------------------------------------
-// Generator activations: (4, 128, 64, 64) = 2M floats; (4, 32, 256, 256) = 8M floats.
-
-constexpr int kNormBatch = 4, kNormChannels = 128, kNormPlane = 64 * 64;
+// At the models' sizes (model_shapes.h).
 
 void BM_InstanceNormForward(benchmark::State& state) {
   const std::size_t count = std::size_t(kNormBatch) * kNormChannels * kNormPlane;
@@ -249,8 +206,6 @@ BENCHMARK(BM_InstanceNormBackward)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-constexpr std::size_t kActCount = std::size_t(4) * 32 * 256 * 256;  // 8M: the generator's first layer, batch 4
-
 void BM_ActivationForward(benchmark::State& state, gramgan::Activation activation) {
   SimBuffer x(kActCount), y(kActCount, false);
   for (auto _ : state) sim::activation_forward(activation, 0.2f, kActCount, x.get(), y.get(), nullptr);
@@ -263,9 +218,6 @@ void BM_ActivationBackward(benchmark::State& state, gramgan::Activation activati
     sim::activation_backward(activation, 0.2f, kActCount, x.get(), y.get(), dy.get(), dx.get(), nullptr);
   set_bytes(state, 4.0 * kActCount * sizeof(float));
 }
-
-// VGG pool1: (4, 64, 256, 256) planes -> 128x128.
-constexpr int kPoolPlanes = 4 * 64, kPoolSize = 256;
 
 void BM_Pool2x2Forward(benchmark::State& state, gramgan::Pool pool) {
   const std::size_t in = std::size_t(kPoolPlanes) * kPoolSize * kPoolSize;
@@ -281,9 +233,6 @@ void BM_Pool2x2Backward(benchmark::State& state, gramgan::Pool pool) {
     sim::pool2x2_backward(pool, kPoolPlanes, kPoolSize, kPoolSize, x.get(), dy.get(), dx.get(), nullptr);
   set_bytes(state, 2.25 * in * sizeof(float));
 }
-
-// Generator up64: (4, 128, 64, 64) -> 128x128.
-constexpr int kUpPlanes = 4 * 128, kUpSize = 64;
 
 void BM_Upsample2xForward(benchmark::State& state) {
   const std::size_t in = std::size_t(kUpPlanes) * kUpSize * kUpSize;
@@ -309,9 +258,6 @@ BENCHMARK(BM_Upsample2xBackward)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// The generator's output, (4, 3, 256, 256).
-constexpr int kImageBatch = 4, kImageChannels = 3, kImageSize = 256;
-
 void BM_TvForwardBackward(benchmark::State& state, gramgan::TvMode mode) {
   const std::size_t count = std::size_t(kImageBatch) * kImageChannels * kImageSize * kImageSize;
   SimBuffer x(count), value(1, false), dx(count, false),
@@ -336,9 +282,6 @@ BENCHMARK(BM_ChannelAffineForward)
     ->Iterations(3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-
-// Content loss at relu4_2: (4, 512, 32, 32) = 2M floats.
-constexpr std::size_t kContentCount = std::size_t(4) * 512 * 32 * 32;
 
 void BM_MseForwardBackward(benchmark::State& state) {
   SimBuffer p(kContentCount), t(kContentCount), value(1, false), dp(kContentCount, false),
@@ -369,9 +312,6 @@ BENCHMARK(BM_LsganDForwardBackward)
     ->Iterations(10)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
-
-// Adam over the generator's parameters, about 1.7M (Johnson et al.'s network with 5 residual blocks).
-constexpr std::size_t kAdamCount = std::size_t(1) << 21;
 
 void BM_AdamStep(benchmark::State& state) {
   SimBuffer param(kAdamCount), grad(kAdamCount), m(kAdamCount, false), v(kAdamCount, false);

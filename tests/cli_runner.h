@@ -1,5 +1,6 @@
 // Runs the real gramgan binary (GRAMGAN_BINARY) in a child process: to completion with its output captured
-// (run_cli), or in the background for tests that signal or kill it (spawn_cli, wait_cli).
+// (run_cli), or in the background for tests that signal or kill it (spawn_cli, wait_cli); checks its error contract
+// (expect_cli_error) and snapshots a folder to show a refused command left it alone.
 #pragma once
 
 #include <fcntl.h>
@@ -7,9 +8,9 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,6 @@ struct CliResult {
   int status = -1;  // the exit status; 128 + signal if the binary was killed
   std::string out, err;
 };
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Starts gramgan with `args`: stdin from /dev/null, stdout and stderr to the given files. Returns the pid, or -1
 // (with a test failure) if it could not start.
@@ -74,6 +68,28 @@ inline CliResult run_cli(const std::vector<std::string>& args) {
   result.out = read_file(out_path);
   result.err = read_file(err_path);
   return result;
+}
+
+// The CLI's error contract: exit status 2, and stderr is one line, "gramgan: error: " then a message holding
+// every fragment.
+inline void expect_cli_error(const CliResult& r, const std::vector<std::string>& fragments) {
+  EXPECT_EQ(r.status, 2) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.rfind("gramgan: error: ", 0), 0u) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  EXPECT_FALSE(r.err.empty() || r.err.back() != '\n') << "stderr: " << r.err;
+  for (const std::string& fragment : fragments)
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
+}
+inline void expect_cli_error(const CliResult& r, const std::string& fragment) {
+  expect_cli_error(r, std::vector<std::string>{fragment});
+}
+
+// Every regular file under `dir` and its bytes, to show a refused command changed nothing.
+inline std::map<std::string, std::string> snapshot(const std::filesystem::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files[std::filesystem::relative(entry.path(), dir).string()] = read_file(entry.path());
+  return files;
 }
 
 }  // namespace gramgan::test

@@ -1,5 +1,6 @@
-// Shared pieces of the op tests (test_norm, test_elementwise, test_pool, test_gram, test_losses, test_reduce_adam): device buffers on either
-// backend, seeded inputs, tolerance checks and byte comparison. Oracles stay in the test files themselves.
+// Shared pieces of the op tests (test_conv2d, test_sample_kernels, test_norm, test_elementwise, test_pool, test_gram,
+// test_losses, test_reduce_adam): device buffers on either backend, seeded inputs, tolerance checks, central
+// differences and byte comparison. Oracles stay in the test files themselves.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -125,6 +126,19 @@ void expect_close(const std::vector<T>& got, const std::vector<double>& ref, dou
 
 inline void expect_close(double got, double ref, double atol, double rtol) {
   EXPECT_LE(std::abs(got - ref), atol + rtol * std::abs(ref)) << "got " << got << ", reference " << ref;
+}
+
+// Central differences (f(x + h e_i) - f(x - h e_i)) / 2h of a scalar function of x, in double.
+template <class F>
+std::vector<double> numeric_gradient(F f, const std::vector<double>& x, double h = 1e-6) {
+  std::vector<double> g(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    auto plus = x, minus = x;
+    plus[i] += h;
+    minus[i] -= h;
+    g[i] = (f(plus) - f(minus)) / (2 * h);
+  }
+  return g;
 }
 
 template <class T>

@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -29,28 +27,12 @@ using gramgan::test::noise_image;
 namespace fs = std::filesystem;
 using gramgan::Image;
 using gramgan::test::CliResult;
+using gramgan::test::expect_cli_error;
 using gramgan::test::read_file;
 using gramgan::test::run_cli;
+using gramgan::test::snapshot;
 using gramgan::test::TempDir;
-
-// Exit status 2, and stderr is one line: "gramgan: error: " then a message naming `fragment`.
-void expect_usage_error(const CliResult& r, const std::string& fragment) {
-  EXPECT_EQ(r.status, 2) << "stderr: " << r.err;
-  EXPECT_EQ(r.err.rfind("gramgan: error: ", 0), 0u) << "stderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
-  EXPECT_FALSE(r.err.empty() || r.err.back() != '\n') << "stderr: " << r.err;
-  EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
-}
-
-void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-// Every regular file under `dir` and its bytes, to show a refused command changed nothing.
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
-  return files;
-}
+using gramgan::test::write_file;
 
 // Options in order; a change replaces an option's value, kDrop removes it, kFlag makes it valueless.
 using Options = std::vector<std::pair<std::string, std::string>>;
@@ -130,12 +112,12 @@ class CliTest : public ::testing::Test {
   std::string run_dir() const { return dir_ / "run"; }
 
   void expect_train_error(const Options& changes, const std::string& fragment) const {
-    expect_usage_error(run_cli(train(changes)), fragment);
+    expect_cli_error(run_cli(train(changes)), fragment);
     EXPECT_FALSE(fs::exists(run_dir())) << "a refused train left its run folder behind";
   }
 
   void expect_transfer_error(const Options& changes, const std::string& fragment) const {
-    expect_usage_error(run_cli(transfer(changes)), fragment);
+    expect_cli_error(run_cli(transfer(changes)), fragment);
     EXPECT_FALSE(fs::exists(dir_ / "transfer.png")) << "a refused transfer wrote its output";
   }
 
@@ -158,14 +140,14 @@ TEST_F(CliTest, TrainEmptyContentFolder) {
 
 TEST_F(CliTest, TrainContentFileNotPng) {
   fs::create_directories(dir_.path() / "bad");
-  write_text(dir_.path() / "bad/x.png", "this is text, not an image\n");
+  write_file(dir_.path() / "bad/x.png", "this is text, not an image\n");
   expect_train_error({{"--content", dir_ / "bad"}}, "x.png: not a PNG");
 }
 
 TEST_F(CliTest, TrainStyleMissing) { expect_train_error({{"--style", dir_ / "missing.png"}}, "missing.png"); }
 
 TEST_F(CliTest, TrainStyleNotPng) {
-  write_text(dir_.path() / "style.txt.png", "GIF89a not really\n");
+  write_file(dir_.path() / "style.txt.png", "GIF89a not really\n");
   expect_train_error({{"--style", dir_ / "style.txt.png"}}, "style.txt.png: not a PNG");
 }
 
@@ -206,7 +188,7 @@ TEST_F(CliTest, TrainMissingVggFile) { expect_train_error({{"--vgg", dir_ / "no_
 TEST_F(CliTest, TrainResumeWithoutCheckpoint) {
   expect_train_error({{"--resume", kFlag}}, "no checkpoint to resume");
   fs::create_directories(run_dir());
-  expect_usage_error(run_cli(train({{"--resume", kFlag}})), "no checkpoint to resume");
+  expect_cli_error(run_cli(train({{"--resume", kFlag}})), "no checkpoint to resume");
   EXPECT_TRUE(fs::is_empty(run_dir()));
 }
 
@@ -222,7 +204,7 @@ TEST_F(CliTest, TrainOneStepThenRefusesToOverwrite) {
   EXPECT_EQ(log.rfind("step,", 0), 0u) << log;
 
   const auto before = snapshot(run_dir());
-  expect_usage_error(run_cli(train({{"--steps", "2"}})), "already holds a run");
+  expect_cli_error(run_cli(train({{"--steps", "2"}})), "already holds a run");
   EXPECT_EQ(snapshot(run_dir()), before);
 
   // The generator it wrote stylizes an image of any size, keeping that size.
@@ -239,10 +221,10 @@ TEST_F(CliTest, TrainOneStepThenRefusesToOverwrite) {
 
 TEST_F(CliTest, StylizeModelMissing) {
   const std::string out = dir_ / "out.png";
-  expect_usage_error(run_cli({"stylize", "--in", dir_ / "style.png", "--out", out, "--device", "cpu"}), "--model");
-  expect_usage_error(run_cli({"stylize", "--model", dir_ / "nope.safetensors", "--in", dir_ / "style.png", "--out", out,
-                              "--device", "cpu"}),
-                     "nope.safetensors");
+  expect_cli_error(run_cli({"stylize", "--in", dir_ / "style.png", "--out", out, "--device", "cpu"}), "--model");
+  expect_cli_error(run_cli({"stylize", "--model", dir_ / "nope.safetensors", "--in", dir_ / "style.png", "--out", out,
+                            "--device", "cpu"}),
+                   "nope.safetensors");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -250,18 +232,18 @@ TEST_F(CliTest, StylizeModelNotSafetensors) {
   std::string bytes(4096, '\0');
   std::uint64_t state = 7;
   for (char& c : bytes) c = char(gramgan::gan::mix_seed(state++, 3, 4));
-  write_text(dir_.path() / "random.safetensors", bytes);
+  write_file(dir_.path() / "random.safetensors", bytes);
   const std::string out = dir_ / "out.png";
-  expect_usage_error(run_cli({"stylize", "--model", dir_ / "random.safetensors", "--in", dir_ / "style.png", "--out",
-                              out, "--device", "cpu"}),
-                     "random.safetensors");
+  expect_cli_error(run_cli({"stylize", "--model", dir_ / "random.safetensors", "--in", dir_ / "style.png", "--out", out,
+                            "--device", "cpu"}),
+                   "random.safetensors");
   EXPECT_FALSE(fs::exists(out));
 }
 
 TEST_F(CliTest, StylizeInputNotPng) {
-  write_text(dir_.path() / "text.png", "plain text\n");
+  write_file(dir_.path() / "text.png", "plain text\n");
   const std::string out = dir_ / "out.png";
-  expect_usage_error(
+  expect_cli_error(
       run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "text.png", "--out", out, "--device", "cpu"}),
       "text.png: not a PNG");
   EXPECT_FALSE(fs::exists(out));
@@ -270,23 +252,22 @@ TEST_F(CliTest, StylizeInputNotPng) {
 TEST_F(CliTest, StylizeRefusesToOverwriteInput) {
   const std::string input = dir_ / "style.png";
   const std::string before = read_file(input);
-  expect_usage_error(
-      run_cli({"stylize", "--model", generator_file(), "--in", input, "--out", input, "--device", "cpu"}),
-      "would overwrite the input");
+  expect_cli_error(run_cli({"stylize", "--model", generator_file(), "--in", input, "--out", input, "--device", "cpu"}),
+                   "would overwrite the input");
   EXPECT_EQ(read_file(input), before);
 }
 
 TEST_F(CliTest, StylizeOneBadInputWritesNothing) {
-  write_text(dir_.path() / "bad.png", "not a png\n");
+  write_file(dir_.path() / "bad.png", "not a png\n");
   const std::string out = dir_ / "outs";
-  expect_usage_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "bad.png",
-                              "--out", out, "--device", "cpu"}),
-                     "bad.png");
+  expect_cli_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "bad.png",
+                            "--out", out, "--device", "cpu"}),
+                   "bad.png");
   EXPECT_FALSE(fs::exists(out));
   fs::create_directories(out);
-  expect_usage_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "bad.png",
-                              "--out", out, "--device", "cpu"}),
-                     "bad.png");
+  expect_cli_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "bad.png",
+                            "--out", out, "--device", "cpu"}),
+                   "bad.png");
   EXPECT_TRUE(fs::is_empty(out));
 }
 
@@ -294,9 +275,9 @@ TEST_F(CliTest, StylizeRefusesTwoInputsWithOneOutputName) {
   fs::create_directories(dir_.path() / "a");
   fs::copy_file(dir_ / "style.png", dir_ / "a/style.png");
   const std::string out = dir_ / "outs";
-  expect_usage_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "a/style.png",
-                              "--out", out, "--device", "cpu"}),
-                     "would both be written to");
+  expect_cli_error(run_cli({"stylize", "--model", generator_file(), "--in", dir_ / "style.png", dir_ / "a/style.png",
+                            "--out", out, "--device", "cpu"}),
+                   "would both be written to");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -309,14 +290,14 @@ TEST_F(CliTest, TransferUnknownPooling) {
 }
 
 TEST_F(CliTest, GradcheckUnknownDtype) {
-  expect_usage_error(run_cli({"gradcheck", "--dtype", "half"}), "--dtype: half not in {double,float}");
+  expect_cli_error(run_cli({"gradcheck", "--dtype", "half"}), "--dtype: half not in {double,float}");
 }
 
 TEST_F(CliTest, TransferTinySize) { expect_transfer_error({{"--size", "8"}}, "--size 8"); }
 
 TEST_F(CliTest, TransferMissingVgg) {
   const CliResult r = run_cli(transfer({{"--vgg", dir_ / "no_vgg.safetensors"}}));
-  expect_usage_error(r, "weights/fetch_vgg19.sh");
+  expect_cli_error(r, "weights/fetch_vgg19.sh");
   EXPECT_NE(r.err.find("--vgg random"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "transfer.png"));
 }
@@ -334,7 +315,7 @@ TEST_F(CliTest, TransferOneStep) {
 TEST_F(CliTest, DefaultDeviceErrorIsOneLine) {
   expect_train_error({{"--device", kDrop}, {"--style", dir_ / "missing.png"}}, "missing.png");
   expect_train_error({{"--device", kDrop}, {"--vgg", dir_ / "no_vgg.safetensors"}}, "no_vgg");
-  expect_usage_error(
+  expect_cli_error(
       run_cli({"stylize", "--model", dir_ / "nope.safetensors", "--in", dir_ / "style.png", "--out", dir_ / "out.png"}),
       "nope.safetensors");
   expect_transfer_error({{"--device", kDrop}, {"--vgg", dir_ / "no_vgg.safetensors"}}, "no_vgg");

@@ -26,8 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using gramgan::SafetensorsFile;
 using gramgan::test::CliResult;
-using gramgan::test::read_file;
+using gramgan::test::expect_cli_error;
 using gramgan::test::run_cli;
+using gramgan::test::snapshot;
 using gramgan::test::TempDir;
 
 // One tensor of a file as stored: dtype name, shape and raw little-endian bytes.
@@ -74,22 +75,6 @@ void write_raw_file(const std::string& path, const RawFile& raw) {
   std::string bytes(8, '\0');
   for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = char(std::uint64_t(text.size()) >> (8 * i) & 0xff);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes << text << data;
-}
-
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
-  return files;
-}
-
-// Exit status 2 and one stderr line "gramgan: error: ..." holding every fragment.
-void expect_file_error(const CliResult& r, const std::vector<std::string>& fragments) {
-  EXPECT_EQ(r.status, 2) << "stderr: " << r.err;
-  EXPECT_EQ(r.err.rfind("gramgan: error: ", 0), 0u) << "stderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
-  for (const std::string& fragment : fragments)
-    EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
 }
 
 // The kinds of damage, each applied to a copy of a good file. `tensor` is the one damaged.
@@ -165,8 +150,8 @@ TEST_F(CliDamagedFiles, TrainResumeRefusesDamagedCheckpoint) {
       fragments.push_back("checkpoint.safetensors");
       // Truncation is noticed at whichever tensor runs past the end.
       fragments.push_back(damage.label == "truncated" ? "tensor '" : "'" + tensor + "'");
-      expect_file_error(run_cli({"train", "--resume", "--out", run.string(), "--steps", "2", "--device", "cpu"}),
-                        fragments);
+      expect_cli_error(run_cli({"train", "--resume", "--out", run.string(), "--steps", "2", "--device", "cpu"}),
+                       fragments);
       EXPECT_EQ(snapshot(run), before) << "a refused resume changed the run folder";
     }
   }
@@ -187,7 +172,7 @@ TEST_F(CliDamagedFiles, TrainResumeRefusesUnknownNamesInSavedConfig) {
     raw.metadata["gramgan.config"] = config.dump(2);
     write_raw_file(checkpoint, raw);
     const auto before = snapshot(run);
-    expect_file_error(run_cli({"train", "--resume", "--out", run.string(), "--steps", "2", "--device", "cpu"}),
+    expect_cli_error(run_cli({"train", "--resume", "--out", run.string(), "--steps", "2", "--device", "cpu"}),
                       {"checkpoint.safetensors", std::string("'") + key + "'", "unknown value 'bogus'", valid});
     EXPECT_EQ(snapshot(run), before) << "a refused resume changed the run folder";
   }
@@ -210,7 +195,7 @@ TEST_F(CliDamagedFiles, StylizeRefusesDamagedGenerator) {
       std::vector<std::string> fragments = damage.fragments;
       fragments.push_back(fs::path(model).filename().string());
       fragments.push_back(damage.label == "truncated" ? "tensor '" : "'" + tensor + "'");
-      expect_file_error(
+      expect_cli_error(
           run_cli({"stylize", "--model", model, "--in", dir_ / "style.png", "--out", out, "--device", "cpu"}),
           fragments);
       EXPECT_FALSE(fs::exists(out));

@@ -4,45 +4,30 @@
 // 128 along channels and pixels) and cover every kernel size, stride and padding the models use.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "cudasim/runtime.h"
-#include "kernels/check.h"
-#include "kernels/launchers.h"
-
-#if GRAMGAN_HAVE_CUDA
-#include <cuda_runtime.h>
-#endif
+#include "tests/op_test_support.h"
 
 namespace {
 
 using gramgan::Conv2dShape;
 using gramgan::Padding;
+using gramgan::test::Buffer;
+using gramgan::test::random_vector;
+using gramgan::test::same_bytes;
+using gramgan::test::to_double;
 
 // ---- backends --------------------------------------------------------------------------------------------------
 
-struct SimBackend {
-  static bool available() { return true; }
-  static void* allocate(std::size_t bytes) {
-    void* p = nullptr;
-    GG_CUDA_CHECK(cudasim::cudaMalloc(&p, bytes));
-    return p;
-  }
-  static void release(void* p) { cudasim::cudaFree(p); }
-  static void upload(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyHostToDevice));
-  }
-  static void download(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyDeviceToHost));
-  }
+// Each backend: its device memory (op_test_support.h), its weight-gradient workspace size and its three launchers,
+// under one set of names.
+struct SimBackend : gramgan::test::SimMemory {
+  static std::size_t workspace(const Conv2dShape& s) { return gramgan::sim::conv2d_backward_weight_workspace(s); }
   template <class T>
   static void forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
     gramgan::sim::conv2d_forward(s, x, w, b, y, nullptr);
@@ -58,28 +43,8 @@ struct SimBackend {
 };
 
 #if GRAMGAN_HAVE_CUDA
-struct CudaBackend {
-  static bool available() {
-    static const bool present = [] {
-      int devices = 0;
-      const bool ok = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
-      cudaGetLastError();
-      return ok;
-    }();
-    return present;
-  }
-  static void* allocate(std::size_t bytes) {
-    void* p = nullptr;
-    GG_CUDA_CHECK(cudaMalloc(&p, bytes));
-    return p;
-  }
-  static void release(void* p) { cudaFree(p); }
-  static void upload(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
-  }
-  static void download(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
-  }
+struct CudaBackend : gramgan::test::CudaMemory {
+  static std::size_t workspace(const Conv2dShape& s) { return gramgan::cuda::conv2d_backward_weight_workspace(s); }
   template <class T>
   static void forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
     gramgan::cuda::conv2d_forward(s, x, w, b, y, nullptr);
@@ -95,29 +60,6 @@ struct CudaBackend {
 };
 #endif
 
-template <class Backend, class T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t count)
-      : count_(count), data_(static_cast<T*>(Backend::allocate(sizeof(T) * std::max<std::size_t>(count, 1)))) {}
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    Backend::upload(data_, host.data(), sizeof(T) * count_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { Backend::release(data_); }
-  T* get() const { return data_; }
-  std::vector<T> to_host() const {
-    std::vector<T> host(count_);
-    Backend::download(host.data(), data_, sizeof(T) * count_);
-    return host;
-  }
-
- private:
-  std::size_t count_;
-  T* data_;
-};
-
 // ---- sizes and data ------------------------------------------------------------------------------------------
 
 struct Sizes {
@@ -131,19 +73,6 @@ Sizes sizes_of(const Conv2dShape& s) {
           std::size_t(s.batch) * s.out_channels * oh * ow, oh, ow};
 }
 
-template <class T>
-std::vector<T> uniform(std::size_t count, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<T> v(count);
-  for (auto& x : v) x = T(dist(rng));
-  return v;
-}
-
-template <class T>
-std::vector<double> to_double(const std::vector<T>& v) {
-  return std::vector<double>(v.begin(), v.end());
-}
 std::vector<double> absolute(std::vector<double> v) {
   for (auto& x : v) x = std::abs(x);
   return v;
@@ -269,37 +198,61 @@ std::vector<Conv2dShape> cases() {
   };
 }
 
+// ---- running the three passes -----------------------------------------------------------------------------------
+
+template <class T>
+struct Inputs {
+  std::vector<T> x, w, b, dy;
+};
+
+// x, weight, bias and dy from seeds seed, seed + 1, seed + 2, seed + 3.
+template <class T>
+Inputs<T> inputs_for(const Conv2dShape& s, std::uint32_t seed) {
+  const Sizes z = sizes_of(s);
+  return {random_vector<T>(z.x, seed), random_vector<T>(z.w, seed + 1), random_vector<T>(s.out_channels, seed + 2),
+          random_vector<T>(z.y, seed + 3)};
+}
+
+template <class T>
+struct Outputs {
+  std::vector<T> y, dx, dweight, dbias;  // dbias empty when run without bias
+};
+
+// forward, backward_data and backward_weight on one backend; without bias, neither bias nor dbias is passed.
+template <class Backend, class T>
+Outputs<T> run_passes(const Conv2dShape& s, const Inputs<T>& in, bool with_bias = true) {
+  const Sizes z = sizes_of(s);
+  Buffer<T, Backend> x(in.x), w(in.w), b(in.b), dy(in.dy), y(z.y), dx(z.x), dw(z.w), db(s.out_channels);
+  Buffer<T, Backend> ws(Backend::workspace(s));
+  Backend::forward(s, x.get(), w.get(), with_bias ? b.get() : nullptr, y.get());
+  Backend::backward_data(s, dy.get(), w.get(), dx.get());
+  Backend::backward_weight(s, x.get(), dy.get(), dw.get(), with_bias ? db.get() : nullptr, ws.get());
+  return {y.to_host(), dx.to_host(), dw.to_host(), with_bias ? db.to_host() : std::vector<T>{}};
+}
+
 // ---- forward / backward against the references ---------------------------------------------------------------
 
 template <class Backend, class T>
 void check_case(const Conv2dShape& s, bool with_bias, std::uint32_t seed) {
   SCOPED_TRACE(describe(s) + (with_bias ? " bias" : "") + (sizeof(T) == 4 ? " float" : " double"));
   const Sizes z = sizes_of(s);
-  const auto x = uniform<T>(z.x, seed), w = uniform<T>(z.w, seed + 1), b = uniform<T>(s.out_channels, seed + 2);
-  const auto dy = uniform<T>(z.y, seed + 3);
-  DeviceBuffer<Backend, T> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
-  DeviceBuffer<Backend, T> y_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
-  DeviceBuffer<Backend, T> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
-  Backend::forward(s, x_dev.get(), w_dev.get(), with_bias ? b_dev.get() : nullptr, y_dev.get());
-  Backend::backward_data(s, dy_dev.get(), w_dev.get(), dx_dev.get());
-  Backend::backward_weight(s, x_dev.get(), dy_dev.get(), dw_dev.get(), with_bias ? db_dev.get() : nullptr,
-                           ws_dev.get());
+  const Inputs<T> in = inputs_for<T>(s, seed);
+  const Outputs<T> out = run_passes<Backend>(s, in, with_bias);
 
-  const auto xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+  const auto xd = to_double(in.x), wd = to_double(in.w), bd = to_double(in.b), dyd = to_double(in.dy);
   const auto xa = absolute(xd), wa = absolute(wd), ba = absolute(bd), dya = absolute(dyd);
   const double taps = double(s.kernel_h) * s.kernel_w;
-  expect_close(y_dev.to_host(), reference_forward(s, xd, wd, with_bias ? &bd : nullptr),
+  expect_close(out.y, reference_forward(s, xd, wd, with_bias ? &bd : nullptr),
                reference_forward(s, xa, wa, with_bias ? &ba : nullptr), s.in_channels * taps + 2, "y");
   // A pixel read through up to 3 x 3 mirrored positions is summed first, then multiplied: depth 9 + the GEMM's.
-  expect_close(dx_dev.to_host(), reference_backward_data(s, dyd, wd), reference_backward_data(s, dya, wa),
+  expect_close(out.dx, reference_backward_data(s, dyd, wd), reference_backward_data(s, dya, wa),
                s.out_channels * taps + 12, "dx");
   // Split-K: a chain over each split's pixels, then the splits (at most 64) in order.
   const double pixels = double(s.batch) * z.oh * z.ow;
-  expect_close(dw_dev.to_host(), reference_backward_weight(s, xd, dyd), reference_backward_weight(s, xa, dya),
-               pixels + 66, "dweight");
+  expect_close(out.dweight, reference_backward_weight(s, xd, dyd), reference_backward_weight(s, xa, dya), pixels + 66,
+               "dweight");
   if (with_bias)
-    expect_close(db_dev.to_host(), reference_backward_bias(s, dyd), reference_backward_bias(s, dya), pixels + 66,
-                 "dbias");
+    expect_close(out.dbias, reference_backward_bias(s, dyd), reference_backward_bias(s, dya), pixels + 66, "dbias");
 }
 
 // Bias on every other case, alternating between the two types, so each case runs with and without one.
@@ -317,10 +270,10 @@ TEST(Conv2dSim, FloatMatchesReference) {
 TEST(Conv2dSim, OutputsAreOverwrittenAndNullBiasSkipped) {
   const auto s = make(2, 3, 8, 7, 5, 3, 1, 1, kReflect);
   const Sizes z = sizes_of(s);
-  DeviceBuffer<SimBackend, double> x(uniform<double>(z.x, 1)), dy(uniform<double>(z.y, 2));
-  DeviceBuffer<SimBackend, double> dw1(std::vector<double>(z.w, 7.0)), dw2(std::vector<double>(z.w, -3.0));
-  DeviceBuffer<SimBackend, double> db(std::vector<double>(s.out_channels, 5.0));
-  DeviceBuffer<SimBackend, double> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
+  Buffer<double, SimBackend> x(random_vector<double>(z.x, 1)), dy(random_vector<double>(z.y, 2));
+  Buffer<double, SimBackend> dw1(std::vector<double>(z.w, 7.0)), dw2(std::vector<double>(z.w, -3.0));
+  Buffer<double, SimBackend> db(std::vector<double>(s.out_channels, 5.0));
+  Buffer<double, SimBackend> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
   SimBackend::backward_weight(s, x.get(), dy.get(), dw1.get(), static_cast<double*>(nullptr), ws.get());
   SimBackend::backward_weight(s, x.get(), dy.get(), dw2.get(), db.get(), ws.get());
   EXPECT_EQ(dw1.to_host(), dw2.to_host());
@@ -345,53 +298,37 @@ TEST(Conv2dSim, AdjointIdentitiesHoldInDouble) {
   for (const auto& s : cases()) {
     SCOPED_TRACE(describe(s));
     const Sizes z = sizes_of(s);
-    const auto x = uniform<double>(z.x, ++seed), w = uniform<double>(z.w, ++seed), dy = uniform<double>(z.y, ++seed);
-    const auto b = uniform<double>(s.out_channels, ++seed);
-    DeviceBuffer<SimBackend, double> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy);
-    DeviceBuffer<SimBackend, double> y_dev(z.y), yb_dev(z.y), dx_dev(z.x), dw_dev(z.w), db_dev(s.out_channels);
-    DeviceBuffer<SimBackend, double> ws_dev(gramgan::sim::conv2d_backward_weight_workspace(s));
-    SimBackend::forward(s, x_dev.get(), w_dev.get(), static_cast<const double*>(nullptr), y_dev.get());
-    SimBackend::forward(s, x_dev.get(), w_dev.get(), static_cast<const double*>(b_dev.get()), yb_dev.get());
-    SimBackend::backward_data(s, dy_dev.get(), w_dev.get(), dx_dev.get());
-    SimBackend::backward_weight(s, x_dev.get(), dy_dev.get(), dw_dev.get(), db_dev.get(), ws_dev.get());
-    const auto y = y_dev.to_host(), yb = yb_dev.to_host();
+    Inputs<double> in;
+    in.x = random_vector<double>(z.x, ++seed);
+    in.w = random_vector<double>(z.w, ++seed);
+    in.dy = random_vector<double>(z.y, ++seed);
+    in.b = random_vector<double>(s.out_channels, ++seed);
+    const auto& [x, w, b, dy] = in;
+    const Outputs<double> plain = run_passes<SimBackend>(s, in, false), biased = run_passes<SimBackend>(s, in);
+    const auto &y = plain.y, &yb = biased.y;
 
     double magnitude = 0;
     const double lhs = dot(y, dy, &magnitude);
-    const double via_data = dot(x, dx_dev.to_host(), &magnitude);
+    const double via_data = dot(x, biased.dx, &magnitude);
     EXPECT_NEAR(lhs, via_data, 1e-12 * magnitude) << "<conv(x), dy> vs <x, conv_backward_data(dy)>";
     magnitude = 0;
     dot(y, dy, &magnitude);
-    const double via_weight = dot(w, dw_dev.to_host(), &magnitude);
+    const double via_weight = dot(w, biased.dweight, &magnitude);
     EXPECT_NEAR(lhs, via_weight, 1e-12 * magnitude) << "<conv(x; w), dy> vs <w, conv_backward_weight(x, dy)>";
     std::vector<double> bias_part(z.y);
     for (std::size_t i = 0; i < z.y; ++i) bias_part[i] = yb[i] - y[i];
     magnitude = 0;
     const double bias_lhs = dot(bias_part, dy, &magnitude);
-    EXPECT_NEAR(bias_lhs, dot(b, db_dev.to_host(), &magnitude), 1e-12 * magnitude) << "<b, dbias>";
+    EXPECT_NEAR(bias_lhs, dot(b, biased.dbias, &magnitude), 1e-12 * magnitude) << "<b, dbias>";
   }
 }
 
 // ---- determinism -----------------------------------------------------------------------------------------------
 
 template <class T>
-std::vector<std::vector<T>> run_all(const Conv2dShape& s) {
-  const Sizes z = sizes_of(s);
-  DeviceBuffer<SimBackend, T> x(uniform<T>(z.x, 7)), w(uniform<T>(z.w, 8)), b(uniform<T>(s.out_channels, 9));
-  DeviceBuffer<SimBackend, T> dy(uniform<T>(z.y, 10)), y(z.y), dx(z.x), dw(z.w), db(s.out_channels);
-  DeviceBuffer<SimBackend, T> ws(gramgan::sim::conv2d_backward_weight_workspace(s));
-  SimBackend::forward(s, x.get(), w.get(), static_cast<const T*>(b.get()), y.get());
-  SimBackend::backward_data(s, dy.get(), w.get(), dx.get());
-  SimBackend::backward_weight(s, x.get(), dy.get(), dw.get(), db.get(), ws.get());
-  return {y.to_host(), dx.to_host(), dw.to_host(), db.to_host()};
-}
-
-template <class T>
-bool same_bits(const std::vector<std::vector<T>>& a, const std::vector<std::vector<T>>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].size() != b[i].size() || std::memcmp(a[i].data(), b[i].data(), sizeof(T) * a[i].size()) != 0) return false;
-  return true;
+bool same_bits(const Outputs<T>& a, const Outputs<T>& b) {
+  return same_bytes(a.y, b.y) && same_bytes(a.dx, b.dx) && same_bytes(a.dweight, b.dweight) &&
+         same_bytes(a.dbias, b.dbias);
 }
 
 // Twice in each thread order: the same bits every time (a race or an order-dependent sum would differ).
@@ -399,13 +336,15 @@ TEST(Conv2dSim, BitwiseRepeatableInBothThreadOrders) {
   const cudasim::ThreadOrder saved = cudasim::thread_order();
   for (const auto& s : {make(2, 3, 24, 20, 70, 3, 1, 1, kReflect), make(2, 20, 9, 10, 130, 4, 2, 1, kZeros)}) {
     SCOPED_TRACE(describe(s));
-    std::vector<std::vector<std::vector<float>>> floats;
-    std::vector<std::vector<std::vector<double>>> doubles;
+    const auto in_float = inputs_for<float>(s, 7);
+    const auto in_double = inputs_for<double>(s, 7);
+    std::vector<Outputs<float>> floats;
+    std::vector<Outputs<double>> doubles;
     for (auto order : {cudasim::ThreadOrder::forward, cudasim::ThreadOrder::reverse}) {
       cudasim::set_thread_order(order);
       for (int run = 0; run < 2; ++run) {
-        floats.push_back(run_all<float>(s));
-        doubles.push_back(run_all<double>(s));
+        floats.push_back(run_passes<SimBackend>(s, in_float));
+        doubles.push_back(run_passes<SimBackend>(s, in_double));
       }
     }
     cudasim::set_thread_order(saved);
@@ -419,7 +358,7 @@ TEST(Conv2dSim, BitwiseRepeatableInBothThreadOrders) {
 // ---- argument checks -------------------------------------------------------------------------------------------
 
 TEST(Conv2dArguments, InvalidShapesThrow) {
-  DeviceBuffer<SimBackend, float> buf(4096);
+  Buffer<float, SimBackend> buf(4096);
   float* p = buf.get();
   const auto all_throw = [&](const Conv2dShape& s) {
     SCOPED_TRACE(describe(s));
@@ -477,31 +416,21 @@ template <class T>
 void check_gpu_case(const Conv2dShape& s) {
   SCOPED_TRACE(describe(s) + (sizeof(T) == 4 ? " float" : " double"));
   const Sizes z = sizes_of(s);
-  const auto x = uniform<T>(z.x, 21), w = uniform<T>(z.w, 22), b = uniform<T>(s.out_channels, 23);
-  const auto dy = uniform<T>(z.y, 24);
-  const std::size_t ws = gramgan::sim::conv2d_backward_weight_workspace(s);
-  ASSERT_EQ(ws, gramgan::cuda::conv2d_backward_weight_workspace(s));
-  const auto run = [&](auto backend) {
-    using B = decltype(backend);
-    DeviceBuffer<B, T> x_dev(x), w_dev(w), b_dev(b), dy_dev(dy), y(z.y), dx(z.x), dw(z.w), db(s.out_channels), wsd(ws);
-    B::forward(s, x_dev.get(), w_dev.get(), static_cast<const T*>(b_dev.get()), y.get());
-    B::backward_data(s, dy_dev.get(), w_dev.get(), dx.get());
-    B::backward_weight(s, x_dev.get(), dy_dev.get(), dw.get(), db.get(), wsd.get());
-    return std::vector<std::vector<T>>{y.to_host(), dx.to_host(), dw.to_host(), db.to_host()};
-  };
-  const auto cpu = run(SimBackend{});
-  const auto gpu = run(CudaBackend{});
-  const auto xa = absolute(to_double(x)), wa = absolute(to_double(w)), ba = absolute(to_double(b));
-  const auto dya = absolute(to_double(dy));
+  const Inputs<T> in = inputs_for<T>(s, 21);
+  ASSERT_EQ(SimBackend::workspace(s), CudaBackend::workspace(s));
+  const Outputs<T> cpu = run_passes<SimBackend>(s, in), gpu = run_passes<CudaBackend>(s, in);
+  const auto xa = absolute(to_double(in.x)), wa = absolute(to_double(in.w)), ba = absolute(to_double(in.b));
+  const auto dya = absolute(to_double(in.dy));
   const double taps = double(s.kernel_h) * s.kernel_w, pixels = double(s.batch) * z.oh * z.ow;
-  expect_close(gpu[0], to_double(cpu[0]), reference_forward(s, xa, wa, &ba), 2 * (s.in_channels * taps + 2), "y");
-  expect_close(gpu[1], to_double(cpu[1]), reference_backward_data(s, dya, wa), 2 * (s.out_channels * taps + 12), "dx");
-  expect_close(gpu[2], to_double(cpu[2]), reference_backward_weight(s, xa, dya), 2 * (pixels + 66), "dweight");
-  expect_close(gpu[3], to_double(cpu[3]), reference_backward_bias(s, dya), 2 * (pixels + 66), "dbias");
+  expect_close(gpu.y, to_double(cpu.y), reference_forward(s, xa, wa, &ba), 2 * (s.in_channels * taps + 2), "y");
+  expect_close(gpu.dx, to_double(cpu.dx), reference_backward_data(s, dya, wa), 2 * (s.out_channels * taps + 12), "dx");
+  expect_close(gpu.dweight, to_double(cpu.dweight), reference_backward_weight(s, xa, dya), 2 * (pixels + 66),
+               "dweight");
+  expect_close(gpu.dbias, to_double(cpu.dbias), reference_backward_bias(s, dya), 2 * (pixels + 66), "dbias");
 }
 
 TEST(Conv2dCuda, MatchesCpuBackend) {
-  if (!CudaBackend::available()) GTEST_SKIP() << "no CUDA device";
+  if (!gramgan::test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
   for (const auto& s : {make(2, 3, 11, 13, 32, 3, 1, 1, kReflect), make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),
                         make(1, 3, 12, 11, 8, 9, 1, 4, kReflect), make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),
                         make(2, 3, 24, 20, 8, 3, 2, 1, kReflect)}) {

@@ -14,6 +14,7 @@ namespace {
 using gramgan::Activation;
 using gramgan::test::Buffer;
 using gramgan::test::expect_close;
+using gramgan::test::numeric_gradient;
 using gramgan::test::random_vector;
 using gramgan::test::same_bytes;
 using gramgan::test::to_double;
@@ -192,13 +193,13 @@ TEST(Elementwise, ChannelAffineBackwardMatchesFiniteDifferences) {
   const int batch = 2, channels = 3, plane = 4;
   const std::size_t count = std::size_t(batch) * channels * plane;
   const double h = 1e-6;
-  auto x = random_vector<double>(count, 11);
+  const auto x = random_vector<double>(count, 11);
   const auto w = random_vector<double>(count, 12);
   const auto scale = random_vector<double>(std::size_t(channels), 13), shift = random_vector<double>(3, 14);
   Buffer<double> x_d(x), y_d(count), w_d(w), dx_d(count), scale_d(scale), shift_d(shift);
   gramgan::sim::channel_affine_backward(batch, channels, plane, w_d.get(), scale_d.get(), dx_d.get(), nullptr);
-  const auto loss = [&] {
-    x_d.set(x);
+  const auto loss = [&](const std::vector<double>& v) {
+    x_d.set(v);
     gramgan::sim::channel_affine_forward(batch, channels, plane, x_d.get(), scale_d.get(), shift_d.get(), y_d.get(),
                                          nullptr);
     const auto y = y_d.to_host();
@@ -206,17 +207,7 @@ TEST(Elementwise, ChannelAffineBackwardMatchesFiniteDifferences) {
     for (std::size_t i = 0; i < count; ++i) sum += w[i] * y[i];
     return sum;
   };
-  std::vector<double> numeric(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const double saved = x[i];
-    x[i] = saved + h;
-    const double plus = loss();
-    x[i] = saved - h;
-    const double minus = loss();
-    x[i] = saved;
-    numeric[i] = (plus - minus) / (2 * h);
-  }
-  expect_close(dx_d.to_host(), numeric, 1e-8, 1e-7, "dx");
+  expect_close(dx_d.to_host(), numeric_gradient(loss, x, h), 1e-8, 1e-7, "dx");
 }
 
 TEST(Elementwise, BitwiseDeterministic) {

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
@@ -15,19 +15,6 @@ namespace {
 using namespace gramgan::test;
 using gramgan::TvMode;
 namespace sim = gramgan::sim;
-
-// Central differences of a scalar function of x, in double.
-std::vector<double> numeric_gradient(const std::function<double(const std::vector<double>&)>& f,
-                                     const std::vector<double>& x, double h = 1e-6) {
-  std::vector<double> g(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    auto plus = x, minus = x;
-    plus[i] += h;
-    minus[i] -= h;
-    g[i] = (f(plus) - f(minus)) / (2 * h);
-  }
-  return g;
-}
 
 // ---- total variation ----
 
@@ -74,27 +61,24 @@ std::pair<T, std::vector<T>> run_tv(TvMode mode, T eps, const TvShape& s, const 
   return {value.scalar(), dx.to_host()};
 }
 
-TEST(TvForwardBackward, DoubleMatchesReferenceBothModes) {
-  const TvShape s{2, 3, 70, 90};  // 37800 pixels: 148 first-pass blocks
-  const auto x = random_vector<double>(s.size(), 20);
+// Both modes, eps 1e-8, against the references: the value to rtol `value_rtol`, dx to `dx_atol` + `dx_rtol` |ref|.
+template <class T>
+void check_tv(const TvShape& s, std::uint32_t seed, double value_rtol, double dx_atol, double dx_rtol) {
+  const auto x = random_vector<T>(s.size(), seed);
+  const auto xd = to_double(x);
   for (const TvMode mode : {TvMode::sqrt, TvMode::squared}) {
-    const auto [value, dx] = run_tv(mode, 1e-8, s, x);
-    expect_close(value, tv_reference(mode, 1e-8, s, x), 0, 1e-12);
-    expect_close(dx, tv_gradient_reference(mode, 1e-8, s, x), 1e-18, 1e-12);
+    const auto [value, dx] = run_tv(mode, T(1e-8), s, x);
+    expect_close(value, tv_reference(mode, 1e-8, s, xd), 0, value_rtol);
+    expect_close(dx, tv_gradient_reference(mode, 1e-8, s, xd), dx_atol, dx_rtol);
   }
 }
 
-TEST(TvForwardBackward, FloatMatchesReference) {
-  const TvShape s{3, 2, 17, 33};
-  const auto x = random_vector<float>(s.size(), 21);
-  for (const TvMode mode : {TvMode::sqrt, TvMode::squared}) {
-    const auto [value, dx] = run_tv(mode, 1e-8f, s, x);
-    const auto xd = to_double(x);
-    expect_close(value, tv_reference(mode, 1e-8, s, xd), 0, 1e-5);
-    // Per pixel at most three terms of size ~1 / (terms); float rounding of differences and 1/f.
-    expect_close(dx, tv_gradient_reference(mode, 1e-8, s, xd), 1e-9, 1e-4);
-  }
+TEST(TvForwardBackward, DoubleMatchesReferenceBothModes) {
+  check_tv<double>({2, 3, 70, 90}, 20, 1e-12, 1e-18, 1e-12);  // 37800 pixels: 148 first-pass blocks
 }
+
+// Per pixel at most three terms of size ~1 / (terms); float rounding of differences and 1/f.
+TEST(TvForwardBackward, FloatMatchesReference) { check_tv<float>({3, 2, 17, 33}, 21, 1e-5, 1e-9, 1e-4); }
 
 TEST(TvForwardBackward, GradientMatchesFiniteDifferences) {
   const TvShape s{2, 2, 4, 5};
@@ -236,25 +220,20 @@ std::vector<double> symmetric_target(int channels, std::uint32_t seed, double sc
   return t;
 }
 
-TEST(GramMseForwardBackward, DoubleMatchesReferenceAcrossTiles) {
-  const int batch = 2, channels = 67, plane = 45;
-  const auto f = random_vector<double>(std::size_t(batch) * channels * plane, 40);
-  const auto t = symmetric_target(channels, 41, 0.3);
+// In double: features from `seed`, a symmetric target from seed + 1; value to 1e-12, gradient to 1e-18 + 1e-11 |ref|.
+void check_gram_mse_double(int batch, int channels, int plane, std::uint32_t seed) {
+  const auto f = random_vector<double>(std::size_t(batch) * channels * plane, seed);
+  const auto t = symmetric_target(channels, seed + 1, 0.3);
   const auto ref = gram_mse_reference(batch, channels, plane, f, t);
   const auto [value, df] = run_gram_mse(batch, channels, plane, f, t);
   expect_close(value, ref.value, 0, 1e-12);
   expect_close(df, ref.grad, 1e-18, 1e-11);
 }
 
-TEST(GramMseForwardBackward, SplitKMatchesReference) {
-  const int batch = 2, channels = 5, plane = 1500;  // few tiles, long K: three K splits reduced in order
-  const auto f = random_vector<double>(std::size_t(batch) * channels * plane, 42);
-  const auto t = symmetric_target(channels, 43, 0.3);
-  const auto ref = gram_mse_reference(batch, channels, plane, f, t);
-  const auto [value, df] = run_gram_mse(batch, channels, plane, f, t);
-  expect_close(value, ref.value, 0, 1e-12);
-  expect_close(df, ref.grad, 1e-18, 1e-11);
-}
+TEST(GramMseForwardBackward, DoubleMatchesReferenceAcrossTiles) { check_gram_mse_double(2, 67, 45, 40); }
+
+// Few tiles, long K: three K splits reduced in order.
+TEST(GramMseForwardBackward, SplitKMatchesReference) { check_gram_mse_double(2, 5, 1500, 42); }
 
 TEST(GramMseForwardBackward, FloatMatchesReferenceAndRepeatsBitwise) {
   const int batch = 3, channels = 20, plane = 700;

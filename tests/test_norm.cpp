@@ -12,6 +12,7 @@ namespace {
 
 using gramgan::test::Buffer;
 using gramgan::test::expect_close;
+using gramgan::test::numeric_gradient;
 using gramgan::test::random_vector;
 using gramgan::test::same_bytes;
 
@@ -160,17 +161,17 @@ TEST(InstanceNorm, StableWithLargeOffsetDouble) {
 TEST(InstanceNormBackward, MatchesFiniteDifferences) {
   const Shape s{2, 3, 5};
   const double eps = 1e-5, h = 1e-6;
-  auto x = random_vector<double>(s.count(), 11);
-  auto gamma = random_vector<double>(std::size_t(s.channels), 12, 0.5, 1.5);
-  auto beta = random_vector<double>(std::size_t(s.channels), 13);
+  const auto x = random_vector<double>(s.count(), 11);
+  const auto gamma = random_vector<double>(std::size_t(s.channels), 12, 0.5, 1.5);
+  const auto beta = random_vector<double>(std::size_t(s.channels), 13);
   const auto w = random_vector<double>(s.count(), 14);
   const auto grads = run(s, eps, x, gamma, beta, w);
 
   Buffer<double> x_d(x), gamma_d(gamma), beta_d(beta), y_d(s.count()), mean_d(s.instances()), inv_std_d(s.instances());
-  const auto loss = [&] {
-    x_d.set(x);
-    gamma_d.set(gamma);
-    beta_d.set(beta);
+  const auto loss = [&](const std::vector<double>& xv, const std::vector<double>& gv, const std::vector<double>& bv) {
+    x_d.set(xv);
+    gamma_d.set(gv);
+    beta_d.set(bv);
     gramgan::sim::instance_norm_forward(s.batch, s.channels, s.plane, eps, x_d.get(), gamma_d.get(), beta_d.get(),
                                         y_d.get(), mean_d.get(), inv_std_d.get(), nullptr);
     const auto y = y_d.to_host();
@@ -178,22 +179,12 @@ TEST(InstanceNormBackward, MatchesFiniteDifferences) {
     for (std::size_t i = 0; i < y.size(); ++i) sum += w[i] * y[i];
     return sum;
   };
-  const auto numeric = [&](std::vector<double>& v) {
-    std::vector<double> out(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      const double saved = v[i];
-      v[i] = saved + h;
-      const double plus = loss();
-      v[i] = saved - h;
-      const double minus = loss();
-      v[i] = saved;
-      out[i] = (plus - minus) / (2 * h);
-    }
-    return out;
-  };
-  expect_close(grads.dx, numeric(x), 1e-7, 1e-6, "dx");
-  expect_close(grads.dgamma, numeric(gamma), 1e-7, 1e-6, "dgamma");
-  expect_close(grads.dbeta, numeric(beta), 1e-7, 1e-6, "dbeta");
+  using V = std::vector<double>;
+  expect_close(grads.dx, numeric_gradient([&](const V& v) { return loss(v, gamma, beta); }, x, h), 1e-7, 1e-6, "dx");
+  expect_close(grads.dgamma, numeric_gradient([&](const V& v) { return loss(x, v, beta); }, gamma, h), 1e-7, 1e-6,
+               "dgamma");
+  expect_close(grads.dbeta, numeric_gradient([&](const V& v) { return loss(x, gamma, v); }, beta, h), 1e-7, 1e-6,
+               "dbeta");
 }
 
 TEST(InstanceNorm, BitwiseDeterministic) {

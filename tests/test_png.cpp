@@ -3,24 +3,21 @@
 // k/255 and k/65535 are computed as read_png computes them, in float.
 #include <gtest/gtest.h>
 #include <png.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <csetjmp>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/io/png.h"
+#include "temp_dir.h"
 
 namespace gramgan {
 namespace {
@@ -31,39 +28,7 @@ namespace fs = std::filesystem;
 // Helpers: a temp directory per test, files as bytes, and a direct libpng writer for the formats write_png
 // never produces.
 
-class PngTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gramgan_" + std::string(info->name()) + "_" + std::to_string(::getpid()) +
-                                        "_" + std::to_string(counter++));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename().string());
-    return names;
-  }
-
-  fs::path dir_;
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+class PngTest : public test::TempDirTest {};
 
 // Plain C types only: write_raw_frame's setjmp frame must own no C++ objects.
 struct RawPng {
@@ -395,7 +360,7 @@ TEST(PngRealFile, ReadsSharedPhoto) {
 
 TEST_F(PngTest, ReadFromMemoryMatchesReadFromFile) {
   write_png(path("image.png"), noise_image(7, 5));
-  const std::string bytes = read_bytes(path("image.png"));
+  const std::string bytes = test::read_file(path("image.png"));
   const Image from_file = read_png(path("image.png"));
   const Image from_memory = read_png_memory(bytes.data(), bytes.size(), "in memory");
   EXPECT_EQ(from_memory.width, 7);
@@ -417,54 +382,54 @@ TEST_F(PngTest, ReadFromMemoryMatchesReadFromFile) {
 }
 
 TEST_F(PngTest, RejectsTextFile) {
-  write_bytes(path("notes.png"), "This is not an image.\nJust some text.\n");
+  test::write_file(path("notes.png"), "This is not an image.\nJust some text.\n");
   expect_read_error(path("notes.png"), "not a PNG file (bad signature)");
 }
 
 TEST_F(PngTest, RejectsEmptyFile) {
-  write_bytes(path("empty.png"), "");
+  test::write_file(path("empty.png"), "");
   expect_read_error(path("empty.png"), "not a PNG file (empty file)");
 }
 
 TEST_F(PngTest, RejectsTruncatedFiles) {
   write_png(path("full.png"), noise_image(64, 48));
-  const std::string bytes = read_bytes(path("full.png"));
+  const std::string bytes = test::read_file(path("full.png"));
   ASSERT_GT(bytes.size(), 64u * 48);
-  write_bytes(path("half.png"), bytes.substr(0, bytes.size() / 2));
+  test::write_file(path("half.png"), bytes.substr(0, bytes.size() / 2));
   expect_read_error(path("half.png"), "truncated or corrupt PNG (libpng:");
-  write_bytes(path("signature.png"), bytes.substr(0, 8));
+  test::write_file(path("signature.png"), bytes.substr(0, 8));
   expect_read_error(path("signature.png"), "truncated or corrupt PNG (libpng:");
-  write_bytes(path("partial_signature.png"), bytes.substr(0, 5));
+  test::write_file(path("partial_signature.png"), bytes.substr(0, 5));
   expect_read_error(path("partial_signature.png"), "truncated or corrupt PNG");
-  write_bytes(path("no_iend.png"), bytes.substr(0, bytes.size() - 12));
+  test::write_file(path("no_iend.png"), bytes.substr(0, bytes.size() - 12));
   expect_read_error(path("no_iend.png"), "truncated or corrupt PNG (libpng:");
 }
 
 TEST_F(PngTest, RejectsCorruptImageData) {
   write_png(path("full.png"), test_image(16, 16));
-  std::string bytes = read_bytes(path("full.png"));
+  std::string bytes = test::read_file(path("full.png"));
   const std::size_t idat = bytes.find("IDAT");
   ASSERT_NE(idat, std::string::npos);
   bytes[idat + 4 + 10] ^= 0x5a;  // inside the chunk data: the CRC no longer matches
-  write_bytes(path("corrupt.png"), bytes);
+  test::write_file(path("corrupt.png"), bytes);
   expect_read_error(path("corrupt.png"), "truncated or corrupt PNG (libpng:");
 }
 
 TEST_F(PngTest, RejectsZeroWidthOrHeight) {
-  write_bytes(path("zero_width.png"), header_only_png(0, 10));
+  test::write_file(path("zero_width.png"), header_only_png(0, 10));
   expect_read_error(path("zero_width.png"), "image has zero width or height");
-  write_bytes(path("zero_height.png"), header_only_png(10, 0));
+  test::write_file(path("zero_height.png"), header_only_png(10, 0));
   expect_read_error(path("zero_height.png"), "image has zero width or height");
 }
 
 TEST_F(PngTest, RejectsAbsurdDimensions) {
-  write_bytes(path("huge.png"), header_only_png(100000, 100000));
+  test::write_file(path("huge.png"), header_only_png(100000, 100000));
   expect_read_error(path("huge.png"), "image too large: 100000x100000 pixels (limit 16384 per side, 67108864 pixels)");
-  write_bytes(path("wide.png"), header_only_png(20000, 1));  // one side over, few pixels
+  test::write_file(path("wide.png"), header_only_png(20000, 1));  // one side over, few pixels
   expect_read_error(path("wide.png"), "image too large: 20000x1 pixels");
-  write_bytes(path("square.png"), header_only_png(16384, 16384));  // sides at the limit, 2^28 pixels
+  test::write_file(path("square.png"), header_only_png(16384, 16384));  // sides at the limit, 2^28 pixels
   expect_read_error(path("square.png"), "image too large: 16384x16384 pixels");
-  write_bytes(path("max.png"), header_only_png(0x7fffffff, 0x7fffffff));  // the largest a PNG may claim
+  test::write_file(path("max.png"), header_only_png(0x7fffffff, 0x7fffffff));  // the largest a PNG may claim
   expect_read_error(path("max.png"), "image too large: 2147483647x2147483647 pixels");
 }
 

@@ -18,6 +18,7 @@ namespace {
 using gramgan::Pool;
 using gramgan::test::Buffer;
 using gramgan::test::expect_close;
+using gramgan::test::numeric_gradient;
 using gramgan::test::random_vector;
 using gramgan::test::same_bytes;
 using gramgan::test::to_double;
@@ -143,25 +144,15 @@ TEST(Pool, BackwardMatchesFiniteDifferences) {
     SCOPED_TRACE(pool_name(pool));
     const auto grads = run_pool(pool, planes, h, w, x, wts);
     Buffer<double> x_d(x), y_d(out);
-    std::vector<double> numeric(count);
-    auto xs = x;
-    const auto loss = [&] {
-      x_d.set(xs);
+    const auto loss = [&](const std::vector<double>& v) {
+      x_d.set(v);
       gramgan::sim::pool2x2_forward(pool, planes, h, w, x_d.get(), y_d.get(), nullptr);
       const auto y = y_d.to_host();
       double sum = 0;
       for (std::size_t i = 0; i < out; ++i) sum += wts[i] * y[i];
       return sum;
     };
-    for (std::size_t i = 0; i < count; ++i) {
-      xs[i] = x[i] + step;
-      const double plus = loss();
-      xs[i] = x[i] - step;
-      const double minus = loss();
-      xs[i] = x[i];
-      numeric[i] = (plus - minus) / (2 * step);
-    }
-    expect_close(grads.dx, numeric, 1e-8, 1e-7, "dx");
+    expect_close(grads.dx, numeric_gradient(loss, x, step), 1e-8, 1e-7, "dx");
   }
 }
 
@@ -230,29 +221,19 @@ TEST(Upsample, BackwardMatchesFiniteDifferences) {
   const int planes = 2, h = 3, w = 4;
   const std::size_t count = std::size_t(planes) * h * w, out = 4 * count;
   const double step = 1e-6;
-  auto x = random_vector<double>(count, 9);
+  const auto x = random_vector<double>(count, 9);
   const auto wts = random_vector<double>(out, 10);
   Buffer<double> x_d(x), y_d(out), w_d(wts), dx_d(count);
   gramgan::sim::upsample2x_backward(planes, h, w, w_d.get(), dx_d.get(), nullptr);
-  const auto loss = [&] {
-    x_d.set(x);
+  const auto loss = [&](const std::vector<double>& v) {
+    x_d.set(v);
     gramgan::sim::upsample2x_forward(planes, h, w, x_d.get(), y_d.get(), nullptr);
     const auto y = y_d.to_host();
     double sum = 0;
     for (std::size_t i = 0; i < out; ++i) sum += wts[i] * y[i];
     return sum;
   };
-  std::vector<double> numeric(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const double saved = x[i];
-    x[i] = saved + step;
-    const double plus = loss();
-    x[i] = saved - step;
-    const double minus = loss();
-    x[i] = saved;
-    numeric[i] = (plus - minus) / (2 * step);
-  }
-  expect_close(dx_d.to_host(), numeric, 1e-8, 1e-7, "dx");
+  expect_close(dx_d.to_host(), numeric_gradient(loss, x, step), 1e-8, 1e-7, "dx");
 }
 
 TEST(Upsample, BitwiseDeterministic) {

@@ -34,6 +34,7 @@ using gramgan::DType;
 using gramgan::Image;
 using gramgan::SafetensorsFile;
 using gramgan::Tensor;
+using gramgan::test::expect_same_tensors;
 using gramgan::test::read_file;
 using gramgan::test::run_cli;
 using gramgan::test::spawn_cli;
@@ -54,12 +55,6 @@ std::vector<std::string> train_args(const TempDir& dir, const std::string& run, 
 
 std::vector<std::string> resume_args(const TempDir& dir, const std::string& run) {
   return {"train", "--resume", "--device", "cpu", "--out", dir / run};
-}
-
-void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
-  const SafetensorsFile a = SafetensorsFile::open(a_path), b = SafetensorsFile::open(b_path);
-  ASSERT_EQ(a.names(), b.names());
-  for (const std::string& name : a.names()) EXPECT_EQ(a.read_raw(name), b.read_raw(name)) << name;
 }
 
 long long checkpoint_step(const std::string& path) { return SafetensorsFile::open(path).read_int64("step").at(0); }

@@ -7,14 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -22,46 +20,14 @@
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
 #include "expect_error.h"
+#include "temp_dir.h"
 
 namespace gramgan {
 namespace {
 
 namespace fs = std::filesystem;
 
-class SafetensorsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gramgan_" + std::string(info->name()) + "_" + std::to_string(::getpid()) +
-                                        "_" + std::to_string(counter++));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
-  fs::path dir_;
-};
-
-std::string read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_file_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+class SafetensorsTest : public test::TempDirTest {};
 
 std::string le64(std::uint64_t value) {
   std::string bytes(8, '\0');
@@ -147,7 +113,7 @@ TEST_F(SafetensorsTest, RoundTripIsBitwise) {
   EXPECT_EQ(st.read_uint64("rng"), rng);
 
   // Layout as the reference writes it: metadata first, data in the given order, header padded to 8 bytes.
-  const std::string bytes = read_file_bytes(file);
+  const std::string bytes = test::read_file(file);
   std::uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = header_size << 8 | static_cast<unsigned char>(bytes[i]);
   EXPECT_EQ(header_size % 8, 0u);
@@ -166,7 +132,7 @@ TEST_F(SafetensorsTest, RoundTripsScalarsEmptyTensorsAndNoMetadata) {
                            {"no_steps", std::vector<std::int64_t>{}}});
   const SafetensorsFile st = SafetensorsFile::open(file);
   EXPECT_TRUE(st.metadata().empty());
-  EXPECT_EQ(read_file_bytes(file).find("__metadata__"), std::string::npos);
+  EXPECT_EQ(test::read_file(file).find("__metadata__"), std::string::npos);
   EXPECT_EQ(st.info("scalar").shape, std::vector<std::int64_t>{});
   EXPECT_EQ(st.read("scalar").to_host<float>(), one);
   EXPECT_EQ(st.read("scalar").dims(), 0);
@@ -214,7 +180,7 @@ TEST_F(SafetensorsTest, ReadsHandBuiltFileWithTorchvisionKeys) {
                                       0x2a, 0x00, 0x00, 0x00,    // I64 42 ...
                                       0x00, 0x00, 0x00, 0x00});  // ... high word
   const std::string file = path("vgg_like.safetensors");
-  write_file_bytes(file, file_of(header, data));
+  test::write_file(file, file_of(header, data));
 
   const SafetensorsFile st = SafetensorsFile::open(file);
   EXPECT_EQ(st.metadata().at("format"), "pt");
@@ -254,7 +220,7 @@ TEST_F(SafetensorsTest, ExpectNamesTheFileTheTensorAndTheProblem) {
 TEST_F(SafetensorsTest, TensorsOfMoreThanFourDimensionsListButDoNotRead) {
   const std::string header = R"({"w5":{"dtype":"F32","shape":[1,1,1,1,2],"data_offsets":[0,8]}})";
   const std::string file = path("5d.safetensors");
-  write_file_bytes(file, file_of(header, std::string(8, '\0')));
+  test::write_file(file, file_of(header, std::string(8, '\0')));
   const SafetensorsFile st = SafetensorsFile::open(file);
   EXPECT_EQ(st.info("w5").shape.size(), 5u);
   EXPECT_EQ(st.read_raw("w5").size(), 8u);
@@ -267,7 +233,7 @@ TEST_F(SafetensorsTest, ReadsTensorsPastFourGigabytes) {
   const std::string header = R"({"pad":{"dtype":"U8","shape":[5000000000],"data_offsets":[0,5000000000]},)"
                              R"("w":{"dtype":"F32","shape":[2],"data_offsets":[5000000000,5000000008]}})";
   const std::string file = path("big.safetensors");
-  write_file_bytes(file, file_of(header));
+  test::write_file(file, file_of(header));
   std::error_code error;
   fs::resize_file(file, 8 + header.size() + kPad, error);
   if (error) GTEST_SKIP() << "cannot make a 5 GB sparse file here: " << error.message();
@@ -375,7 +341,7 @@ TEST_F(SafetensorsTest, RejectsMalformedFiles) {
   for (std::size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].what);
     const std::string file = path("bad" + std::to_string(i) + ".safetensors");
-    write_file_bytes(file, cases[i].bytes);
+    test::write_file(file, cases[i].bytes);
     const std::string message = open_error(file);
     EXPECT_EQ(message.rfind(file + ": ", 0), 0u) << "message: " << message;
     EXPECT_NE(message.find(cases[i].fragment), std::string::npos) << "message: " << message;
@@ -384,11 +350,11 @@ TEST_F(SafetensorsTest, RejectsMalformedFiles) {
 
 TEST_F(SafetensorsTest, AcceptsEmptyHeaderAndZeroSizeTensorsBetweenOthers) {
   const std::string empty = path("empty.safetensors");
-  write_file_bytes(empty, file_of("{}"));
+  test::write_file(empty, file_of("{}"));
   EXPECT_TRUE(SafetensorsFile::open(empty).tensors().empty());
   // A zero-size tensor where one tensor ends and the next begins covers nothing and overlaps nothing.
   const std::string zero = path("zero.safetensors");
-  write_file_bytes(zero, file_of(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+  test::write_file(zero, file_of(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                                  R"("z":{"dtype":"F64","shape":[0,5],"data_offsets":[4,4]},)"
                                  R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                                  std::string(8, '\0')));
@@ -399,12 +365,13 @@ TEST_F(SafetensorsTest, AcceptsEmptyHeaderAndZeroSizeTensorsBetweenOthers) {
 TEST_F(SafetensorsTest, RejectsUnreadablePaths) {
   EXPECT_ERROR_MENTIONS(SafetensorsFile::open(path("missing.safetensors")),
                         path("missing.safetensors") + ": cannot open");
-  EXPECT_ERROR_MENTIONS(SafetensorsFile::open(dir_.string()), dir_.string() + ": cannot open: Is a directory");
+  const std::string dir = dir_.path().string();
+  EXPECT_ERROR_MENTIONS(SafetensorsFile::open(dir), dir + ": cannot open: Is a directory");
 }
 
 TEST_F(SafetensorsTest, FromFdReadsAnOpenDescriptorAndOwnsIt) {
   const std::string file = path("fd.safetensors");
-  write_file_bytes(file, file_of(R"({"a":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", le64(7) + le64(9)));
+  test::write_file(file, file_of(R"({"a":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", le64(7) + le64(9)));
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   {
@@ -414,7 +381,7 @@ TEST_F(SafetensorsTest, FromFdReadsAnOpenDescriptorAndOwnsIt) {
   }
   EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the descriptor was not closed";
   // Refusals name the given path, and close the descriptor too.
-  write_file_bytes(file, "tiny");
+  test::write_file(file, "tiny");
   const int short_fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(short_fd, 0);
   EXPECT_ERROR_MENTIONS(SafetensorsFile::from_fd(short_fd, "descriptor"), "descriptor: not a safetensors file");
@@ -453,7 +420,7 @@ TEST_F(SafetensorsTest, WriteOverDirectoryLeavesNoTemporary) {
 TEST_F(SafetensorsTest, FailedWriteKeepsTheExistingFile) {
   const std::string file = path("ckpt.safetensors");
   write_safetensors(file, {{"step", std::vector<std::int64_t>{1}}});
-  const std::string before = read_file_bytes(file);
+  const std::string before = test::read_file(file);
 
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -471,7 +438,7 @@ TEST_F(SafetensorsTest, FailedWriteKeepsTheExistingFile) {
   std::signal(SIGXFSZ, old_handler);
 
   EXPECT_NE(message.find(file + ": cannot write"), std::string::npos) << "message: " << message;
-  EXPECT_EQ(read_file_bytes(file), before);
+  EXPECT_EQ(test::read_file(file), before);
   EXPECT_EQ(entries(), std::vector<std::string>{"ckpt.safetensors"}) << "temporary file left behind";
   EXPECT_EQ(SafetensorsFile::open(file).read_int64("step"), std::vector<std::int64_t>{1});
 }

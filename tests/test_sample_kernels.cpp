@@ -13,32 +13,18 @@
 #include <string>
 #include <vector>
 
-#include "cudasim/runtime.h"
-#include "kernels/check.h"
+#include "tests/op_test_support.h"
 #include "tests/sample_kernels/sample_kernels.h"
-
-#if GRAMGAN_HAVE_CUDA
-#include <cuda_runtime.h>
-#endif
 
 namespace {
 
-// Each backend: its device memory calls and its launchers, under one set of names the typed tests use.
-struct SimBackend {
+using gramgan::test::Buffer;
+using gramgan::test::random_vector;
+
+// Each backend: its device memory (op_test_support.h) and its launchers, under one set of names the typed tests use.
+struct SimBackend : gramgan::test::SimMemory {
   static constexpr const char* kName = "Sim";
   static bool available() { return true; }
-  static void* allocate(std::size_t bytes) {
-    void* p = nullptr;
-    GG_CUDA_CHECK(cudasim::cudaMalloc(&p, bytes));
-    return p;
-  }
-  static void release(void* p) { cudasim::cudaFree(p); }
-  static void upload(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyHostToDevice));
-  }
-  static void download(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyDeviceToHost));
-  }
   template <class... Args>
   static void gemm(Args... args) {
     gramgan::sim::samples::gemm_forward(args..., nullptr);
@@ -62,29 +48,9 @@ struct SimBackend {
 };
 
 #if GRAMGAN_HAVE_CUDA
-struct CudaBackend {
+struct CudaBackend : gramgan::test::CudaMemory {
   static constexpr const char* kName = "Cuda";
-  static bool available() {
-    static const bool present = [] {
-      int devices = 0;
-      const bool ok = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
-      cudaGetLastError();  // a failed query must not look like a later launch's error
-      return ok;
-    }();
-    return present;
-  }
-  static void* allocate(std::size_t bytes) {
-    void* p = nullptr;
-    GG_CUDA_CHECK(cudaMalloc(&p, bytes));
-    return p;
-  }
-  static void release(void* p) { cudaFree(p); }
-  static void upload(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
-  }
-  static void download(void* dst, const void* src, std::size_t bytes) {
-    GG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
-  }
+  static bool available() { return gramgan::test::cuda_device_present(); }
   template <class... Args>
   static void gemm(Args... args) {
     gramgan::cuda::samples::gemm_forward(args..., nullptr);
@@ -118,43 +84,6 @@ struct BackendNames {
   }
 };
 
-// `count` elements of device memory, plus `offset` leading ones so tests can hand kernels misaligned pointers.
-template <class Backend, class T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t count, std::size_t offset = 0)
-      : count_(count),
-        base_(static_cast<T*>(Backend::allocate(sizeof(T) * std::max<std::size_t>(count + offset, 1)))),
-        data_(base_ + offset) {}
-  explicit DeviceBuffer(const std::vector<T>& host, std::size_t offset = 0) : DeviceBuffer(host.size(), offset) {
-    Backend::upload(data_, host.data(), sizeof(T) * count_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { Backend::release(base_); }
-
-  T* get() const { return data_; }
-  std::vector<T> to_host() const {
-    std::vector<T> host(count_);
-    Backend::download(host.data(), data_, sizeof(T) * count_);
-    return host;
-  }
-
- private:
-  std::size_t count_;
-  T* base_;
-  T* data_;
-};
-
-template <class T>
-std::vector<T> uniform(std::size_t count, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<T> v(count);
-  for (auto& x : v) x = T(dist(rng));
-  return v;
-}
-
 template <class Backend>
 class SampleKernelsTest : public ::testing::Test {
  protected:
@@ -178,9 +107,9 @@ template <class Backend>
 void check_gemm(int m, int n, int k, std::size_t offset = 0) {
   SCOPED_TRACE("gemm m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
                " offset=" + std::to_string(offset));
-  const auto a = uniform<float>(std::size_t(m) * k, 1);
-  const auto b = uniform<float>(std::size_t(k) * n, 2);
-  DeviceBuffer<Backend, float> a_dev(a, offset), b_dev(b, offset), c_dev(std::size_t(m) * n, offset);
+  const auto a = random_vector<float>(std::size_t(m) * k, 1);
+  const auto b = random_vector<float>(std::size_t(k) * n, 2);
+  Buffer<float, Backend> a_dev(a, offset), b_dev(b, offset), c_dev(std::size_t(m) * n, offset);
   Backend::gemm(a_dev.get(), b_dev.get(), c_dev.get(), m, n, k);
   const auto c = c_dev.to_host();
 
@@ -214,7 +143,7 @@ TYPED_TEST(SampleKernelsGemm, MatchesReferenceAtEdgeSizes) {
 TYPED_TEST(SampleKernelsGemm, MisalignedPointersTakeTheScalarPath) { check_gemm<TypeParam>(70, 68, 36, 1); }
 
 TYPED_TEST(SampleKernelsGemm, EmptyInnerDimensionGivesZeros) {
-  DeviceBuffer<TypeParam, float> a_dev(1), b_dev(1), c_dev(std::vector<float>(3 * 5, 7.0f));
+  Buffer<float, TypeParam> a_dev(1), b_dev(1), c_dev(std::vector<float>(3 * 5, 7.0f));
   TypeParam::gemm(a_dev.get(), b_dev.get(), c_dev.get(), 3, 5, 0);
   for (float v : c_dev.to_host()) EXPECT_EQ(v, 0.0f);
 }
@@ -226,8 +155,8 @@ class SampleKernelsReduce : public SampleKernelsTest<Backend> {};
 TYPED_TEST_SUITE(SampleKernelsReduce, Backends, BackendNames);
 
 template <class Backend, class T>
-T device_sum(const DeviceBuffer<Backend, T>& x, std::size_t count) {
-  DeviceBuffer<Backend, T> out(1), partials(gramgan::sim::samples::kReduceMaxBlocks);
+T device_sum(const Buffer<T, Backend>& x, std::size_t count) {
+  Buffer<T, Backend> out(1), partials(gramgan::sim::samples::kReduceMaxBlocks);
   Backend::reduce_sum(static_cast<const T*>(x.get()), count, out.get(), partials.get());
   return out.to_host()[0];
 }
@@ -240,8 +169,8 @@ const std::size_t kReduceLengths[] = {0, 1, 31, 32, 33, 1000, std::size_t(1) << 
 template <class Backend, class T>
 void check_reduce(std::size_t count) {
   SCOPED_TRACE("reduce length " + std::to_string(count));
-  const auto x = uniform<T>(count, 3);
-  DeviceBuffer<Backend, T> x_dev(x);
+  const auto x = random_vector<T>(count, 3);
+  Buffer<T, Backend> x_dev(x);
   const T got = device_sum(x_dev, count);
   double ref = 0, magnitude = 0;
   for (T v : x) {
@@ -265,7 +194,7 @@ TYPED_TEST(SampleKernelsReduce, DoubleMatchesReferenceAndRepeatsBitwise) {
 
 TYPED_TEST(SampleKernelsReduce, SumOfOnesIsExact) {
   const std::size_t count = (std::size_t(1) << 20) + 1;
-  DeviceBuffer<TypeParam, float> x(std::vector<float>(count, 1.0f));
+  Buffer<float, TypeParam> x(std::vector<float>(count, 1.0f));
   EXPECT_EQ(device_sum(x, count), float(count));
 }
 
@@ -331,7 +260,7 @@ void check_forms(gramgan::BlockReduceOp op_kind) {
                (sizeof(T) == 4 ? " float" : " double"));
   const int blocks = 5, values = gramgan::kBlockReduceValues;
   const auto x = order_sensitive_values<T>(blocks);
-  DeviceBuffer<Backend, T> x_dev(x), shuffled_dev(x.size()), staged_dev(x.size());
+  Buffer<T, Backend> x_dev(x), shuffled_dev(x.size()), staged_dev(x.size());
   Backend::block_reduce_forms(static_cast<const T*>(x_dev.get()), blocks, op_kind, shuffled_dev.get(),
                               staged_dev.get());
   const auto shuffled = shuffled_dev.to_host(), staged = staged_dev.to_host();
@@ -387,9 +316,9 @@ void check_histogram(const std::vector<T>& x, int bins) {
     const long long value = v;
     if (value >= 0 && value < bins) ++ref[value];
   }
-  DeviceBuffer<Backend, T> x_dev(x);
+  Buffer<T, Backend> x_dev(x);
   // Garbage first: the launcher must overwrite counts, not add to them.
-  DeviceBuffer<Backend, unsigned> counts(std::vector<unsigned>(bins, 0xdeadbeefu));
+  Buffer<unsigned, Backend> counts(std::vector<unsigned>(bins, 0xdeadbeefu));
   Backend::histogram(static_cast<const T*>(x_dev.get()), x.size(), bins, counts.get());
   EXPECT_EQ(counts.to_host(), ref);
 }
@@ -418,8 +347,8 @@ TYPED_TEST(SampleKernelsHistogram, IntsCountExactlyAndSkipOutOfRange) {
 }
 
 TYPED_TEST(SampleKernelsHistogram, RejectsBinCountsOutOfRange) {
-  DeviceBuffer<TypeParam, int> x(1);
-  DeviceBuffer<TypeParam, unsigned> counts(gramgan::sim::samples::kHistogramMaxBins + 1);
+  Buffer<int, TypeParam> x(1);
+  Buffer<unsigned, TypeParam> counts(gramgan::sim::samples::kHistogramMaxBins + 1);
   EXPECT_THROW(TypeParam::histogram(static_cast<const int*>(x.get()), 1, 0, counts.get()), std::invalid_argument);
   EXPECT_THROW(TypeParam::histogram(static_cast<const int*>(x.get()), 1, gramgan::sim::samples::kHistogramMaxBins + 1,
                                     counts.get()),
@@ -438,8 +367,8 @@ TYPED_TEST(SampleKernelsScale, MatchesReference) {
   for (std::size_t count :
        {std::size_t(0), std::size_t(1), std::size_t(255), std::size_t(256), std::size_t(257), std::size_t(100000)}) {
     SCOPED_TRACE("scale length " + std::to_string(count));
-    const auto x = uniform<float>(count, 9);
-    DeviceBuffer<TypeParam, float> x_dev(x), y_dev(count);
+    const auto x = random_vector<float>(count, 9);
+    Buffer<float, TypeParam> x_dev(x), y_dev(count);
     TypeParam::scale(static_cast<const float*>(x_dev.get()), y_dev.get(), count, a, b);
     const auto y = y_dev.to_host();
     for (std::size_t i = 0; i < count; ++i) {
@@ -471,17 +400,18 @@ void in_both_thread_orders(Body body) {
 // A missing barrier or an order-dependent summation shows as different bits between the two orders.
 TEST(SampleKernelsSimThreadOrder, ReduceAndGemmGiveTheSameBitsInBothOrders) {
   const std::size_t count = 100003;
-  DeviceBuffer<SimBackend, double> x(uniform<double>(count, 10));
+  Buffer<double, SimBackend> x(random_vector<double>(count, 10));
   std::vector<double> sums;
   in_both_thread_orders([&] { sums.push_back(device_sum(x, count)); });
   ASSERT_EQ(sums.size(), 2u);
   EXPECT_EQ(std::memcmp(&sums[0], &sums[1], sizeof(double)), 0) << sums[0] << " vs " << sums[1];
 
   const int m = 129, n = 70, k = 200;
-  DeviceBuffer<SimBackend, float> a(uniform<float>(std::size_t(m) * k, 11)), b(uniform<float>(std::size_t(k) * n, 12));
+  Buffer<float, SimBackend> a(random_vector<float>(std::size_t(m) * k, 11));
+  Buffer<float, SimBackend> b(random_vector<float>(std::size_t(k) * n, 12));
   std::vector<std::vector<float>> products;
   in_both_thread_orders([&] {
-    DeviceBuffer<SimBackend, float> c(std::size_t(m) * n);
+    Buffer<float, SimBackend> c(std::size_t(m) * n);
     SimBackend::gemm(static_cast<const float*>(a.get()), static_cast<const float*>(b.get()), c.get(), m, n, k);
     products.push_back(c.to_host());
   });

@@ -23,8 +23,8 @@ using gramgan::test::noise_image;
 namespace fs = std::filesystem;
 using gramgan::DType;
 using gramgan::Image;
-using gramgan::SafetensorsFile;
 using gramgan::Tensor;
+using gramgan::test::expect_same_tensors;
 using gramgan::test::TempDir;
 using namespace gramgan::gan;
 
@@ -36,12 +36,6 @@ TrainConfig tiny_config(const TempDir& dir, int content_images = 2, int content_
                        noise_image(content_side, content_side + 3, 10 + i));
   gramgan::write_png(dir / "style.png", noise_image(48, 40, 99));
   return gramgan::test::tiny_train_config(dir / "content", dir / "style.png", dir / "run");
-}
-
-void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
-  const SafetensorsFile a = SafetensorsFile::open(a_path), b = SafetensorsFile::open(b_path);
-  ASSERT_EQ(a.names(), b.names());
-  for (const std::string& name : a.names()) EXPECT_EQ(a.read_raw(name), b.read_raw(name)) << name;
 }
 
 TEST(Train, EveryLossIsFiniteAndTheRunFolderIsComplete) {

@@ -1,6 +1,9 @@
-// What the training tests share: reproducible noise images and the tiny configuration (32x32 crops, narrow
-// networks, random VGG, shallow layers) that makes a training iteration take well under a second on cpu.
+// What the training tests share: reproducible noise images, the tiny configuration (32x32 crops, narrow networks,
+// random VGG, shallow layers) that makes a training iteration take well under a second on cpu, and a bitwise
+// comparison of the checkpoints runs write.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -12,6 +15,7 @@
 #include "apps/gan/trainer.h"
 #include "engine/io/image.h"
 #include "engine/io/png.h"
+#include "engine/io/safetensors.h"
 
 namespace gramgan::test {
 
@@ -99,6 +103,13 @@ inline std::vector<std::string> tiny_train_cli(const std::string& content_dir, c
           "--sample-every", "0",
           "--device", "cpu"};
   // clang-format on
+}
+
+// The two safetensors files hold the same tensors, bitwise.
+inline void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
+  const SafetensorsFile a = SafetensorsFile::open(a_path), b = SafetensorsFile::open(b_path);
+  ASSERT_EQ(a.names(), b.names());
+  for (const std::string& name : a.names()) EXPECT_EQ(a.read_raw(name), b.read_raw(name)) << name;
 }
 
 }  // namespace gramgan::test

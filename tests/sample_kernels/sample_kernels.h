@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/launchers.h"  // gramgan::StreamHandle
+#include "kernels/launchers.h"  // each backend's StreamHandle
 
 namespace gramgan {
 // block_reduce_forms' arguments, declared once so that both backends' launchers take the same types.
