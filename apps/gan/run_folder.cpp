@@ -47,7 +47,7 @@ std::string RunFolder::config_path() const { return (fs::path(dir_) / "config.js
 bool RunFolder::has_checkpoint() const { return fs::exists(checkpoint_path()); }
 
 void RunFolder::prepare() const {
-  fs::create_directories(fs::path(dir_) / "samples");
+  make_folders((fs::path(dir_) / "samples").string());
   for (const std::string& path : {checkpoint_path(), generator_path(), log_path(), config_path()})
     remove_stale_temporaries(path);
 }

@@ -6,6 +6,7 @@
 
 #include "apps/gan/checkpoint.h"
 #include "engine/error.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/png.h"
 #include "engine/memory.h"
 
@@ -85,6 +86,7 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   check_device(device_);
   check_vgg_layers(c.content_layers, "--content-layers");
   check_vgg_layers(c.style_layers, "--style-layers");
+  if (!planning) check_output_folder(c.out_dir);
   if (!resume && !planning && folder_.has_checkpoint())
     throw Error(c.out_dir +
                 ": already holds a run (checkpoint.safetensors); pass --resume to continue it or choose "

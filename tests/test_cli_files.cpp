@@ -1,0 +1,213 @@
+// What the commands do with the files they are given, through the real binary: outputs are checked before any work
+// and never replace an input, a folder, a device, a FIFO or a socket (links are written through).
+// Tiny sizes, narrow networks and a random VGG on the cpu throughout.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apps/gan/checkpoint.h"
+#include "cli_runner.h"
+#include "engine/io/png.h"
+#include "temp_dir.h"
+#include "train_fixtures.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using gramgan::test::CliResult;
+using gramgan::test::noise_image;
+using gramgan::test::read_file;
+using gramgan::test::run_cli;
+using gramgan::test::TempDir;
+
+// Exit status 2 and one stderr line "gramgan: error: ..." naming `fragment`.
+void expect_usage_error(const CliResult& r, const std::string& fragment) {
+  EXPECT_EQ(r.status, 2) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.rfind("gramgan: error: ", 0), 0u) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
+}
+
+// Every regular file under `dir` and its bytes.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
+  return files;
+}
+
+bool is_fifo(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+class CliFiles : public ::testing::Test {
+ protected:
+  CliFiles() : dir_("cli_files") {
+    gramgan::test::write_train_inputs(dir_.path(), 2, 36, 36);
+    fs::copy_file(dir_ / "content/0.png", dir_ / "photo.png");
+  }
+
+  std::vector<std::string> transfer(const std::string& out, const std::string& content = "",
+                                    const std::string& style = "", const std::string& steps = "1") const {
+    return {"transfer", "--content", content.empty() ? dir_ / "photo.png" : content,
+            "--style",  style.empty() ? dir_ / "style.png" : style,
+            "--out",    out,
+            "--vgg",    "random",
+            "--size",   "32",
+            "--steps",  steps,
+            "--style-layers", "relu1_1",
+            "--content-layers", "relu1_2",
+            "--device", "cpu"};
+  }
+
+  std::string generator_file() const {
+    gramgan::RandomStream rng(3);
+    const gramgan::gan::Generator generator({.width = 4, .residual_blocks = 1}, rng);
+    const std::string path = dir_ / "generator.safetensors";
+    if (!fs::exists(path)) gramgan::gan::save_generator(path, generator);
+    return path;
+  }
+
+  std::vector<std::string> stylize(const std::vector<std::string>& inputs, const std::string& out) const {
+    std::vector<std::string> args = {"stylize", "--model", generator_file(), "--in"};
+    args.insert(args.end(), inputs.begin(), inputs.end());
+    args.insert(args.end(), {"--out", out, "--device", "cpu"});
+    return args;
+  }
+
+  std::vector<std::string> train(const std::string& out, long long steps, const std::string& content = "") const {
+    return gramgan::test::tiny_train_cli(content.empty() ? dir_ / "content" : content, dir_ / "style.png", out,
+                                         steps);
+  }
+
+  TempDir dir_;
+};
+
+// ---- point 2: outputs checked before the work; an input is never overwritten -------------------------------------
+
+// Compared as files: the same spelling, another spelling (relative), a symbolic link and a hard link to an input.
+TEST_F(CliFiles, TransferRefusesAnOutThatIsItsContentOrStyle) {
+  const std::string photo = dir_ / "photo.png", style = dir_ / "style.png";
+  fs::create_symlink(photo, dir_ / "link.png");
+  fs::create_hard_link(style, dir_ / "hard.png");
+  const std::string relative = fs::relative(photo, fs::current_path()).string();
+  const std::string before_photo = read_file(photo), before_style = read_file(style);
+  for (const std::string& out : {photo, relative, dir_ / "link.png", style, dir_ / "hard.png"}) {
+    SCOPED_TRACE(out);
+    expect_usage_error(run_cli(transfer(out)), "would overwrite the input");
+  }
+  EXPECT_EQ(read_file(photo), before_photo);
+  EXPECT_EQ(read_file(style), before_style);
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.png"));
+}
+
+TEST_F(CliFiles, StylizeRefusesAnOutThatIsAnInputOrTheModel) {
+  const std::string photo = dir_ / "photo.png";
+  fs::create_hard_link(photo, dir_ / "hard.png");
+  fs::create_symlink(generator_file(), dir_ / "model_link.png");
+  const auto before = snapshot(dir_.path());
+  expect_usage_error(run_cli(stylize({photo}, dir_ / "hard.png")), "would overwrite the input");
+  expect_usage_error(run_cli(stylize({photo}, dir_ / "model_link.png")), "would overwrite the input");
+  expect_usage_error(run_cli(stylize({photo}, generator_file())), "would overwrite the input");
+  EXPECT_TRUE(snapshot(dir_.path()) == before) << "a refused stylize wrote or changed a file";
+}
+
+// A bad --out fails at once (a million transfer steps would take hours), with one line, writing nothing.
+TEST_F(CliFiles, BadOutputsFailBeforeTheWork) {
+  std::ofstream(dir_ / "file.txt") << "a file\n";
+  fs::create_directories(dir_.path() / "folder");
+  generator_file();
+  const auto before = snapshot(dir_.path());
+  const auto start = std::chrono::steady_clock::now();
+  expect_usage_error(run_cli(transfer(dir_ / "file.txt/out.png", "", "", "1000000")), "file.txt");
+  expect_usage_error(run_cli(transfer(dir_ / "folder", "", "", "1000000")), "a folder");
+  expect_usage_error(run_cli(stylize({dir_ / "photo.png", dir_ / "style.png"}, dir_ / "file.txt")),
+                     "not a folder");
+  expect_usage_error(run_cli(stylize({dir_ / "photo.png"}, dir_ / "file.txt/x/out.png")), "file.txt");
+  expect_usage_error(run_cli(train(dir_ / "file.txt", 1000000)), "not a folder");
+  expect_usage_error(run_cli(train(dir_ / "file.txt/run", 1000000)), "file.txt");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60.0);
+  EXPECT_TRUE(snapshot(dir_.path()) == before) << "a refused command wrote or changed a file";
+}
+
+// Missing folders above a file output are made (after the work).
+TEST_F(CliFiles, MissingParentFoldersAreCreated) {
+  const CliResult t = run_cli(transfer(dir_ / "new/deeper/out.png"));
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_EQ(gramgan::read_png(dir_ / "new/deeper/out.png").width, 32);
+  const CliResult s = run_cli(stylize({dir_ / "photo.png"}, dir_ / "other/out.png"));
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "other/out.png"));
+}
+
+// ---- point 1: a device, FIFO or socket is never replaced; a link is written through ------------------------------
+
+TEST_F(CliFiles, OutputsNeverReplaceAFifoDeviceOrSocket) {
+  const std::string fifo = dir_ / "fifo.png";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0) << std::strerror(errno);
+  expect_usage_error(run_cli(transfer(fifo)), "a FIFO");
+  expect_usage_error(run_cli(stylize({dir_ / "photo.png"}, fifo)), "a FIFO");
+  fs::create_symlink(fifo, dir_ / "to_fifo.png");
+  expect_usage_error(run_cli(transfer(dir_ / "to_fifo.png")), "a FIFO");
+  EXPECT_TRUE(is_fifo(fifo));
+
+  // A device node of our own (the null device's numbers), never a real one in /dev.
+  const std::string device = dir_ / "null.png";
+  if (::mknod(device.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0) {
+    expect_usage_error(run_cli(stylize({dir_ / "photo.png"}, device)), "a character device");
+    struct stat st {};
+    ASSERT_EQ(::lstat(device.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+  }
+
+  const std::string socket_path = dir_ / "sock.png";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (fd >= 0 && socket_path.size() < sizeof address.sun_path) {
+    std::strcpy(address.sun_path, socket_path.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+    expect_usage_error(run_cli(transfer(socket_path)), "a socket");
+    struct stat st {};
+    ASSERT_EQ(::lstat(socket_path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+// The link stays a link and its target gets the image, also through a dangling link; a replaced file keeps its mode.
+TEST_F(CliFiles, OutputThroughASymlinkWritesItsTarget) {
+  fs::create_directories(dir_.path() / "real");
+  std::ofstream(dir_ / "real/old.png") << "old";
+  ::chmod((dir_ / "real/old.png").c_str(), 0640);
+  fs::create_symlink("real/old.png", dir_.path() / "link.png");
+  fs::create_symlink("real/new.png", dir_.path() / "dangling.png");
+  ASSERT_EQ(run_cli(transfer(dir_ / "link.png")).status, 0);
+  const CliResult r = run_cli(stylize({dir_ / "photo.png"}, dir_ / "dangling.png"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.png"));
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling.png"));
+  EXPECT_EQ(gramgan::read_png(dir_ / "real/old.png").width, 32);
+  EXPECT_EQ(gramgan::read_png(dir_ / "real/new.png").width, 36);
+  EXPECT_EQ(fs::status(dir_ / "real/old.png").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+}
+
+}  // namespace
