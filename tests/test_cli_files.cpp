@@ -1,5 +1,6 @@
 // What the commands do with the files they are given, through the real binary: outputs are checked before any work
-// and never replace an input, a folder, a device, a FIFO or a socket (links are written through).
+// and never replace an input, a folder, a device, a FIFO or a socket (links are written through); run folders are
+// locked and a new run takes only an empty folder.
 // Tiny sizes, narrow networks and a random VGG on the cpu throughout.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -55,6 +56,24 @@ std::map<std::string, std::string> snapshot(const fs::path& dir) {
 bool is_fifo(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+// Waits up to `seconds` for `ready`; false on timeout.
+template <class Ready>
+bool wait_for(Ready ready, double seconds = 60) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// Data rows of log.csv (the header aside).
+long long log_rows(const fs::path& run) {
+  const std::string text = read_file(run / "log.csv");
+  const long long lines = std::count(text.begin(), text.end(), '\n');
+  return lines > 0 ? lines - 1 : 0;
 }
 
 class CliFiles : public ::testing::Test {
@@ -208,6 +227,50 @@ TEST_F(CliFiles, OutputThroughASymlinkWritesItsTarget) {
   EXPECT_EQ(gramgan::read_png(dir_ / "real/new.png").width, 36);
   EXPECT_EQ(fs::status(dir_ / "real/old.png").permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+}
+
+// ---- point 4: one process per run folder; a new run only in an empty or new folder -------------------------------
+
+TEST_F(CliFiles, NewRunRefusesAFolderThatIsNotEmpty) {
+  const fs::path other = dir_.path() / "other";
+  fs::create_directories(other);
+  std::ofstream(other / "notes.txt") << "mine\n";
+  expect_usage_error(run_cli(train(other.string(), 1)), "notes.txt");
+  EXPECT_EQ(snapshot(other), (std::map<std::string, std::string>{{"notes.txt", "mine\n"}}));
+
+  // The files of a run killed before its first checkpoint: nothing to resume, and not overwritten.
+  const fs::path stopped = dir_.path() / "stopped";
+  fs::create_directories(stopped / "samples");
+  std::ofstream(stopped / "config.json") << "{}\n";
+  std::ofstream(stopped / "log.csv") << "step\n";
+  const auto before = snapshot(stopped);
+  expect_usage_error(run_cli(train(stopped.string(), 1)), "stopped before its first checkpoint");
+  EXPECT_TRUE(snapshot(stopped) == before) << "a refused run changed the folder";
+
+  // An empty folder is fine.
+  fs::create_directories(dir_.path() / "empty");
+  const CliResult r = run_cli(train(dir_ / "empty", 1));
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// While a run trains, a second train or --resume on its folder fails at once naming the holder's pid.
+TEST_F(CliFiles, ASecondProcessOnARunFolderIsRefused) {
+  const std::string run = dir_ / "run";
+  const pid_t pid = gramgan::test::spawn_cli(train(run, 100000), dir_ / "first.out", dir_ / "first.err");
+  ASSERT_GT(pid, 0);
+  const bool started = wait_for([&] { return fs::exists(fs::path(run) / "log.csv") && log_rows(run) >= 1; });
+  if (started) {
+    const std::string holder = "pid " + std::to_string(pid);
+    expect_usage_error(run_cli({"train", "--resume", "--out", run, "--device", "cpu"}), holder);
+    expect_usage_error(run_cli(train(run, 3)), holder);
+  }
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(gramgan::test::wait_cli(pid), 128 + SIGTERM) << read_file(dir_.path() / "first.err");
+  ASSERT_TRUE(started) << read_file(dir_.path() / "first.err");
+  // The lock went with the process: the run resumes.
+  const std::string next = std::to_string(log_rows(run) + 1);
+  const CliResult r = run_cli({"train", "--resume", "--out", run, "--device", "cpu", "--steps", next});
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 }  // namespace

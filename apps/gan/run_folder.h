@@ -28,18 +28,44 @@ struct StepLog {
 // How log.csv writes a number (%.9g); messages that quote a logged value use it too.
 std::string csv_number(double v);
 
+// True when `dir` holds a training run's files (its lock file, a checkpoint, or config.json with log.csv): what the
+// content folder's walk skips, so a run's own sample strips never become training photos.
+bool is_run_folder(const std::string& dir);
+
+// The run folder of one `gramgan train`. At most one process works in a run folder: lock() takes an exclusive
+// flock on RUN/gramgan.lock, held until this object is destroyed (or the process ends, however it ends), and
+// writes the holder (pid, host, start time) into that file, so a second process is refused with a message naming
+// it. The lock file stays when the run ends (removing it would let two processes lock two different files).
 class RunFolder {
  public:
+  static constexpr const char* kLockName = "gramgan.lock";
+
   explicit RunFolder(std::string dir) : dir_(std::move(dir)) {}
+  ~RunFolder();
+  RunFolder(const RunFolder&) = delete;
+  RunFolder& operator=(const RunFolder&) = delete;
 
   std::string checkpoint_path() const;
   std::string generator_path() const;
   std::string log_path() const;
   std::string config_path() const;
+  std::string lock_path() const;
   bool has_checkpoint() const;
 
-  // Creates the folder and samples/, and removes the temporary files a process killed while writing left (their
-  // targets are intact).
+  // Before a new run does any work, writing nothing: the folder is new (and can be created) or empty but for its
+  // lock file, we may write in it, and no process holds it. Otherwise throws gramgan::Error naming what is there
+  // (suggesting --resume when it holds a checkpoint) or the process that holds it.
+  void check_new_run() const;
+  // Before --resume does any work, writing nothing: no process holds the folder and we may write in it.
+  void check_not_in_use() const;
+  // Takes the folder's lock, creating the folder and the lock file when missing; throws gramgan::Error naming the
+  // holder when another process has it. A new run (`new_run`) checks again, under the lock, that the folder is
+  // still empty; a resumed one that the checkpoint is still the one of `resumed_step` (no other process moved the
+  // run on meanwhile).
+  void lock(bool new_run, long long resumed_step = 0);
+
+  // Creates samples/, and removes the temporary files a process killed while writing left (their targets are
+  // intact). Needs the lock.
   void prepare() const;
   // A new run: config.json (the settings, the build, the device, the number of content images) and a log.csv
   // with only its header.
@@ -52,11 +78,15 @@ class RunFolder {
 
   // checkpoint.safetensors with `config` in its metadata (what saved_config reads back).
   void write_checkpoint(const std::vector<SafetensorsEntry>& entries, const TrainConfig& config) const;
-  // The checkpoint's saved configuration; throws when there is no checkpoint or it is not a training checkpoint.
+  // The checkpoint's saved configuration; throws when another process holds the folder, when there is no
+  // checkpoint or it is not a training checkpoint.
   TrainConfig saved_config() const;
+  // The checkpoint's step (what --resume continues from); throws like saved_config.
+  long long checkpoint_step() const;
 
  private:
   std::string dir_;
+  int lock_fd_ = -1;
 };
 
 }  // namespace gramgan::gan

@@ -6,7 +6,6 @@
 
 #include "apps/gan/checkpoint.h"
 #include "engine/error.h"
-#include "engine/io/atomic_file.h"
 #include "engine/io/png.h"
 #include "engine/memory.h"
 
@@ -86,11 +85,14 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   check_device(device_);
   check_vgg_layers(c.content_layers, "--content-layers");
   check_vgg_layers(c.style_layers, "--style-layers");
-  if (!planning) check_output_folder(c.out_dir);
-  if (!resume && !planning && folder_.has_checkpoint())
-    throw Error(c.out_dir +
-                ": already holds a run (checkpoint.safetensors); pass --resume to continue it or choose "
-                "another --out");
+  // The run folder before any work: a new run needs a new or empty folder, and no other process may hold it.
+  long long resumed_step = 0;
+  if (!planning && resume) {
+    folder_.check_not_in_use();
+    resumed_step = folder_.checkpoint_step();
+  } else if (!planning) {
+    folder_.check_new_run();
+  }
 
   // Inputs first: a bad path fails before anything is written.
   style_image_ = read_style_image(c.style_path, c.size);
@@ -113,6 +115,8 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   });
   if (planning) return;  // estimate_memory: nothing on disk, no checkpoint values (the sizes are the same)
 
+  // Everything is checked: take the run folder (held while this trainer lives) and write its first files.
+  folder_.lock(!resume, resumed_step);
   folder_.prepare();
   if (resume)
     folder_.truncate_log(step_);

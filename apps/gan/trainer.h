@@ -54,8 +54,9 @@ struct MemoryEstimate {
 
 class Trainer {
  public:
-  // Starts a new run in config.out_dir (refusing a folder that already holds a checkpoint), or with `resume`
-  // loads out_dir/checkpoint.safetensors and continues from its step.
+  // Starts a new run in config.out_dir (a new or empty folder), or with `resume` loads out_dir/checkpoint.safetensors
+  // and continues from its step. Either way the run folder is locked for the trainer's lifetime (RunFolder::lock),
+  // after every input has been read and before anything is written.
   Trainer(const TrainConfig& config, bool resume);
   ~Trainer();
 
