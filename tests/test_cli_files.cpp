@@ -1,6 +1,6 @@
 // What the commands do with the files they are given, through the real binary: outputs are checked before any work
 // and never replace an input, a folder, a device, a FIFO or a socket (links are written through); run folders are
-// locked and a new run takes only an empty folder.
+// locked and a new run takes only an empty folder; a failed log.csv append is said and caught up.
 // Tiny sizes, narrow networks and a random VGG on the cpu throughout.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -271,6 +271,57 @@ TEST_F(CliFiles, ASecondProcessOnARunFolderIsRefused) {
   const std::string next = std::to_string(log_rows(run) + 1);
   const CliResult r = run_cli({"train", "--resume", "--out", run, "--device", "cpu", "--steps", next});
   EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// ---- point 5: a failed log.csv append is said, kept, and written once it can be ----------------------------------
+
+// log.csv swapped for a link to /dev/full (every write fails with ENOSPC, as on a full disk) while the run trains,
+// then swapped back: a warning names the step and the reason, and in the end every step has its row, once.
+TEST_F(CliFiles, FailedLogAppendsAreReportedAndCaughtUp) {
+  const fs::path run = dir_.path() / "run";
+  const std::string err = dir_ / "train.err";
+  const long long steps = 60;
+  const pid_t pid = gramgan::test::spawn_cli(train(run.string(), steps), dir_ / "train.out", err);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for([&] { return fs::exists(run / "log.csv") && log_rows(run) >= 2; }));
+  fs::create_hard_link(run / "log.csv", dir_.path() / "kept.csv");  // the rows written so far stay with it
+  fs::create_symlink("/dev/full", dir_.path() / "full.csv");
+  fs::rename(dir_.path() / "full.csv", run / "log.csv");
+  const bool warned = wait_for([&] { return read_file(err).find("cannot append") != std::string::npos; });
+  fs::rename(dir_.path() / "kept.csv", run / "log.csv");
+  EXPECT_EQ(gramgan::test::wait_cli(pid), 0) << read_file(err);
+  ASSERT_TRUE(warned) << "the run finished before an append failed";
+  const std::string text = read_file(err);
+  EXPECT_NE(text.find("log.csv: cannot append the row of step"), std::string::npos) << text;
+  EXPECT_NE(text.find("No space left on device"), std::string::npos) << text;
+  EXPECT_NE(text.find("are written now"), std::string::npos) << text;
+  std::ifstream log(run / "log.csv");
+  std::string line;
+  std::getline(log, line);
+  std::vector<long long> logged;
+  while (std::getline(log, line)) logged.push_back(std::atoll(line.c_str()));
+  std::vector<long long> expected(steps);
+  for (long long i = 0; i < steps; ++i) expected[std::size_t(i)] = i + 1;
+  EXPECT_EQ(logged, expected);
+}
+
+// Rows that still cannot be written when the run ends make it fail, naming them, after the checkpoint is saved.
+TEST_F(CliFiles, LogRowsStillUnwrittenAtTheEndAreAnError) {
+  const fs::path run = dir_.path() / "run";
+  const std::string err = dir_ / "train.err";
+  const pid_t pid = gramgan::test::spawn_cli(train(run.string(), 40), dir_ / "train.out", err);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for([&] { return fs::exists(run / "log.csv") && log_rows(run) >= 2; }));
+  fs::create_symlink("/dev/full", dir_.path() / "full.csv");
+  fs::rename(dir_.path() / "full.csv", run / "log.csv");
+  const int status = gramgan::test::wait_cli(pid);
+  const std::string text = read_file(err);
+  if (text.find("cannot append") == std::string::npos) GTEST_SKIP() << "the run finished before the swap: " << text;
+  EXPECT_EQ(status, 2) << text;
+  EXPECT_NE(text.find("gramgan: error: " + (run / "log.csv").string() + ": the rows of steps"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("to 40 could not be written"), std::string::npos) << text;
+  EXPECT_TRUE(fs::is_regular_file(run / "checkpoint.safetensors"));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -196,16 +197,69 @@ void RunFolder::truncate_log(long long step) const {
 }
 
 void RunFolder::append_log(const StepLog& l) const {
-  std::ofstream out(log_path(), std::ios::app);
+  std::ostringstream row;
   const LossWeights& w = l.lambdas;
-  out << l.step << ',' << csv_number(l.content) << ',' << csv_number(w.content * l.content) << ','
+  row << l.step << ',' << csv_number(l.content) << ',' << csv_number(w.content * l.content) << ','
       << csv_number(l.style) << ',' << csv_number(w.style * l.style) << ',' << csv_number(l.adv_g) << ','
       << csv_number(w.adv * l.adv_g) << ',' << csv_number(l.tv) << ',' << csv_number(w.tv * l.tv) << ','
       << csv_number(l.g_total) << ',' << csv_optional(l.loss_d) << ','
       << (l.loss_d ? csv_number(w.adv * *l.loss_d) : std::string()) << ',' << csv_optional(l.score_real_mean) << ','
       << csv_optional(l.score_fake_mean) << ',' << csv_number(l.grad_norm_g) << ',' << csv_optional(l.grad_norm_d)
       << ',' << csv_number(l.seconds) << '\n';
-  if (!out) throw Error(log_path() + ": cannot append to the training log");
+  if (pending_log_.empty()) first_pending_step_ = l.step;
+  last_pending_step_ = l.step;
+  pending_log_ += row.str();
+  flush_log();
+}
+
+std::string RunFolder::pending_steps() const {
+  return first_pending_step_ == last_pending_step_
+             ? "step " + std::to_string(first_pending_step_)
+             : "steps " + std::to_string(first_pending_step_) + " to " + std::to_string(last_pending_step_);
+}
+
+bool RunFolder::flush_log() const {
+  if (pending_log_.empty()) return true;
+  // One write(2) per attempt on an O_APPEND descriptor, checked, so a failure shows here and not in a stream's
+  // buffer at close. What a short write put on disk is not written again.
+  int error = 0;
+  const int fd = ::open(log_path().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) {
+    error = errno;
+  } else {
+    while (!pending_log_.empty()) {
+      const ssize_t n = ::write(fd, pending_log_.data(), pending_log_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error = n < 0 ? errno : EIO;
+        break;
+      }
+      pending_log_.erase(0, std::size_t(n));
+    }
+    if (::close(fd) != 0 && error == 0) error = errno;
+  }
+  const std::string steps = pending_steps();
+  if (error != 0) {
+    if (log_error_ == 0)
+      std::fprintf(stderr,
+                   "gramgan: WARNING: %s: cannot append the row of %s: %s; training goes on, and rows are kept in "
+                   "memory until they can be written\n",
+                   log_path().c_str(), steps.c_str(), std::strerror(error));
+    log_error_ = error;
+    return pending_log_.empty();
+  }
+  if (log_error_ != 0)
+    std::fprintf(stderr, "gramgan: %s: the rows held back (%s) are written now; the log is complete\n",
+                 log_path().c_str(), steps.c_str());
+  log_error_ = 0;
+  return true;
+}
+
+void RunFolder::finish_log() const {
+  if (flush_log() && log_error_ == 0) return;
+  const std::string steps = pending_steps();
+  throw Error(log_path() + ": the rows of " + steps + " could not be written (" + std::strerror(log_error_) +
+              "); they are lost from the log, while the checkpoint and generator of the run are saved");
 }
 
 void RunFolder::write_sample(long long step, const Image& content, const Image& output, const Image& style) const {

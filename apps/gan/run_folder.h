@@ -72,7 +72,12 @@ class RunFolder {
   void start(const TrainConfig& config, const Device& device, std::size_t content_images) const;
   // Resuming at `step`: log.csv keeps the rows up to it.
   void truncate_log(long long step) const;
+  // Appends a row to log.csv. A row that cannot be written (a full disk) is kept in memory and written with the
+  // next one, after a warning on stderr naming the step, the file and the reason; a second warning says when the
+  // rows caught up. finish_log() throws if rows are still unwritten at the end.
   void append_log(const StepLog& log) const;
+  // Throws gramgan::Error naming the steps whose rows log.csv still lacks (see append_log).
+  void finish_log() const;
   // samples/step_NNNNNN.png: the three images side by side, all size x size.
   void write_sample(long long step, const Image& content, const Image& output, const Image& style) const;
 
@@ -85,8 +90,14 @@ class RunFolder {
   long long checkpoint_step() const;
 
  private:
+  bool flush_log() const;  // writes the pending rows; false (and warns once) when that fails
+  std::string pending_steps() const;  // "step N" or "steps N to M": the rows held back
+
   std::string dir_;
   int lock_fd_ = -1;
+  mutable std::string pending_log_;  // rows not yet in log.csv
+  mutable long long first_pending_step_ = 0, last_pending_step_ = 0;
+  mutable int log_error_ = 0;  // errno of the failed append; 0 when log.csv is complete
 };
 
 }  // namespace gramgan::gan

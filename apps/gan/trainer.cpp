@@ -234,6 +234,7 @@ void Trainer::run(const std::function<void(const StepLog&)>& on_step, const std:
     if (c.checkpoint_every > 0 && step_ % c.checkpoint_every == 0) save_checkpoint();
   }
   save_checkpoint();
+  folder_.finish_log();
 }
 
 void Trainer::stop_non_finite(long long step, const std::string& what, const std::string& advice) const {
