@@ -1,6 +1,7 @@
 // What the commands do with the files they are given, through the real binary: outputs are checked before any work
 // and never replace an input, a folder, a device, a FIFO or a socket (links are written through); run folders are
-// locked and a new run takes only an empty folder; a failed log.csv append is said and caught up.
+// locked and a new run takes only an empty folder; a failed log.csv append is said and caught up; content folders
+// are walked without loops or duplicates and without run folders.
 // Tiny sizes, narrow networks and a random VGG on the cpu throughout.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -322,6 +323,39 @@ TEST_F(CliFiles, LogRowsStillUnwrittenAtTheEndAreAnError) {
       << text;
   EXPECT_NE(text.find("to 40 could not be written"), std::string::npos) << text;
   EXPECT_TRUE(fs::is_regular_file(run / "checkpoint.safetensors"));
+}
+
+// ---- point 3: content folders without loops, duplicates or run folders -------------------------------------------
+
+// Links to "." and "..", a hard link and a file link: still the 2 photos, and no hang.
+TEST_F(CliFiles, ContentFolderLinksNeitherLoopNorMultiplyPhotos) {
+  const fs::path content = dir_.path() / "content";
+  fs::create_directory_symlink(".", content / "self");
+  fs::create_directory_symlink("..", content / "up");
+  fs::create_hard_link(content / "0.png", content / "hard.png");
+  fs::create_symlink("1.png", content / "soft.png");
+  fs::create_directories(content / "sub");
+  fs::create_directory_symlink("../..", content / "sub" / "upup");
+  const CliResult r = run_cli(train(dir_ / "run", 1));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto config = nlohmann::json::parse(read_file(dir_.path() / "run/config.json"));
+  EXPECT_EQ(config.at("content_images").get<int>(), 2);
+}
+
+// A run folder inside the content folder: its samples are not read as photos (so --resume still fits the data
+// order), and a run folder given as --content is refused.
+TEST_F(CliFiles, RunFoldersAreNeverReadAsContent) {
+  const std::string run = dir_ / "content/run";
+  std::vector<std::string> args = train(run, 2);
+  std::replace(args.begin(), args.end(), std::string("0"), std::string("1"));  // --sample-every 1
+  const CliResult first = run_cli(args);
+  ASSERT_EQ(first.status, 0) << first.err;
+  ASSERT_TRUE(fs::exists(fs::path(run) / "samples/step_000001.png"));
+  EXPECT_EQ(nlohmann::json::parse(read_file(fs::path(run) / "config.json")).at("content_images").get<int>(), 2);
+  const CliResult resumed = run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu"});
+  EXPECT_EQ(resumed.status, 0) << resumed.err;
+  expect_usage_error(run_cli(train(dir_ / "run2", 1, run)), "a run folder");
+  EXPECT_FALSE(fs::exists(dir_.path() / "run2"));
 }
 
 }  // namespace
