@@ -1,7 +1,8 @@
 // What the commands do with the files they are given, through the real binary: outputs are checked before any work
 // and never replace an input, a folder, a device, a FIFO or a socket (links are written through); run folders are
 // locked and a new run takes only an empty folder; a failed log.csv append is said and caught up; content folders
-// are walked without loops or duplicates and without run folders.
+// are walked without loops or duplicates and without run folders; --resume stores absolute inputs, may re-point
+// them and names what it ignores.
 // Tiny sizes, narrow networks and a random VGG on the cpu throughout.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -356,6 +357,54 @@ TEST_F(CliFiles, RunFoldersAreNeverReadAsContent) {
   EXPECT_EQ(resumed.status, 0) << resumed.err;
   expect_usage_error(run_cli(train(dir_ / "run2", 1, run)), "a run folder");
   EXPECT_FALSE(fs::exists(dir_.path() / "run2"));
+}
+
+// ---- point 7: resume -----------------------------------------------------------------------------------------------
+
+// Relative inputs are stored absolute, so --resume works from anywhere; moved inputs are re-pointed with --content
+// and --style, and config.json follows (its steps, the new paths), repaired if damaged.
+TEST_F(CliFiles, ResumeStoresAbsoluteInputsAndReachesMovedOnes) {
+  const std::string run = dir_ / "run";
+  const std::string content = fs::relative(dir_.path() / "content", fs::current_path()).string();
+  ASSERT_TRUE(fs::path(content).is_relative());
+  ASSERT_EQ(run_cli(train(run, 1, content)).status, 0);
+  const auto config = nlohmann::json::parse(read_file(fs::path(run) / "config.json"));
+  EXPECT_EQ(config.at("content_dir").get<std::string>(), (dir_.path() / "content").string());
+
+  fs::rename(dir_.path() / "style.png", dir_.path() / "moved_style.png");
+  fs::rename(dir_.path() / "content", dir_.path() / "moved_content");
+  expect_usage_error(run_cli({"train", "--resume", "--out", run, "--steps", "2", "--device", "cpu"}), "style.png");
+  std::ofstream(fs::path(run) / "config.json") << "{ damaged";
+  const CliResult r = run_cli({"train", "--resume", "--out", run, "--steps", "2", "--device", "cpu", "--content",
+                               dir_ / "moved_content", "--style", dir_ / "moved_style.png"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto updated = nlohmann::json::parse(read_file(fs::path(run) / "config.json"));
+  EXPECT_EQ(updated.at("steps").get<long long>(), 2);
+  EXPECT_EQ(updated.at("style").get<std::string>(), dir_ / "moved_style.png");
+  EXPECT_EQ(updated.at("content_dir").get<std::string>(), dir_ / "moved_content");
+
+  // A re-pointed content folder with other photos does not fit the saved data order.
+  fs::create_directories(dir_.path() / "three");
+  for (int i = 0; i < 3; ++i) fs::copy_file(dir_ / "photo.png", dir_ / ("three/" + std::to_string(i) + ".png"));
+  expect_usage_error(run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--content",
+                              dir_ / "three"}),
+                     "data order");
+}
+
+TEST_F(CliFiles, ResumeRefusesStepsAtOrBelowTheCheckpointAndNamesIgnoredOptions) {
+  const std::string run = dir_ / "run";
+  ASSERT_EQ(run_cli(train(run, 2)).status, 0);
+  const auto before = snapshot(run);
+  for (const char* steps : {"2", "1"}) {
+    SCOPED_TRACE(steps);
+    expect_usage_error(run_cli({"train", "--resume", "--out", run, "--steps", steps, "--device", "cpu"}),
+                       "already at step 2");
+  }
+  EXPECT_TRUE(snapshot(run) == before) << "a refused resume changed the run folder";
+  const CliResult r = run_cli(
+      {"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--size", "64", "--lr-g", "0.5"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("ignored with --resume: --size, --lr-g"), std::string::npos) << r.err;
 }
 
 }  // namespace

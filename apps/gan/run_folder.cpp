@@ -169,7 +169,12 @@ void RunFolder::prepare() const {
 }
 
 void RunFolder::start(const TrainConfig& config, const Device& device, std::size_t content_images) const {
-  json config_file = json::parse(config_to_json(config));
+  write_config(config, device, content_images);
+  write_text_atomically(log_path(), std::string(kLogHeader) + "\n");
+}
+
+void RunFolder::write_config(const TrainConfig& config, const Device& device, std::size_t content_images) const {
+  json config_file = json::parse(config_to_json(with_absolute_paths(config)));
   config_file["build"] = {
       {"version", GRAMGAN_VERSION}, {"build_type", GRAMGAN_BUILD_TYPE}, {"cuda_architectures", cuda_architectures()}};
   config_file["device_info"] = device.is_cpu()
@@ -177,7 +182,6 @@ void RunFolder::start(const TrainConfig& config, const Device& device, std::size
                                    : gpus().at(std::size_t(device.index())).name;
   config_file["content_images"] = content_images;
   write_text_atomically(config_path(), config_file.dump(2) + "\n");
-  write_text_atomically(log_path(), std::string(kLogHeader) + "\n");
 }
 
 void RunFolder::truncate_log(long long step) const {
@@ -278,7 +282,7 @@ void RunFolder::write_sample(long long step, const Image& content, const Image& 
 
 void RunFolder::write_checkpoint(const std::vector<SafetensorsEntry>& entries, const TrainConfig& config) const {
   write_safetensors(checkpoint_path(), entries,
-                    {{kConfigKey, config_to_json(config)}, {"gramgan.version", GRAMGAN_VERSION}});
+                    {{kConfigKey, config_to_json(with_absolute_paths(config))}, {"gramgan.version", GRAMGAN_VERSION}});
 }
 
 TrainConfig RunFolder::saved_config() const {
@@ -291,6 +295,11 @@ TrainConfig RunFolder::saved_config() const {
   const auto it = file.metadata().find(kConfigKey);
   if (it == file.metadata().end()) throw Error(path + ": not a gramgan training checkpoint (no saved configuration)");
   return config_from_json(it->second, path);
+}
+
+Error steps_not_beyond(const std::string& dir, long long steps, long long at) {
+  return Error("--steps " + std::to_string(steps) + ": the run in " + dir + " is already at step " +
+               std::to_string(at) + "; give --steps above " + std::to_string(at) + " to train further");
 }
 
 long long RunFolder::checkpoint_step() const {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "apps/gan/config.h"
+#include "engine/error.h"
 #include "engine/io/image.h"
 #include "engine/io/safetensors.h"
 
@@ -31,6 +32,9 @@ std::string csv_number(double v);
 // True when `dir` holds a training run's files (its lock file, a checkpoint, or config.json with log.csv): what the
 // content folder's walk skips, so a run's own sample strips never become training photos.
 bool is_run_folder(const std::string& dir);
+
+// --resume with --steps `steps` at or below `at`, the step of the checkpoint in `dir`: the error to throw.
+Error steps_not_beyond(const std::string& dir, long long steps, long long at);
 
 // The run folder of one `gramgan train`. At most one process works in a run folder: lock() takes an exclusive
 // flock on RUN/gramgan.lock, held until this object is destroyed (or the process ends, however it ends), and
@@ -67,8 +71,10 @@ class RunFolder {
   // Creates samples/, and removes the temporary files a process killed while writing left (their targets are
   // intact). Needs the lock.
   void prepare() const;
-  // A new run: config.json (the settings, the build, the device, the number of content images) and a log.csv
-  // with only its header.
+  // config.json: the settings, the build, the device, the number of content images. A new run writes it with
+  // start(); a resumed one writes it again (its steps and intervals may have changed, and a damaged one is repaired).
+  void write_config(const TrainConfig& config, const Device& device, std::size_t content_images) const;
+  // A new run: config.json and a log.csv with only its header.
   void start(const TrainConfig& config, const Device& device, std::size_t content_images) const;
   // Resuming at `step`: log.csv keeps the rows up to it.
   void truncate_log(long long step) const;

@@ -90,6 +90,7 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   if (!planning && resume) {
     folder_.check_not_in_use();
     resumed_step = folder_.checkpoint_step();
+    if (c.steps < resumed_step) throw steps_not_beyond(c.out_dir, c.steps, resumed_step);
   } else if (!planning) {
     folder_.check_new_run();
   }
@@ -118,10 +119,12 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   // Everything is checked: take the run folder (held while this trainer lives) and write its first files.
   folder_.lock(!resume, resumed_step);
   folder_.prepare();
-  if (resume)
+  if (resume) {
     folder_.truncate_log(step_);
-  else
+    folder_.write_config(c, device_, data_->size());
+  } else {
     folder_.start(c, device_, data_->size());
+  }
 }
 
 Trainer::~Trainer() = default;
