@@ -10,11 +10,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -324,6 +326,33 @@ TEST_F(CliFiles, LogRowsStillUnwrittenAtTheEndAreAnError) {
       << text;
   EXPECT_NE(text.find("to 40 could not be written"), std::string::npos) << text;
   EXPECT_TRUE(fs::is_regular_file(run / "checkpoint.safetensors"));
+}
+
+// A sample that cannot be written is a warning; a checkpoint that cannot be written stops training with an error
+// that names the checkpoint kept and how to continue. RLIMIT_FSIZE (4 KiB, SIGXFSZ ignored) makes every larger file
+// fail with EFBIG, as a full disk would: the samples (about 8 KiB) and the checkpoint (about 260 KiB), not the log.
+TEST_F(CliFiles, FailedSampleIsAWarningAndFailedCheckpointNamesTheOneKept) {
+  const std::string run = dir_ / "run";
+  ASSERT_EQ(run_cli(train(run, 1)).status, 0);
+  rlimit previous{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &previous), 0);
+  const rlimit small{4096, previous.rlim_max};
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0) << std::strerror(errno);
+  const pid_t pid = gramgan::test::spawn_cli(
+      {"train", "--resume", "--out", run, "--steps", "2", "--sample-every", "1", "--device", "cpu"},
+      dir_ / "train.out", dir_ / "train.err");
+  ::setrlimit(RLIMIT_FSIZE, &previous);
+  std::signal(SIGXFSZ, previous_handler);
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(gramgan::test::wait_cli(pid), 2);
+  const std::string err = read_file(dir_.path() / "train.err");
+  EXPECT_NE(err.find("WARNING: the sample of step 2 is lost"), std::string::npos) << err;
+  EXPECT_NE(err.find("training stopped after step 2 and the checkpoint of step 1 is kept; once the cause is fixed, "
+                     "continue with gramgan train --resume --out " + run),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(log_rows(run), 2);
 }
 
 // ---- point 3: content folders without loops, duplicates or run folders -------------------------------------------

@@ -233,11 +233,31 @@ void Trainer::run(const std::function<void(const StepLog&)>& on_step, const std:
     const StepLog log = train_step();
     folder_.append_log(log);
     if (on_step) on_step(log);
-    if (c.sample_every > 0 && step_ % c.sample_every == 0) write_sample();
-    if (c.checkpoint_every > 0 && step_ % c.checkpoint_every == 0) save_checkpoint();
+    if (c.sample_every > 0 && step_ % c.sample_every == 0) {
+      // A sample is a preview: losing one (a full disk) is said, and training goes on.
+      try {
+        write_sample();
+      } catch (const Error& e) {
+        std::fprintf(stderr, "gramgan: WARNING: the sample of step %lld is lost: %s; training goes on\n", step_,
+                     e.what());
+      }
+    }
+    if (c.checkpoint_every > 0 && step_ % c.checkpoint_every == 0) save_checkpoint_or_stop();
   }
-  save_checkpoint();
+  save_checkpoint_or_stop();
   folder_.finish_log();
+}
+
+void Trainer::save_checkpoint_or_stop() const {
+  try {
+    save_checkpoint();
+  } catch (const Error& e) {
+    const std::string kept = checkpoint_step_ >= 0 ? "the checkpoint of step " + std::to_string(checkpoint_step_) +
+                                                         " is kept; once the cause is fixed, continue with gramgan "
+                                                         "train --resume --out " + config_.out_dir
+                                                   : "no checkpoint had been written yet";
+    throw Error(std::string(e.what()) + "; training stopped after step " + std::to_string(step_) + " and " + kept);
+  }
 }
 
 void Trainer::stop_non_finite(long long step, const std::string& what, const std::string& advice) const {

@@ -91,6 +91,9 @@ class Trainer {
  private:
   Trainer(const TrainConfig& config, bool resume, bool planning);
   void load_checkpoint();  // reads only
+  // save_checkpoint for run(): a failure (a full disk) stops training with an error that also says which
+  // checkpoint is kept and how to continue.
+  void save_checkpoint_or_stop() const;
   [[noreturn]] void stop_non_finite(long long step, const std::string& what, const std::string& advice) const;
 
   TrainConfig config_;
