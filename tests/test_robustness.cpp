@@ -285,6 +285,8 @@ TEST(Kill, SigkillAtRandomPointsThenResumeIsBitwiseTheUninterruptedRun) {
     const fs::path run_dir = dir.path() / run;
     for (int attempt = 0; attempt < 3; ++attempt) {
       const bool resume = fs::exists(run_dir / "checkpoint.safetensors");
+      // A run killed before its first checkpoint has nothing to resume, and a new run needs an empty folder.
+      if (!resume) fs::remove_all(run_dir);
       const auto args = resume ? resume_args(dir, run) : train_args(dir, run, kSteps, every_step);
       const pid_t pid = spawn_cli(args, dir / (run + ".out"), dir / (run + ".err"));
       ASSERT_GT(pid, 0);
@@ -299,6 +301,7 @@ TEST(Kill, SigkillAtRandomPointsThenResumeIsBitwiseTheUninterruptedRun) {
         ASSERT_EQ(status, 0) << read_file(dir.path() / (run + ".err"));
     }
     const bool resume = fs::exists(run_dir / "checkpoint.safetensors");
+    if (!resume) fs::remove_all(run_dir);
     const auto last = run_cli(resume ? resume_args(dir, run) : train_args(dir, run, kSteps, every_step));
     ASSERT_EQ(last.status, 0) << last.err;
     expect_same_tensors(dir / "straight/checkpoint.safetensors", dir / (run + "/checkpoint.safetensors"));

@@ -5,9 +5,11 @@
 
 #include "apps/cli/cli_support.h"
 #include "apps/cli/commands.h"
+#include "apps/cli/outputs.h"
 #include "apps/gan/checkpoint.h"
 #include "apps/gan/stylize.h"
 #include "engine/error.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/png.h"
 
 namespace gramgan::cli {
@@ -24,11 +26,12 @@ int run_stylize(const StylizeArgs& args) {
   // one input it is a file unless it names an existing folder.
   std::error_code ec;
   const bool out_is_dir = args.inputs.size() > 1 || fs::is_directory(args.out, ec);
-  std::vector<std::string> outputs;
+  if (out_is_dir) check_output_folder(args.out);
+  std::vector<std::string> inputs_and_model = args.inputs, outputs;
+  inputs_and_model.push_back(args.model);
   for (const std::string& input : args.inputs) {
     const std::string out = out_is_dir ? (fs::path(args.out) / fs::path(input).filename()).string() : args.out;
-    if (fs::weakly_canonical(input, ec) == fs::weakly_canonical(out, ec))
-      throw Error(out + ": would overwrite the input image; choose another --out");
+    check_file_output(out, inputs_and_model);
     for (std::size_t j = 0; j < outputs.size(); ++j)
       if (fs::path(outputs[j]).filename() == fs::path(out).filename() && out_is_dir)
         throw Error(input + " and " + args.inputs[j] + " would both be written to " + out +
@@ -42,8 +45,9 @@ int run_stylize(const StylizeArgs& args) {
   const Device device = Device::parse(choose_device(args.device));
   std::unique_ptr<gan::Generator> generator = gan::load_generator(args.model, DType::float32, device);
   report_device_choice(args.device);
-  if (out_is_dir) fs::create_directories(args.out);
+  if (out_is_dir) make_folders(args.out);
   for (std::size_t i = 0; i < images.size(); ++i) {
+    if (!out_is_dir) make_parent_folders(outputs[i]);
     write_png(outputs[i], gan::stylize(*generator, images[i], DType::float32, device));
     std::printf("%s -> %s (%dx%d)\n", args.inputs[i].c_str(), outputs[i].c_str(), images[i].width, images[i].height);
   }

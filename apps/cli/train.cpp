@@ -103,13 +103,39 @@ int print_memory_estimate(const gan::TrainConfig& config) {
   return 0;
 }
 
+// --resume keeps the checkpoint's settings: says which of the options given are therefore ignored.
+void warn_ignored_with_resume(const CLI::App& cmd) {
+  static const char* const kApplied[] = {"--resume",      "--out",          "--steps",    "--sample-every",
+                                         "--checkpoint-every", "--device", "--content",  "--style",
+                                         "--detect-anomaly",   "--dry-run"};
+  std::string ignored;
+  for (const CLI::Option* option : cmd.get_options()) {
+    const std::string name = option->get_name();
+    if (option->count() == 0 || std::find(std::begin(kApplied), std::end(kApplied), name) != std::end(kApplied))
+      continue;
+    ignored += (ignored.empty() ? "" : ", ") + name;
+  }
+  if (!ignored.empty())
+    std::fprintf(stderr,
+                 "gramgan: WARNING: ignored with --resume: %s (the run keeps the settings of its checkpoint; only "
+                 "--steps, --sample-every, --checkpoint-every, --device, --content and --style apply)\n",
+                 ignored.c_str());
+}
+
 int run_train(TrainArgs& args, const CLI::App& cmd) {
   gan::TrainConfig config = args.config;
   std::string requested_device = args.device;
   if (args.resume) {
     // The run's settings come from its checkpoint; only how long and where it runs may change.
     gan::TrainConfig saved = gan::Trainer::saved_config(config.out_dir);
-    if (cmd.count("--steps")) saved.steps = config.steps;
+    if (cmd.count("--steps")) {
+      const long long at = gan::RunFolder(config.out_dir).checkpoint_step();
+      if (config.steps <= at) throw gan::steps_not_beyond(config.out_dir, config.steps, at);
+      saved.steps = config.steps;
+    }
+    // Inputs may have moved: --content and --style re-point them (the data order is checked against the folder).
+    if (cmd.count("--content")) saved.content_dir = config.content_dir;
+    if (cmd.count("--style")) saved.style_path = config.style_path;
     if (cmd.count("--sample-every")) saved.sample_every = config.sample_every;
     if (cmd.count("--checkpoint-every")) saved.checkpoint_every = config.checkpoint_every;
     saved.out_dir = config.out_dir;
@@ -127,6 +153,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   if (args.dry_run) return print_memory_estimate(config);
   gan::Trainer trainer(config, args.resume);
   report_device_choice(requested_device);
+  if (args.resume) warn_ignored_with_resume(cmd);
   std::fprintf(stderr, "gramgan train: %s on %s, %lld steps%s, run folder %s\n", config.style_path.c_str(),
                config.device.c_str(), config.steps,
                args.resume ? (" (resuming at step " + std::to_string(trainer.step()) + ")").c_str() : "",
@@ -212,7 +239,9 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--dry-run", args->dry_run,
                 "Print the peak device memory one iteration needs (parameters, gradients, optimizer state, "
                 "activations per network, workspaces) and exit without training or writing anything");
-  cmd->add_flag("--resume", args->resume, "Continue the run in --out from its checkpoint (its settings are kept)");
+  cmd->add_flag("--resume", args->resume,
+                "Continue the run in --out from its checkpoint (its settings are kept; --content and --style may "
+                "re-point moved inputs)");
   cmd->add_option("--sample-every", c.sample_every, "Write samples/step_NNNNNN.png every N steps (0: never)")
       ->check(kNonNegative)
       ->capture_default_str();

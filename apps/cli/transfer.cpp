@@ -4,10 +4,12 @@
 
 #include "apps/cli/cli_support.h"
 #include "apps/cli/commands.h"
+#include "apps/cli/outputs.h"
 #include "apps/gan/enum_names.h"
 #include "apps/gan/trainer.h"
 #include "apps/gan/transfer.h"
 #include "engine/error.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/png.h"
 
 namespace gramgan::cli {
@@ -32,6 +34,9 @@ int run_transfer(const TransferArgs& args) {
   if (args.size < kMinSide)
     throw Error("--size " + std::to_string(args.size) + ": must be at least " + std::to_string(kMinSide) +
                 " (VGG pools 4 times)");
+  std::vector<std::string> inputs = {args.content, args.style};
+  if (args.vgg != gan::kRandomVgg) inputs.push_back(args.vgg);
+  check_file_output(args.out, inputs);
   const Image content = fit_long_side(read_png(args.content), args.size);
   const Image style = fit_long_side(read_png(args.style), args.size);
   if (std::min(content.width, content.height) < kMinSide || std::min(style.width, style.height) < kMinSide)
@@ -53,6 +58,7 @@ int run_transfer(const TransferArgs& args) {
         progress.update(s.step, text);
       });
   progress.finish();
+  make_parent_folders(args.out);
   write_png(args.out, result);
   std::printf("wrote %s (%dx%d)\n", args.out.c_str(), result.width, result.height);
   return 0;

@@ -1,9 +1,11 @@
 #include "apps/gan/config.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
 #include "apps/gan/enum_names.h"
+#include "apps/gan/vgg.h"
 #include "engine/error.h"
 
 namespace gramgan::gan {
@@ -48,6 +50,18 @@ const auto& names_of(TvMode) { return kTvModeNames; }
 const auto& names_of(DType) { return kDTypeNames; }
 
 }  // namespace
+
+TrainConfig with_absolute_paths(TrainConfig config) {
+  const auto absolute = [](std::string& path) {
+    std::error_code ec;
+    const std::filesystem::path full = std::filesystem::absolute(path, ec);
+    if (!path.empty() && !ec) path = full.lexically_normal().string();
+  };
+  absolute(config.content_dir);
+  absolute(config.style_path);
+  if (config.vgg != kRandomVgg) absolute(config.vgg);
+  return config;
+}
 
 std::string config_to_json(const TrainConfig& config) {
   json j = json::object();

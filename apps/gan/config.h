@@ -31,6 +31,10 @@ struct TrainConfig {
   long long sample_every = 100, checkpoint_every = 500;
 };
 
+// `config` with its input paths (content_dir, style_path, and vgg unless it is kRandomVgg) made absolute against
+// the current folder: what config.json and checkpoints store, so that --resume works from any folder.
+TrainConfig with_absolute_paths(TrainConfig config);
+
 // config <-> JSON text (config.json, and the copy inside each checkpoint that --resume reads).
 std::string config_to_json(const TrainConfig& config);
 TrainConfig config_from_json(const std::string& json, const std::string& source);

@@ -1,8 +1,14 @@
 #include "apps/gan/dataset.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <system_error>
+#include <utility>
+
+#include "apps/gan/run_folder.h"
 
 #include "engine/error.h"
 #include "engine/io/png.h"
@@ -36,16 +42,53 @@ std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t a, std::uint64_t b) {
   return splitmix64(state);
 }
 
-std::vector<std::string> list_png_files(const std::string& directory) {
+namespace {
+
+// Depth-first, entries in name order so that which of two paths to one file is kept does not depend on the
+// order the filesystem lists them. Folder symbolic links are followed, but a folder (or a file) already seen, by
+// device and inode, is not walked (counted) again, and neither is the walked folder or one of its ancestors: a
+// link to "." or ".." neither loops nor multiplies photos.
+// Run folders (gramgan train's, see is_run_folder) are skipped: their sample strips are not photos.
+void walk_png_files(const fs::path& dir, std::set<std::pair<dev_t, ino_t>>& seen,
+                    std::vector<std::string>& paths) {
   std::error_code ec;
-  if (!fs::is_directory(directory, ec)) throw Error(directory + ": not a folder (--content expects a folder of PNGs)");
-  std::vector<std::string> paths;
-  fs::recursive_directory_iterator it(directory, fs::directory_options::follow_directory_symlink, ec), end;
-  if (ec) throw Error(directory + ": cannot read the folder: " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) throw Error(directory + ": cannot read the folder: " + ec.message());
-    if (it->is_regular_file(ec) && has_png_extension(it->path())) paths.push_back(it->path().string());
+  std::vector<fs::path> entries;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
+  if (ec) throw Error(dir.string() + ": cannot read the folder: " + ec.message());
+  std::sort(entries.begin(), entries.end());
+  for (const fs::path& path : entries) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;  // a dangling link
+    if (S_ISDIR(st.st_mode)) {
+      if (!seen.insert({st.st_dev, st.st_ino}).second) continue;
+      if (is_run_folder(path.string())) continue;
+      walk_png_files(path, seen, paths);
+    } else if (S_ISREG(st.st_mode) && has_png_extension(path) && seen.insert({st.st_dev, st.st_ino}).second) {
+      paths.push_back(path.string());
+    }
   }
+}
+
+}  // namespace
+
+std::vector<std::string> list_png_files(const std::string& directory) {
+  struct stat st {};
+  if (::stat(directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw Error(directory + ": not a folder (--content expects a folder of PNGs)");
+  if (is_run_folder(directory))
+    throw Error(directory + ": a run folder of gramgan train, not a folder of photos; give --content the photos' folder");
+  // The folder and its ancestors count as seen: a link to any of them is a loop, and following it would also read
+  // photos from outside the folder.
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::error_code ec;
+  for (fs::path p = fs::canonical(directory, ec); !ec && !p.empty(); p = p.parent_path()) {
+    struct stat above {};
+    if (::stat(p.c_str(), &above) == 0) seen.insert({above.st_dev, above.st_ino});
+    if (p == p.root_path()) break;
+  }
+  seen.insert({st.st_dev, st.st_ino});
+  std::vector<std::string> paths;
+  walk_png_files(directory, seen, paths);
   if (paths.empty()) throw Error(directory + ": no PNG files in the folder (searched recursively for *.png)");
   std::sort(paths.begin(), paths.end());
   return paths;

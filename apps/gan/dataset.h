@@ -15,8 +15,10 @@
 
 namespace gramgan::gan {
 
-// Every *.png under `directory` (recursively), sorted by path. Throws gramgan::Error if the folder is missing,
-// unreadable or holds no PNG.
+// Every *.png under `directory` (recursively, following folder links), each file once however many paths (links,
+// hard links) lead to it, sorted by path; folders already walked (a link to "." or "..") and run folders of
+// gramgan train inside it are skipped. Throws gramgan::Error if the folder is missing, unreadable, a run folder
+// or holds no PNG.
 std::vector<std::string> list_png_files(const std::string& directory);
 
 // A stable 64-bit mix of a seed and two counters (splitmix64 steps), for per-sample seeds.

@@ -1,11 +1,20 @@
 #include "apps/gan/run_folder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
@@ -32,7 +41,71 @@ void write_text_atomically(const std::string& path, const std::string& text) {
 
 std::string csv_optional(const std::optional<double>& v) { return v ? csv_number(*v) : std::string(); }
 
+// Who holds the lock on the open lock file `fd`, as it wrote there (RunFolder::lock).
+std::string read_holder(int fd) {
+  char buffer[256];
+  const ssize_t n = ::pread(fd, buffer, sizeof buffer - 1, 0);
+  std::string text(buffer, n > 0 ? std::size_t(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+  return text.empty() ? "another process" : text;
+}
+
+// The holder of the lock on `lock_path`, or "" when nobody holds it. Probes with a shared lock for an instant, so
+// nothing is written; lock() retries for a moment so that the probe cannot make it fail.
+std::string current_holder(const std::string& lock_path) {
+  const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string holder;
+  if (::flock(fd, LOCK_SH | LOCK_NB) == 0)
+    ::flock(fd, LOCK_UN);
+  else if (errno == EWOULDBLOCK)
+    holder = read_holder(fd);
+  ::close(fd);
+  return holder;
+}
+
+Error in_use(const std::string& dir, const std::string& holder) {
+  return Error(dir + ": in use by " + holder + "; wait for it to end (or stop it) or choose another --out");
+}
+
+// The entries of `dir` but its lock file, sorted, folders with a trailing '/'; empty when `dir` is missing.
+std::vector<std::string> run_folder_entries(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name != RunFolder::kLockName) names.push_back(name + (it->is_directory(ec) ? "/" : ""));
+  }
+  if (ec) throw Error(dir + ": cannot read the folder: " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A new run needs an empty (or new) folder: throws naming what is there.
+void check_empty(const std::string& dir) {
+  const std::vector<std::string> names = run_folder_entries(dir);
+  if (names.empty()) return;
+  std::string listed;
+  for (std::size_t i = 0; i < names.size() && i < 4; ++i) listed += (i ? ", " : "") + names[i];
+  if (names.size() > 4) listed += " and " + std::to_string(names.size() - 4) + " more";
+  if (fs::exists(fs::path(dir) / "checkpoint.safetensors"))
+    throw Error(dir + ": already holds a run (checkpoint.safetensors); pass --resume to continue it or choose "
+                      "another --out");
+  if (is_run_folder(dir))
+    throw Error(dir + ": holds a run that stopped before its first checkpoint (" + listed +
+                "); there is nothing to resume: delete the folder or choose another --out");
+  throw Error(dir + ": not empty (" + listed + "); a new run needs an empty or new folder: choose another --out");
+}
+
 }  // namespace
+
+bool is_run_folder(const std::string& dir) {
+  std::error_code ec;
+  const fs::path d(dir);
+  return fs::exists(d / RunFolder::kLockName, ec) || fs::exists(d / "checkpoint.safetensors", ec) ||
+         (fs::exists(d / "config.json", ec) && fs::exists(d / "log.csv", ec));
+}
 
 std::string csv_number(double v) {
   char buffer[40];
@@ -44,16 +117,64 @@ std::string RunFolder::checkpoint_path() const { return (fs::path(dir_) / "check
 std::string RunFolder::generator_path() const { return (fs::path(dir_) / "generator.safetensors").string(); }
 std::string RunFolder::log_path() const { return (fs::path(dir_) / "log.csv").string(); }
 std::string RunFolder::config_path() const { return (fs::path(dir_) / "config.json").string(); }
+std::string RunFolder::lock_path() const { return (fs::path(dir_) / kLockName).string(); }
 bool RunFolder::has_checkpoint() const { return fs::exists(checkpoint_path()); }
 
+RunFolder::~RunFolder() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+void RunFolder::check_not_in_use() const {
+  check_output_folder(dir_);
+  if (const std::string holder = current_holder(lock_path()); !holder.empty()) throw in_use(dir_, holder);
+}
+
+void RunFolder::check_new_run() const {
+  check_not_in_use();
+  check_empty(dir_);
+}
+
+void RunFolder::lock(bool new_run, long long resumed_step) {
+  make_folders(dir_);
+  const std::string path = lock_path();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) throw Error(path + ": cannot create the run's lock file: " + std::strerror(errno));
+  lock_fd_ = fd;  // closed by the destructor, also when a check below throws
+  for (int attempt = 0; ::flock(fd, LOCK_EX | LOCK_NB) != 0; ++attempt) {
+    if (errno != EWOULDBLOCK) throw Error(path + ": cannot lock the run folder: " + std::strerror(errno));
+    if (attempt == 10) throw in_use(dir_, read_holder(fd));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a probe (current_holder) lasts an instant
+  }
+  if (new_run) {
+    check_empty(dir_);
+  } else if (const long long step = checkpoint_step(); step != resumed_step) {
+    throw Error(dir_ + ": the run moved on to step " + std::to_string(step) + " while this process started at step " +
+                std::to_string(resumed_step) + " (another gramgan train?); run --resume again");
+  }
+  char host[256] = "unknown host";
+  ::gethostname(host, sizeof host - 1);
+  const std::time_t now = std::time(nullptr);
+  char since[32] = "";
+  std::strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
+  const std::string holder = std::string("gramgan train (pid ") + std::to_string(::getpid()) + " on host " + host +
+                             ", since " + since + ")\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, holder.data(), holder.size(), 0) != ssize_t(holder.size()))
+    throw Error(path + ": cannot write the run's lock file: " + std::strerror(errno));
+}
+
 void RunFolder::prepare() const {
-  fs::create_directories(fs::path(dir_) / "samples");
+  make_folders((fs::path(dir_) / "samples").string());
   for (const std::string& path : {checkpoint_path(), generator_path(), log_path(), config_path()})
     remove_stale_temporaries(path);
 }
 
 void RunFolder::start(const TrainConfig& config, const Device& device, std::size_t content_images) const {
-  json config_file = json::parse(config_to_json(config));
+  write_config(config, device, content_images);
+  write_text_atomically(log_path(), std::string(kLogHeader) + "\n");
+}
+
+void RunFolder::write_config(const TrainConfig& config, const Device& device, std::size_t content_images) const {
+  json config_file = json::parse(config_to_json(with_absolute_paths(config)));
   config_file["build"] = {
       {"version", GRAMGAN_VERSION}, {"build_type", GRAMGAN_BUILD_TYPE}, {"cuda_architectures", cuda_architectures()}};
   config_file["device_info"] = device.is_cpu()
@@ -61,7 +182,6 @@ void RunFolder::start(const TrainConfig& config, const Device& device, std::size
                                    : gpus().at(std::size_t(device.index())).name;
   config_file["content_images"] = content_images;
   write_text_atomically(config_path(), config_file.dump(2) + "\n");
-  write_text_atomically(log_path(), std::string(kLogHeader) + "\n");
 }
 
 void RunFolder::truncate_log(long long step) const {
@@ -81,16 +201,69 @@ void RunFolder::truncate_log(long long step) const {
 }
 
 void RunFolder::append_log(const StepLog& l) const {
-  std::ofstream out(log_path(), std::ios::app);
+  std::ostringstream row;
   const LossWeights& w = l.lambdas;
-  out << l.step << ',' << csv_number(l.content) << ',' << csv_number(w.content * l.content) << ','
+  row << l.step << ',' << csv_number(l.content) << ',' << csv_number(w.content * l.content) << ','
       << csv_number(l.style) << ',' << csv_number(w.style * l.style) << ',' << csv_number(l.adv_g) << ','
       << csv_number(w.adv * l.adv_g) << ',' << csv_number(l.tv) << ',' << csv_number(w.tv * l.tv) << ','
       << csv_number(l.g_total) << ',' << csv_optional(l.loss_d) << ','
       << (l.loss_d ? csv_number(w.adv * *l.loss_d) : std::string()) << ',' << csv_optional(l.score_real_mean) << ','
       << csv_optional(l.score_fake_mean) << ',' << csv_number(l.grad_norm_g) << ',' << csv_optional(l.grad_norm_d)
       << ',' << csv_number(l.seconds) << '\n';
-  if (!out) throw Error(log_path() + ": cannot append to the training log");
+  if (pending_log_.empty()) first_pending_step_ = l.step;
+  last_pending_step_ = l.step;
+  pending_log_ += row.str();
+  flush_log();
+}
+
+std::string RunFolder::pending_steps() const {
+  return first_pending_step_ == last_pending_step_
+             ? "step " + std::to_string(first_pending_step_)
+             : "steps " + std::to_string(first_pending_step_) + " to " + std::to_string(last_pending_step_);
+}
+
+bool RunFolder::flush_log() const {
+  if (pending_log_.empty()) return true;
+  // One write(2) per attempt on an O_APPEND descriptor, checked, so a failure shows here and not in a stream's
+  // buffer at close. What a short write put on disk is not written again.
+  int error = 0;
+  const int fd = ::open(log_path().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) {
+    error = errno;
+  } else {
+    while (!pending_log_.empty()) {
+      const ssize_t n = ::write(fd, pending_log_.data(), pending_log_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error = n < 0 ? errno : EIO;
+        break;
+      }
+      pending_log_.erase(0, std::size_t(n));
+    }
+    if (::close(fd) != 0 && error == 0) error = errno;
+  }
+  const std::string steps = pending_steps();
+  if (error != 0) {
+    if (log_error_ == 0)
+      std::fprintf(stderr,
+                   "gramgan: WARNING: %s: cannot append the row of %s: %s; training goes on, and rows are kept in "
+                   "memory until they can be written\n",
+                   log_path().c_str(), steps.c_str(), std::strerror(error));
+    log_error_ = error;
+    return pending_log_.empty();
+  }
+  if (log_error_ != 0)
+    std::fprintf(stderr, "gramgan: %s: the rows held back (%s) are written now; the log is complete\n",
+                 log_path().c_str(), steps.c_str());
+  log_error_ = 0;
+  return true;
+}
+
+void RunFolder::finish_log() const {
+  if (flush_log() && log_error_ == 0) return;
+  const std::string steps = pending_steps();
+  throw Error(log_path() + ": the rows of " + steps + " could not be written (" + std::strerror(log_error_) +
+              "); they are lost from the log, while the checkpoint and generator of the run are saved");
 }
 
 void RunFolder::write_sample(long long step, const Image& content, const Image& output, const Image& style) const {
@@ -109,16 +282,32 @@ void RunFolder::write_sample(long long step, const Image& content, const Image& 
 
 void RunFolder::write_checkpoint(const std::vector<SafetensorsEntry>& entries, const TrainConfig& config) const {
   write_safetensors(checkpoint_path(), entries,
-                    {{kConfigKey, config_to_json(config)}, {"gramgan.version", GRAMGAN_VERSION}});
+                    {{kConfigKey, config_to_json(with_absolute_paths(config))}, {"gramgan.version", GRAMGAN_VERSION}});
 }
 
 TrainConfig RunFolder::saved_config() const {
+  // A run another process holds may not have its first checkpoint yet: say that it is in use, not that there is
+  // nothing to resume.
+  if (const std::string holder = current_holder(lock_path()); !holder.empty()) throw in_use(dir_, holder);
   const std::string path = checkpoint_path();
   if (!fs::exists(path)) throw Error(path + ": no checkpoint to resume (start the run without --resume)");
   const SafetensorsFile file = SafetensorsFile::open(path);
   const auto it = file.metadata().find(kConfigKey);
   if (it == file.metadata().end()) throw Error(path + ": not a gramgan training checkpoint (no saved configuration)");
   return config_from_json(it->second, path);
+}
+
+Error steps_not_beyond(const std::string& dir, long long steps, long long at) {
+  return Error("--steps " + std::to_string(steps) + ": the run in " + dir + " is already at step " +
+               std::to_string(at) + "; give --steps above " + std::to_string(at) + " to train further");
+}
+
+long long RunFolder::checkpoint_step() const {
+  const std::string path = checkpoint_path();
+  if (!fs::exists(path)) throw Error(path + ": no checkpoint to resume (start the run without --resume)");
+  const std::vector<std::int64_t> step = SafetensorsFile::open(path).read_int64("step");
+  if (step.size() != 1 || step[0] < 0) throw Error(path + ": malformed 'step'");
+  return step[0];
 }
 
 }  // namespace gramgan::gan

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "apps/gan/config.h"
+#include "engine/error.h"
 #include "engine/io/image.h"
 #include "engine/io/safetensors.h"
 
@@ -28,35 +29,81 @@ struct StepLog {
 // How log.csv writes a number (%.9g); messages that quote a logged value use it too.
 std::string csv_number(double v);
 
+// True when `dir` holds a training run's files (its lock file, a checkpoint, or config.json with log.csv): what the
+// content folder's walk skips, so a run's own sample strips never become training photos.
+bool is_run_folder(const std::string& dir);
+
+// --resume with --steps `steps` at or below `at`, the step of the checkpoint in `dir`: the error to throw.
+Error steps_not_beyond(const std::string& dir, long long steps, long long at);
+
+// The run folder of one `gramgan train`. At most one process works in a run folder: lock() takes an exclusive
+// flock on RUN/gramgan.lock, held until this object is destroyed (or the process ends, however it ends), and
+// writes the holder (pid, host, start time) into that file, so a second process is refused with a message naming
+// it. The lock file stays when the run ends (removing it would let two processes lock two different files).
 class RunFolder {
  public:
+  static constexpr const char* kLockName = "gramgan.lock";
+
   explicit RunFolder(std::string dir) : dir_(std::move(dir)) {}
+  ~RunFolder();
+  RunFolder(const RunFolder&) = delete;
+  RunFolder& operator=(const RunFolder&) = delete;
 
   std::string checkpoint_path() const;
   std::string generator_path() const;
   std::string log_path() const;
   std::string config_path() const;
+  std::string lock_path() const;
   bool has_checkpoint() const;
 
-  // Creates the folder and samples/, and removes the temporary files a process killed while writing left (their
-  // targets are intact).
+  // Before a new run does any work, writing nothing: the folder is new (and can be created) or empty but for its
+  // lock file, we may write in it, and no process holds it. Otherwise throws gramgan::Error naming what is there
+  // (suggesting --resume when it holds a checkpoint) or the process that holds it.
+  void check_new_run() const;
+  // Before --resume does any work, writing nothing: no process holds the folder and we may write in it.
+  void check_not_in_use() const;
+  // Takes the folder's lock, creating the folder and the lock file when missing; throws gramgan::Error naming the
+  // holder when another process has it. A new run (`new_run`) checks again, under the lock, that the folder is
+  // still empty; a resumed one that the checkpoint is still the one of `resumed_step` (no other process moved the
+  // run on meanwhile).
+  void lock(bool new_run, long long resumed_step = 0);
+
+  // Creates samples/, and removes the temporary files a process killed while writing left (their targets are
+  // intact). Needs the lock.
   void prepare() const;
-  // A new run: config.json (the settings, the build, the device, the number of content images) and a log.csv
-  // with only its header.
+  // config.json: the settings, the build, the device, the number of content images. A new run writes it with
+  // start(); a resumed one writes it again (its steps and intervals may have changed, and a damaged one is repaired).
+  void write_config(const TrainConfig& config, const Device& device, std::size_t content_images) const;
+  // A new run: config.json and a log.csv with only its header.
   void start(const TrainConfig& config, const Device& device, std::size_t content_images) const;
   // Resuming at `step`: log.csv keeps the rows up to it.
   void truncate_log(long long step) const;
+  // Appends a row to log.csv. A row that cannot be written (a full disk) is kept in memory and written with the
+  // next one, after a warning on stderr naming the step, the file and the reason; a second warning says when the
+  // rows caught up. finish_log() throws if rows are still unwritten at the end.
   void append_log(const StepLog& log) const;
+  // Throws gramgan::Error naming the steps whose rows log.csv still lacks (see append_log).
+  void finish_log() const;
   // samples/step_NNNNNN.png: the three images side by side, all size x size.
   void write_sample(long long step, const Image& content, const Image& output, const Image& style) const;
 
   // checkpoint.safetensors with `config` in its metadata (what saved_config reads back).
   void write_checkpoint(const std::vector<SafetensorsEntry>& entries, const TrainConfig& config) const;
-  // The checkpoint's saved configuration; throws when there is no checkpoint or it is not a training checkpoint.
+  // The checkpoint's saved configuration; throws when another process holds the folder, when there is no
+  // checkpoint or it is not a training checkpoint.
   TrainConfig saved_config() const;
+  // The checkpoint's step (what --resume continues from); throws like saved_config.
+  long long checkpoint_step() const;
 
  private:
+  bool flush_log() const;  // writes the pending rows; false (and warns once) when that fails
+  std::string pending_steps() const;  // "step N" or "steps N to M": the rows held back
+
   std::string dir_;
+  int lock_fd_ = -1;
+  mutable std::string pending_log_;  // rows not yet in log.csv
+  mutable long long first_pending_step_ = 0, last_pending_step_ = 0;
+  mutable int log_error_ = 0;  // errno of the failed append; 0 when log.csv is complete
 };
 
 }  // namespace gramgan::gan

@@ -85,10 +85,15 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   check_device(device_);
   check_vgg_layers(c.content_layers, "--content-layers");
   check_vgg_layers(c.style_layers, "--style-layers");
-  if (!resume && !planning && folder_.has_checkpoint())
-    throw Error(c.out_dir +
-                ": already holds a run (checkpoint.safetensors); pass --resume to continue it or choose "
-                "another --out");
+  // The run folder before any work: a new run needs a new or empty folder, and no other process may hold it.
+  long long resumed_step = 0;
+  if (!planning && resume) {
+    folder_.check_not_in_use();
+    resumed_step = folder_.checkpoint_step();
+    if (c.steps < resumed_step) throw steps_not_beyond(c.out_dir, c.steps, resumed_step);
+  } else if (!planning) {
+    folder_.check_new_run();
+  }
 
   // Inputs first: a bad path fails before anything is written.
   style_image_ = read_style_image(c.style_path, c.size);
@@ -111,11 +116,15 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   });
   if (planning) return;  // estimate_memory: nothing on disk, no checkpoint values (the sizes are the same)
 
+  // Everything is checked: take the run folder (held while this trainer lives) and write its first files.
+  folder_.lock(!resume, resumed_step);
   folder_.prepare();
-  if (resume)
+  if (resume) {
     folder_.truncate_log(step_);
-  else
+    folder_.write_config(c, device_, data_->size());
+  } else {
     folder_.start(c, device_, data_->size());
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -224,10 +233,31 @@ void Trainer::run(const std::function<void(const StepLog&)>& on_step, const std:
     const StepLog log = train_step();
     folder_.append_log(log);
     if (on_step) on_step(log);
-    if (c.sample_every > 0 && step_ % c.sample_every == 0) write_sample();
-    if (c.checkpoint_every > 0 && step_ % c.checkpoint_every == 0) save_checkpoint();
+    if (c.sample_every > 0 && step_ % c.sample_every == 0) {
+      // A sample is a preview: losing one (a full disk) is said, and training goes on.
+      try {
+        write_sample();
+      } catch (const Error& e) {
+        std::fprintf(stderr, "gramgan: WARNING: the sample of step %lld is lost: %s; training goes on\n", step_,
+                     e.what());
+      }
+    }
+    if (c.checkpoint_every > 0 && step_ % c.checkpoint_every == 0) save_checkpoint_or_stop();
   }
-  save_checkpoint();
+  save_checkpoint_or_stop();
+  folder_.finish_log();
+}
+
+void Trainer::save_checkpoint_or_stop() const {
+  try {
+    save_checkpoint();
+  } catch (const Error& e) {
+    const std::string kept = checkpoint_step_ >= 0 ? "the checkpoint of step " + std::to_string(checkpoint_step_) +
+                                                         " is kept; once the cause is fixed, continue with gramgan "
+                                                         "train --resume --out " + config_.out_dir
+                                                   : "no checkpoint had been written yet";
+    throw Error(std::string(e.what()) + "; training stopped after step " + std::to_string(step_) + " and " + kept);
+  }
 }
 
 void Trainer::stop_non_finite(long long step, const std::string& what, const std::string& advice) const {

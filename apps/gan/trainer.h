@@ -54,8 +54,9 @@ struct MemoryEstimate {
 
 class Trainer {
  public:
-  // Starts a new run in config.out_dir (refusing a folder that already holds a checkpoint), or with `resume`
-  // loads out_dir/checkpoint.safetensors and continues from its step.
+  // Starts a new run in config.out_dir (a new or empty folder), or with `resume` loads out_dir/checkpoint.safetensors
+  // and continues from its step. Either way the run folder is locked for the trainer's lifetime (RunFolder::lock),
+  // after every input has been read and before anything is written.
   Trainer(const TrainConfig& config, bool resume);
   ~Trainer();
 
@@ -90,6 +91,9 @@ class Trainer {
  private:
   Trainer(const TrainConfig& config, bool resume, bool planning);
   void load_checkpoint();  // reads only
+  // save_checkpoint for run(): a failure (a full disk) stops training with an error that also says which
+  // checkpoint is kept and how to continue.
+  void save_checkpoint_or_stop() const;
   [[noreturn]] void stop_non_finite(long long step, const std::string& what, const std::string& advice) const;
 
   TrainConfig config_;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,21 +15,124 @@
 #include "engine/error.h"
 
 namespace gramgan {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kMaxLinks = 40;  // as the kernel's ELOOP limit
+
+std::string parent_folder(const std::string& path) {
+  const std::string dir = fs::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+// Why a file cannot be written at `path` (after following links), or "" when it can: it is missing, or a regular
+// file we may write. `shown` is the path as the user gave it.
+std::string file_problem(const std::string& shown, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return "";  // missing; its folders are checked separately
+    return std::strerror(errno);
+  }
+  const std::string what = path == shown ? "it is " : "it links to " + path + ", ";
+  if (S_ISDIR(st.st_mode)) return what + "a folder; name a file (or a new name)";
+  if (!S_ISREG(st.st_mode))
+    return what + file_kind(st.st_mode) +
+           ", not a regular file; gramgan writes a new file and renames it into place, which would replace it: name "
+           "a regular file";
+  if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) return std::strerror(errno);
+  return "";
+}
+
+// Why folders cannot be created (or files in them) at `dir`, or "" when they can: `dir` is a folder we may write,
+// or its nearest existing ancestor is.
+std::string folder_problem(const std::string& dir) {
+  fs::path p(dir);
+  struct stat st {};
+  while (::stat(p.c_str(), &st) != 0) {
+    const bool missing = errno == ENOENT || errno == ENOTDIR;
+    if (!missing || p == "." || p == p.root_path()) return p.string() + ": " + std::strerror(errno);
+    p = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  }
+  if (!S_ISDIR(st.st_mode))
+    return (p == fs::path(dir) ? std::string("it") : p.string()) + " is " + file_kind(st.st_mode) + ", not a folder";
+  if (::faccessat(AT_FDCWD, p.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+    return "cannot create files in " + p.string() + ": " + std::strerror(errno);
+  return "";
+}
+
+}  // namespace
+
+const char* file_kind(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+std::string follow_links(const std::string& path) {
+  std::string current = path;
+  for (int hops = 0; hops <= kMaxLinks; ++hops) {
+    struct stat st {};
+    if (::lstat(current.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return current;
+    std::error_code ec;
+    const fs::path link = fs::read_symlink(current, ec);
+    if (ec) throw Error(path + ": cannot read the symbolic link " + current + ": " + ec.message());
+    current = link.is_absolute() ? link.string() : (fs::path(current).parent_path() / link).string();
+  }
+  throw Error(path + ": cannot write: too many levels of symbolic links (a loop?)");
+}
+
+void check_output_file(const std::string& target) {
+  if (fs::path(target).filename().empty()) throw Error(target + ": cannot write: not a file name");
+  const std::string resolved = follow_links(target);
+  if (const std::string problem = file_problem(target, resolved); !problem.empty())
+    throw Error(target + ": cannot write: " + problem);
+  if (const std::string problem = folder_problem(parent_folder(resolved)); !problem.empty())
+    throw Error(target + ": cannot write: " + problem);
+}
+
+void check_output_folder(const std::string& dir) {
+  if (const std::string problem = folder_problem(dir); !problem.empty())
+    throw Error(dir + ": cannot write: " + problem);
+}
+
+void make_folders(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(dir + ": cannot create the folder: " + ec.message());
+}
+
+void make_parent_folders(const std::string& target) { make_folders(parent_folder(follow_links(target))); }
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
 
 AtomicFile::AtomicFile(const std::string& target) : target_(target) {
   static std::atomic<unsigned> counter{0};
-  const std::filesystem::path target_path(target);
-  const std::string file_name = target_path.filename().string();
+  const std::string file_name = fs::path(target).filename().string();
   if (file_name.empty()) throw Error(target + ": cannot write: not a file name");
-  const std::filesystem::path dir = target_path.parent_path();
+  resolved_ = follow_links(target);
+  struct stat existing {};
+  const bool exists = ::stat(resolved_.c_str(), &existing) == 0;
+  if (exists && !S_ISREG(existing.st_mode)) throw Error(target + ": cannot write: " + file_problem(target, resolved_));
+  const fs::path dir = fs::path(resolved_).parent_path();
+  const std::string resolved_name = fs::path(resolved_).filename().string();
   for (int attempt = 0;; ++attempt) {
-    const std::string name = "." + file_name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    const std::string name =
+        "." + resolved_name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
     temp_ = (dir / name).string();
-    // 0666 lets the umask decide the final permissions, as for any newly created file.
+    // 0666 lets the umask decide the permissions of a new file; a replaced one keeps its own (below).
     const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0) {
-      file_ = ::fdopen(fd, "wb");
-      if (file_ == nullptr) {
+      if ((exists && ::fchmod(fd, existing.st_mode & 0777) != 0) || (file_ = ::fdopen(fd, "wb")) == nullptr) {
         const int error = errno;
         ::close(fd);
         ::unlink(temp_.c_str());
@@ -60,12 +164,16 @@ void AtomicFile::commit() {
   file_ = nullptr;
   if (!closed && flushed) error = errno;
   if (!flushed || !closed) fail(error);
-  if (std::rename(temp_.c_str(), target_.c_str()) != 0) fail(errno);
+  // Checked again just before the rename: something other than a regular file may have appeared meanwhile.
+  struct stat st {};
+  if (::lstat(resolved_.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw Error(target_ + ": cannot write: " + resolved_ + " is now " + file_kind(st.st_mode) +
+                ", not a regular file; it was left as it is");
+  if (std::rename(temp_.c_str(), resolved_.c_str()) != 0) fail(errno);
   committed_ = true;
   // The rename is only durable once the directory entry is on disk. The target is complete at this point, so a
   // filesystem that cannot fsync a directory (EINVAL) is not a failure.
-  std::string dir = std::filesystem::path(target_).parent_path().string();
-  if (dir.empty()) dir = ".";
+  const std::string dir = parent_folder(resolved_);
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) fail(errno);
   const bool synced = ::fsync(fd) == 0 || errno == EINVAL;
@@ -75,9 +183,10 @@ void AtomicFile::commit() {
 }
 
 int remove_stale_temporaries(const std::string& target) {
-  namespace fs = std::filesystem;
-  const fs::path target_path(target);
-  const std::string prefix = "." + target_path.filename().string() + ".tmp.";
+  const fs::path target_path(follow_links(target));
+  std::string prefix = ".";  // appended, not "." + name: GCC 12 warns (-Wrestrict) on the inlined operator+
+  prefix += target_path.filename().string();
+  prefix += ".tmp.";
   fs::path dir = target_path.parent_path();
   if (dir.empty()) dir = ".";
   std::error_code error;
