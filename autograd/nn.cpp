@@ -101,7 +101,7 @@ void Adam::step() {
     Tensor value = s.parameter.value();  // shares storage: updated in place
     ops::adam_step(config, value, grad, s.m, s.v);
     if (anomaly_detection_enabled())
-      check_finite(value, "adam_step", "update", {}, ", parameter '" + s.parameter.name() + "'");
+      check_finite(value, "adam_step", "update", current_layer(), ", parameter '" + s.parameter.name() + "'");
   }
 }
 

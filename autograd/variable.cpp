@@ -68,7 +68,7 @@ void check_finite(const Tensor& t, const std::string& op, const char* pass, cons
   throw Error("detect-anomaly: " + op + " " + pass + " produced " +
               (nan > 0 ? "NaN" + std::string(inf > 0 ? " and Inf" : "") : std::string("Inf")) + " (" +
               std::to_string(nan) + " NaN, " + std::to_string(inf) + " Inf of " + std::to_string(t.numel()) +
-              " values; layer " + (layer.empty() ? std::string("(none)") : layer) + detail +
+              " values; " + (layer.empty() ? std::string("outside the named layers") : "layer " + layer) + detail +
               "). Earlier ops were finite, so this is the first; try a lower learning rate or smaller lambdas");
 }
 

@@ -1,8 +1,11 @@
 #include "engine/allocator.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
+#include <new>
+
+#include <unistd.h>
 
 #include "cudasim/runtime.h"
 #include "engine/device_cuda.h"
@@ -28,12 +31,19 @@ class CpuAllocator final : public Allocator {
   void* allocate(std::size_t bytes) override {
     if (bytes == 0) return nullptr;
     void* ptr = nullptr;
+    bool failed = false;
     try {
-      GG_CUDA_CHECK(cudasim::cudaMalloc(&ptr, bytes));
-    } catch (const CudaError& e) {
-      throw Error("cpu: cannot allocate " + describe_bytes(bytes) + ": " + e.what());
+      failed = cudasim::cudaMalloc(&ptr, bytes) != cudasim::cudaSuccess || ptr == nullptr;
+    } catch (const std::bad_alloc&) {
+      failed = true;
     }
     const std::lock_guard lock(mutex_);
+    if (failed) {
+      const long pages = sysconf(_SC_AVPHYS_PAGES), all_pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+      throw Error(out_of_memory_message("cpu (host memory)", current_allocation_label(), bytes,
+                                        std::size_t(std::max(0L, pages)) * std::size_t(page),
+                                        std::size_t(std::max(0L, all_pages)) * std::size_t(page), stats_.in_use));
+    }
     count_allocation(stats_, bytes);
     stats_.reserved = stats_.in_use;
     return ptr;
@@ -64,12 +74,26 @@ class CpuAllocator final : public Allocator {
 
 }  // namespace
 
+namespace {
+std::mutex advice_mutex;
+std::string advice = "try a smaller --size or --batch (gramgan train --dry-run prints what a configuration needs)";
+}  // namespace
+
+void set_out_of_memory_advice(std::string text) {
+  const std::lock_guard lock(advice_mutex);
+  advice = std::move(text);
+}
+
+std::string out_of_memory_advice() {
+  const std::lock_guard lock(advice_mutex);
+  return advice;
+}
+
 std::string out_of_memory_message(const std::string& device_name, const std::string& label, std::size_t bytes,
                                   std::size_t free_bytes, std::size_t total_bytes, std::size_t in_use) {
   return device_name + ": out of memory allocating " + describe_bytes(bytes) + " for " + label + "; the device has " +
          describe_bytes(free_bytes) + " free of " + describe_bytes(total_bytes) + ", " + describe_bytes(in_use) +
-         " held by gramgan's tensors. Try a smaller --size or --batch (gramgan train --dry-run prints what a "
-         "configuration needs)";
+         " held by gramgan's tensors; " + out_of_memory_advice();
 }
 
 CachingAllocator::CachingAllocator(std::string device_name, std::function<void*(std::size_t)> raw_allocate,

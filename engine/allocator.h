@@ -41,8 +41,14 @@ class Allocator {
 // The allocator of `device`; checks the device first (check_device). Lives until the process exits.
 Allocator& allocator(const Device& device);
 
+// What to try when memory runs out, for the command that is running: the CLI sets it ("a smaller --size or
+// --batch", "smaller images"); out_of_memory_message and the CLI's host out-of-memory error end with it.
+void set_out_of_memory_advice(std::string advice);
+std::string out_of_memory_advice();
+
 // The error text for a device that cannot supply `bytes`: what was being allocated (`label`, an AllocationScope's,
-// engine/memory.h), how much, how much the device has free of its total and what tensors hold, and what to try.
+// engine/memory.h), how much, how much the device has free of its total and what tensors hold, and what to try
+// (out_of_memory_advice).
 std::string out_of_memory_message(const std::string& device_name, const std::string& label, std::size_t bytes,
                                   std::size_t free_bytes, std::size_t total_bytes, std::size_t in_use);
 

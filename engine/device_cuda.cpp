@@ -3,6 +3,7 @@
 
 #include <array>
 #include <mutex>
+#include <string>
 
 #include "engine/device_cuda.h"
 #include "engine/error.h"
@@ -21,7 +22,21 @@ int device_count(std::string* reason) {
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
     cudaGetLastError();  // not sticky: clear it so later checks do not report it
-    if (reason != nullptr)
+    if (reason == nullptr) return 0;
+    // The runtime answers "CUDA driver version is insufficient" also when there is no driver at all (no GPU): say
+    // which it is, so a machine without a GPU is not told to update a driver it does not have.
+    int driver = 0, runtime = 0;
+    const bool has_driver = cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0;
+    cudaRuntimeGetVersion(&runtime);
+    const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+    if (status == cudaErrorInsufficientDriver && !has_driver)
+      *reason = "no NVIDIA driver is installed";
+    else if (status == cudaErrorInsufficientDriver)
+      *reason = "the NVIDIA driver supports CUDA " + version(driver) + ", older than the CUDA " + version(runtime) +
+                " gramgan was built with; update the driver";
+    else if (status == cudaErrorNoDevice)
+      *reason = "no NVIDIA GPU found";
+    else
       *reason = std::string("cudaGetDeviceCount: ") + cudaGetErrorName(status) + ": " + cudaGetErrorString(status);
     return 0;
   }

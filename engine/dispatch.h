@@ -10,7 +10,8 @@
 // fails to compile on every machine, and the cuda instantiation exists only in the CUDA build.
 //
 // Under a MemoryPlan (engine/memory.h) the simulator's launchers run on a dry-run stream: arguments are checked
-// and workspaces allocated exactly as they would be, and no kernel runs.
+// and workspaces allocated exactly as they would be, and no kernel runs; an argument error is noted in the plan
+// (MemoryPlan::refusal) rather than thrown, so the estimate is still made.
 #pragma once
 
 #include <cstddef>
@@ -68,7 +69,8 @@ void dispatch(const Device& device, DType dtype, Body&& body) {
 #endif
     }
   } catch (const std::invalid_argument& e) {
-    throw Error(e.what());
+    if (!memory_planning()) throw Error(e.what());
+    note_plan_refusal(e.what());
   }
 }
 

@@ -19,6 +19,7 @@ struct PlanState {
   std::unordered_map<void*, Block> live;
   std::map<std::string, std::size_t> by_label, peak_by_label;
   std::size_t in_use = 0, peak = 0;
+  std::string refusal;  // the first launcher argument error seen under the plan
 
   void add(const char* label, std::size_t bytes) {
     by_label[label] += bytes;
@@ -81,6 +82,14 @@ MemoryPlan::~MemoryPlan() { detail::plan_on_thread = previous_; }
 std::size_t MemoryPlan::in_use() const { return state_->in_use; }
 std::size_t MemoryPlan::peak() const { return state_->peak; }
 std::map<std::string, std::size_t> MemoryPlan::at_peak() const { return state_->peak_by_label; }
+const std::string& MemoryPlan::refusal() const { return state_->refusal; }
+
+namespace detail {
+void note_plan_refusal(const std::string& what) {
+  const std::shared_ptr<PlanState> plan = active_plan();
+  if (plan && plan->refusal.empty()) plan->refusal = what;
+}
+}  // namespace detail
 
 bool memory_planning() { return detail::plan_on_thread != nullptr; }
 

@@ -56,6 +56,10 @@ class MemoryPlan {
   std::size_t peak() const;
   // Bytes in use per label at the moment of the peak; they sum to peak().
   std::map<std::string, std::size_t> at_peak() const;
+  // The first launcher argument error met under the plan ("" if none): the dispatch notes it instead of throwing,
+  // so an estimate is still made for sizes a real run would refuse (beyond the kernels' 32-bit indexing, ...).
+  // That op's workspaces are then missing from the estimate.
+  const std::string& refusal() const;
 
  private:
   std::shared_ptr<detail::PlanState> state_;
@@ -75,6 +79,7 @@ namespace detail {
 std::shared_ptr<PlanState> active_plan();
 void* plan_allocate(PlanState& plan, std::size_t bytes);
 void plan_free(PlanState& plan, void* ptr);
+void note_plan_refusal(const std::string& what);  // see MemoryPlan::refusal
 }  // namespace detail
 
 }  // namespace gramgan

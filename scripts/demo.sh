@@ -9,8 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-[ -x build/apps/gramgan ] || scripts/build.sh
-cmake --build build -j "$(nproc)" --target gramgan
+# Only what the demo runs: the gramgan target (no tests or benchmarks), with the CUDA backend for the GPU this
+# machine has, or without it when there is none. A build folder configured before is reused as it is.
+if [ -f build/CMakeCache.txt ]; then
+  cmake --build build -j "$(nproc)" --target gramgan
+else
+  cuda=(-DGRAMGAN_CUDA=OFF)
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d '. ' || true)
+  if [[ "$arch" =~ ^[0-9]+$ ]]; then cuda=(-DGRAMGAN_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$arch"); fi
+  scripts/build.sh --target gramgan "${cuda[@]}"
+fi
 gramgan=build/apps/gramgan
 style=demo/style/opencv_vangogh_starry_night.png
 

@@ -166,8 +166,8 @@ TEST_F(CliTest, TrainUnknownLayer) { expect_train_error({{"--style-layers", "rel
 TEST_F(CliTest, TrainUnknownOption) { expect_train_error({{"--bogus-option", "1"}}, "--bogus-option"); }
 
 TEST_F(CliTest, TrainZeroBatch) {
-  expect_train_error({{"--batch", "0"}}, "--batch: Value 0 not in range 1 to");
-  expect_train_error({{"--steps", "-1"}}, "--steps: Value -1 not in range 0 to");
+  expect_train_error({{"--batch", "0"}}, "--batch: '0' is out of range; give an integer >= 1");
+  expect_train_error({{"--steps", "-1"}}, "--steps: '-1' is out of range; give an integer >= 0");
 }
 
 TEST_F(CliTest, TrainUnknownDevice) { expect_train_error({{"--device", "bogus"}}, "bogus"); }
@@ -334,7 +334,7 @@ TEST(CliHelp, ListsOptionsWithDefaults) {
        {"double (rtol 1e-6, atol 1e-9 of the largest gradient) or float (rtol 1e-4, atol the measured",
         "--dtype TEXT:{double,float}=double"}},
       {"stylize", {"--model TEXT REQUIRED", "--in TEXT ... REQUIRED", "--out TEXT REQUIRED", "--device"}},
-      {"transfer", {"--size INT=256", "--steps INT:NONNEGATIVE=200", "--lr FLOAT=0.05", "--vgg TEXT="}},
+      {"transfer", {"--size INT=256", "--steps INT:NONNEGATIVE=200", "--lr FLOAT=0.05", "--vgg TEXT "}},
   };
   for (const auto& [name, fragments] : expected) {
     const CliResult r = run_cli({name, "--help"});

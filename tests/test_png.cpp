@@ -226,7 +226,7 @@ TEST_F(PngTest, WriteReplacesExistingFile) {
 // Every colour type and bit depth (files written with libpng directly).
 
 // Checks the decoded image against samples of a `channels`-channel image; alpha (channel 1 of gray+alpha,
-// channel 3 of RGBA) must be ignored, gray must appear in all three planes.
+// channel 3 of RGBA) must composite the colour onto white, gray must appear in all three planes.
 void expect_decoded(const Image& image, int width, int height, int channels, int bit_depth,
                     const std::vector<unsigned>& samples) {
   ASSERT_EQ(image.width, width);
@@ -236,8 +236,13 @@ void expect_decoded(const Image& image, int width, int height, int channels, int
     for (int x = 0; x < width; ++x)
       for (int c = 0; c < 3; ++c) {
         const int source_channel = channels < 3 ? 0 : c;
-        const unsigned v = samples[(static_cast<std::size_t>(y) * width + x) * channels + source_channel];
-        ASSERT_EQ(image.at(c, y, x), expected_value(v, bit_depth))
+        const std::size_t pixel = (static_cast<std::size_t>(y) * width + x) * channels;
+        const unsigned v = samples[pixel + source_channel];
+        const bool has_alpha = channels == 2 || channels == 4;
+        const float a = has_alpha ? expected_value(samples[pixel + channels - 1], bit_depth) : 1.0f;
+        const float expected =
+            has_alpha ? a * expected_value(v, bit_depth) + (1.0f - a) * 1.0f : expected_value(v, bit_depth);
+        ASSERT_NEAR(image.at(c, y, x), expected, has_alpha ? 1e-6f : 0.0f)
             << "pixel (" << x << ", " << y << ") channel " << c << " stored " << v;
       }
 }
@@ -253,7 +258,7 @@ TEST_F(PngTest, ReadsGrayAtEveryBitDepth) {
   }
 }
 
-TEST_F(PngTest, ReadsGrayAlphaDroppingAlpha) {
+TEST_F(PngTest, ReadsGrayAlphaCompositingOntoWhite) {
   for (int bits : {8, 16}) {
     SCOPED_TRACE("bit depth " + std::to_string(bits));
     const auto samples = pattern(7 * 6 * 2, bits);
@@ -263,11 +268,13 @@ TEST_F(PngTest, ReadsGrayAlphaDroppingAlpha) {
   }
 }
 
-TEST_F(PngTest, ReadsRgbaDroppingAlpha) {
+TEST_F(PngTest, ReadsRgbaCompositingOntoWhite) {
   for (int bits : {8, 16}) {
     SCOPED_TRACE("bit depth " + std::to_string(bits));
     auto samples = pattern(9 * 4 * 4, bits);
-    for (std::size_t i = 3; i < samples.size(); i += 4) samples[i] = 0;  // fully transparent: must not matter
+    // Every alpha: fully transparent (white whatever the colour), opaque, and in between.
+    const unsigned max = bits == 16 ? 65535u : 255u;
+    for (std::size_t i = 3; i < samples.size(); i += 4) samples[i] = i % 12 == 3 ? 0 : i % 12 == 7 ? max : samples[i];
     const std::string file = path("rgba" + std::to_string(bits) + ".png");
     ASSERT_NO_FATAL_FAILURE(write_raw_png(file, 9, 4, PNG_COLOR_TYPE_RGB_ALPHA, bits, samples));
     expect_decoded(read_png(file), 9, 4, 4, bits, samples);
@@ -289,7 +296,7 @@ TEST_F(PngTest, ReadsRgb16AtFullPrecision) {
 
 TEST_F(PngTest, ReadsPaletteImages) {
   const std::vector<png_color> palette = {{0, 0, 0}, {255, 255, 255}, {200, 10, 30}, {7, 128, 254}, {1, 2, 3}};
-  // 8-bit indices, and 4-bit indices with a tRNS chunk (which libpng turns into an alpha channel to drop).
+  // 8-bit indices, and 4-bit indices with a tRNS chunk (which libpng turns into an alpha channel, composited).
   for (int bits : {8, 4}) {
     SCOPED_TRACE("index bit depth " + std::to_string(bits));
     std::vector<unsigned> indices = pattern(11 * 3, 8);
@@ -304,10 +311,13 @@ TEST_F(PngTest, ReadsPaletteImages) {
     ASSERT_EQ(image.height, 3);
     for (int y = 0; y < 3; ++y)
       for (int x = 0; x < 11; ++x) {
-        const png_color& colour = palette[indices[y * 11 + x]];
-        EXPECT_EQ(image.at(0, y, x), colour.red / 255.0f);
-        EXPECT_EQ(image.at(1, y, x), colour.green / 255.0f);
-        EXPECT_EQ(image.at(2, y, x), colour.blue / 255.0f);
+        const unsigned index = indices[y * 11 + x];
+        const png_color& colour = palette[index];
+        const float a = index < alpha.size() ? alpha[index] / 255.0f : 1.0f;
+        const auto composite = [&](int v) { return a < 1.0f ? a * (v / 255.0f) + (1.0f - a) * 1.0f : v / 255.0f; };
+        EXPECT_NEAR(image.at(0, y, x), composite(colour.red), 1e-6f);
+        EXPECT_NEAR(image.at(1, y, x), composite(colour.green), 1e-6f);
+        EXPECT_NEAR(image.at(2, y, x), composite(colour.blue), 1e-6f);
       }
   }
 }

@@ -73,7 +73,7 @@ Command add_gradcheck_command(CLI::App& app) {
                       ", atol the measured finite-difference noise floor)")
       ->check(CLI::IsMember(gan::enum_names(gan::kGradcheckDTypeNames)))
       ->capture_default_str();
-  cmd->add_option("--seed", args->seed, "Seed of the random inputs")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed of the random inputs")->check(seed_option())->capture_default_str();
   return {cmd, [args] { return run_gradcheck(*args); }};
 }
 

@@ -1,4 +1,5 @@
 // gramgan stylize: runs a trained generator (generator.safetensors from a train run) on PNG images of any size.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/png.h"
+#include "engine/memory.h"
 
 namespace gramgan::cli {
 namespace {
@@ -22,6 +24,7 @@ struct StylizeArgs {
 };
 
 int run_stylize(const StylizeArgs& args) {
+  set_out_of_memory_advice("try smaller images (each is stylized whole), or --device cpu when a GPU runs out");
   // With several inputs --out is a folder (created if needed) and each output keeps its input's file name; with
   // one input it is a file unless it names an existing folder.
   std::error_code ec;
@@ -47,9 +50,18 @@ int run_stylize(const StylizeArgs& args) {
   report_device_choice(args.device);
   if (out_is_dir) make_folders(args.out);
   for (std::size_t i = 0; i < images.size(); ++i) {
+    // One generator pass per image, minutes for a large photo on cpu: say what is running before it starts.
+    std::fprintf(stderr, "gramgan stylize: %zu/%zu %s (%dx%d) on %s...\n", i + 1, images.size(), args.inputs[i].c_str(),
+                 images[i].width, images[i].height, device.to_string().c_str());
+    const auto start = std::chrono::steady_clock::now();
+    const Image result = [&] {
+      const AllocationScope scope("stylize: the generator's activations");
+      return gan::stylize(*generator, images[i], DType::float32, device);
+    }();
     if (!out_is_dir) make_parent_folders(outputs[i]);
-    write_png(outputs[i], gan::stylize(*generator, images[i], DType::float32, device));
-    std::printf("%s -> %s (%dx%d)\n", args.inputs[i].c_str(), outputs[i].c_str(), images[i].width, images[i].height);
+    write_png(outputs[i], result);
+    std::printf("%s -> %s (%dx%d, %.1f s)\n", args.inputs[i].c_str(), outputs[i].c_str(), images[i].width,
+                images[i].height, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return 0;
 }
@@ -59,9 +71,13 @@ int run_stylize(const StylizeArgs& args) {
 Command add_stylize_command(CLI::App& app) {
   auto args = std::make_shared<StylizeArgs>();
   CLI::App* cmd = app.add_subcommand("stylize", "Stylize PNG images with a trained generator");
-  cmd->add_option("--model", args->model, "generator.safetensors from a train run")->required();
-  cmd->add_option("--in", args->inputs, "Input PNG(s), any size; the output has the same size")->required();
-  cmd->add_option("--out", args->out, "Output PNG, or a folder (required with several inputs)")->required();
+  cmd->add_option("--model", args->model, "generator.safetensors from a train run")->check(value_option())->required();
+  cmd->add_option("--in", args->inputs, "Input PNG(s), any size; the output has the same size")
+      ->check(value_option())
+      ->required();
+  cmd->add_option("--out", args->out, "Output PNG, or a folder (required with several inputs)")
+      ->check(value_option())
+      ->required();
   add_device_option(*cmd, args->device);
   return {cmd, [args] { return run_stylize(*args); }};
 }

@@ -1,7 +1,7 @@
 // gramgan train: trains a generator for one style image on a folder of content photos (apps/gan/trainer.h).
+#include <unistd.h>
+
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <iterator>
 #include <memory>
@@ -14,6 +14,7 @@
 #include "apps/gan/trainer.h"
 #include "autograd/functions.h"
 #include "autograd/variable.h"
+#include "engine/allocator.h"
 #include "engine/error.h"
 
 namespace gramgan::cli {
@@ -25,38 +26,6 @@ struct TrainArgs {
   std::string device, pool = gan::enum_name(gan::kPoolNames, config.vgg_pool),
                       tv = gan::enum_name(gan::kTvModeNames, config.tv_mode);
   bool resume = false, detect_anomaly = false, dry_run = false;
-};
-
-// SIGINT/SIGTERM during training: the handler only records the signal; the trainer polls it between iterations,
-// writes a checkpoint of the last finished one and the command exits 128 + the signal number (130, 143) as a shell
-// would, after saying how to resume. SA_RESETHAND restores the default action, so a second signal ends the process
-// at once; checkpoints are written atomically (temp file, fsync, rename), so that leaves the previous complete one.
-std::atomic<int> received_signal{0};
-
-extern "C" void record_signal(int signal_number) { received_signal.store(signal_number); }
-
-class StopOnSignals {
- public:
-  StopOnSignals() {
-    received_signal.store(0);
-    struct sigaction action {};
-    action.sa_handler = record_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESETHAND;
-    sigaction(SIGINT, &action, &previous_int_);
-    sigaction(SIGTERM, &action, &previous_term_);
-  }
-  ~StopOnSignals() {
-    sigaction(SIGINT, &previous_int_, nullptr);
-    sigaction(SIGTERM, &previous_term_, nullptr);
-  }
-  StopOnSignals(const StopOnSignals&) = delete;
-  StopOnSignals& operator=(const StopOnSignals&) = delete;
-  int received() const { return received_signal.load(); }
-
- private:
-  struct sigaction previous_int_ {
-  }, previous_term_{};
 };
 
 std::string number(double v) {
@@ -76,6 +45,18 @@ std::string mebibytes(std::size_t bytes) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%10.2f MiB", double(bytes) / (1024.0 * 1024.0));
   return buffer;
+}
+
+// What the device of a dry run has in all: the machine's memory for cpu, the GPU's for cuda (0 when unknown).
+std::size_t host_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? std::size_t(pages) * std::size_t(page) : 0;
+}
+std::size_t device_memory_bytes(const std::string& device) {
+  const int index = Device::parse(device).index();
+  for (const GpuInfo& gpu : gpus())
+    if (gpu.index == index) return gpu.total_memory;
+  return 0;
 }
 
 // --dry-run: the table of gan::Trainer::estimate_memory, in the order of the labels' first words.
@@ -100,6 +81,11 @@ int print_memory_estimate(const gan::TrainConfig& config) {
   std::printf("  %-40s%s\n", "total (peak)", mebibytes(estimate.peak).c_str());
   if (config.device != "cpu")
     std::printf("(blocks as the caching allocator rounds them; the CUDA context itself is not counted)\n");
+  const std::size_t available = config.device == "cpu" ? host_memory_bytes() : device_memory_bytes(config.device);
+  if (available > 0 && estimate.peak > available)
+    std::printf("this is more than the %s has (%.2f MiB): it does not fit; try a smaller --size or --batch\n",
+                config.device == "cpu" ? "machine" : "device", double(available) / (1024.0 * 1024.0));
+  if (!estimate.refusal.empty()) std::printf("a real run would stop at these sizes: %s\n", estimate.refusal.c_str());
   return 0;
 }
 
@@ -123,6 +109,8 @@ void warn_ignored_with_resume(const CLI::App& cmd) {
 }
 
 int run_train(TrainArgs& args, const CLI::App& cmd) {
+  set_out_of_memory_advice(
+      "try a smaller --size or --batch (gramgan train --dry-run prints what a configuration needs)");
   gan::TrainConfig config = args.config;
   std::string requested_device = args.device;
   if (args.resume) {
@@ -148,10 +136,16 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
     config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
+    if (config.vgg.empty()) config.vgg = default_vgg_path();
   }
 
   if (args.dry_run) return print_memory_estimate(config);
-  gan::Trainer trainer(config, args.resume);
+  Progress reading("reading content photos", 1, 0, std::chrono::seconds(1));
+  gan::Trainer trainer(config, args.resume, [&](std::size_t done, std::size_t total) {
+    reading.set_last(static_cast<long long>(total));
+    reading.update(static_cast<long long>(done), config.content_dir);
+  });
+  reading.finish();
   report_device_choice(requested_device);
   if (args.resume) warn_ignored_with_resume(cmd);
   std::fprintf(stderr, "gramgan train: %s on %s, %lld steps%s, run folder %s\n", config.style_path.c_str(),
@@ -161,7 +155,8 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   std::optional<autograd::DetectAnomalyGuard> anomaly;
   if (args.detect_anomaly) anomaly.emplace();
   Progress progress("step", trainer.step() + 1, config.steps);
-  const StopOnSignals signals;
+  const StopOnSignals signals(
+      "finishing the current step, then writing a checkpoint (a second signal ends gramgan at once)");
   trainer.run([&](const gan::StepLog& log) { progress.update(log.step, step_text(log)); },
               [&] { return signals.received() != 0; });
   progress.finish();
@@ -169,7 +164,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     std::fprintf(stderr,
                  "gramgan train: interrupted by %s at step %lld of %lld; checkpoint written; continue with "
                  "gramgan train --resume --out %s\n",
-                 signal_number == SIGINT ? "SIGINT" : "SIGTERM", trainer.step(), config.steps, config.out_dir.c_str());
+                 signal_name(signal_number), trainer.step(), config.steps, config.out_dir.c_str());
     return 128 + signal_number;
   }
   std::printf("done: %lld steps; generator in %s/generator.safetensors, samples in %s/samples, log in %s/log.csv\n",
@@ -182,32 +177,41 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
 Command add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   gan::TrainConfig& c = args->config;
-  c.vgg = default_vgg_path();
   c.out_dir = "runs/train";
   CLI::App* cmd = app.add_subcommand("train", "Train a style-transfer generator (and its PatchGAN discriminator)");
   cmd->add_option("--content", c.content_dir, "Folder of content photos (every *.png below it)")
+      ->check(value_option())
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--style", c.style_path, "Style image (PNG), at least --size on each side");
-  cmd->add_option(
-         "--vgg", c.vgg,
-         "VGG-19 weights (safetensors, torchvision names), or '" + std::string(gan::kRandomVgg) + "' (weak; warned)")
-      ->capture_default_str();
+  cmd->add_option("--style", c.style_path,
+                  "Style image (PNG); with a discriminator (--lambda-adv > 0) at least --size on each side")
+      ->check(value_option());
+  add_vgg_option(*cmd, c.vgg);
   cmd->add_option("--vgg-pool", args->pool, pooling_help())
       ->check(CLI::IsMember(gan::enum_names(gan::kPoolNames)))
       ->capture_default_str();
   cmd->add_option("--size", c.size,
                   "Crop size (square; multiple of " + std::to_string(gan::kCropMultiple) +
                       ", >= " + std::to_string(gan::kMinCrop) + ")")
+      ->check(integer_option(1, kIntMax).description(""))  // the text says what --size must be
       ->capture_default_str();
-  cmd->add_option("--batch", c.batch, "Content images per step")->check(kPositive)->capture_default_str();
+  cmd->add_option("--batch", c.batch, "Content images per step")
+      ->check(integer_option(1, kIntMax))
+      ->capture_default_str();
   cmd->add_option("--steps", c.steps, "Total iterations (each one D step and one G step)")
-      ->check(kNonNegative)
+      ->check(integer_option(0, kLongMax))
       ->capture_default_str();
-  cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss")->capture_default_str();
-  cmd->add_option("--lambda-style", c.lambdas.style, "Weight of the style (Gram) loss")->capture_default_str();
+  cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss")
+      ->check(real_option(0))
+      ->capture_default_str();
+  cmd->add_option("--lambda-style", c.lambdas.style, "Weight of the style (Gram) loss")
+      ->check(real_option(0))
+      ->capture_default_str();
   cmd->add_option("--lambda-adv", c.lambdas.adv, "Weight of the LSGAN loss (0: no discriminator)")
+      ->check(real_option(0))
       ->capture_default_str();
-  cmd->add_option("--lambda-tv", c.lambdas.tv, "Weight of the total-variation loss")->capture_default_str();
+  cmd->add_option("--lambda-tv", c.lambdas.tv, "Weight of the total-variation loss")
+      ->check(real_option(0))
+      ->capture_default_str();
   add_layer_options(*cmd, c.content_layers, c.style_layers);
   cmd->add_option("--tv", args->tv,
                   "Total variation: " + gan::enum_name(gan::kTvModeNames, TvMode::sqrt) + " (isotropic, eps " +
@@ -218,21 +222,26 @@ Command add_train_command(CLI::App& app) {
     return "(betas " + short_number(adam.beta1) + ", " + short_number(adam.beta2) + ")";
   };
   cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G " + betas(gan::adam_config_g(c.lr_g)))
+      ->check(real_option(0))
       ->capture_default_str();
   cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D " + betas(gan::adam_config_d(c.lr_d)))
+      ->check(real_option(0))
       ->capture_default_str();
   cmd->add_option("--g-width", c.generator.width, "Generator width (channels of its first layer)")
-      ->check(kPositive)
+      ->check(integer_option(1, kIntMax))
       ->capture_default_str();
   cmd->add_option("--g-blocks", c.generator.residual_blocks, "Generator residual blocks")
-      ->check(kNonNegative)
+      ->check(integer_option(0, kIntMax))
       ->capture_default_str();
   cmd->add_option("--d-width", c.discriminator.width, "Discriminator width (channels of its first layer)")
-      ->check(kPositive)
+      ->check(integer_option(1, kIntMax))
       ->capture_default_str();
   add_device_option(*cmd, args->device);
-  cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")->capture_default_str();
+  cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")
+      ->check(seed_option())
+      ->capture_default_str();
   cmd->add_option("--out", c.out_dir, "Run folder (config.json, log.csv, samples/, checkpoints)")
+      ->check(value_option())
       ->capture_default_str();
   cmd->add_flag("--detect-anomaly", args->detect_anomaly,
                 "Check every op's output and gradient for Inf/NaN and name the first op and layer (slow)");
@@ -243,11 +252,12 @@ Command add_train_command(CLI::App& app) {
                 "Continue the run in --out from its checkpoint (its settings are kept; --content and --style may "
                 "re-point moved inputs)");
   cmd->add_option("--sample-every", c.sample_every, "Write samples/step_NNNNNN.png every N steps (0: never)")
-      ->check(kNonNegative)
+      ->check(integer_option(0, kLongMax))
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", c.checkpoint_every, "Checkpoint every N steps (0: only at the end)")
-      ->check(kNonNegative)
+      ->check(integer_option(0, kLongMax))
       ->capture_default_str();
+  cmd->footer(environment_help());
   return {cmd, [args, cmd] { return run_train(*args, *cmd); }};
 }
 

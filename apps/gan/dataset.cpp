@@ -127,10 +127,14 @@ Image tensor_to_image(const Tensor& images, int n) {
   return image;
 }
 
-ContentDataset::ContentDataset(const std::string& directory, int size, std::uint64_t seed)
+ContentDataset::ContentDataset(const std::string& directory, int size, std::uint64_t seed,
+                               const std::function<void(std::size_t, std::size_t)>& on_read)
     : paths_(list_png_files(directory)), size_(size), seed_(seed) {
   images_.reserve(paths_.size());
-  for (const std::string& path : paths_) images_.push_back(resize_short_side(read_png(path), size));
+  for (const std::string& path : paths_) {
+    images_.push_back(resize_short_side(read_png(path), size));
+    if (on_read) on_read(images_.size(), paths_.size());
+  }
   state_.order = shuffled_order(0);
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,9 @@ class ContentDataset {
 
   // Loads and decodes every PNG under `directory`, scaling each so its short side is `size` (area filter when
   // shrinking). A file that does not decode throws gramgan::Error naming it.
-  ContentDataset(const std::string& directory, int size, std::uint64_t seed);
+  // `on_read(done, total)` after each photo is read (progress).
+  ContentDataset(const std::string& directory, int size, std::uint64_t seed,
+                 const std::function<void(std::size_t, std::size_t)>& on_read = {});
 
   std::size_t size() const { return images_.size(); }
   const std::vector<std::string>& paths() const { return paths_; }

@@ -34,12 +34,28 @@ std::map<std::string, Tensor> PerceptualLoss::content_targets(const Tensor& cont
 PerceptualTerms PerceptualLoss::operator()(const Variable& output,
                                            const std::map<std::string, Tensor>& content_targets) const {
   const auto features = vgg_.forward(output, all_layers_);
+  // Named for --detect-anomaly: "layer loss.style.relu3_1".
   std::vector<std::pair<double, Variable>> content, style;
-  for (const std::string& layer : content_layers_)
-    content.emplace_back(1.0, autograd::mse_loss(features.at(layer), content_targets.at(layer)));
-  for (const std::string& layer : style_layers_)
-    style.emplace_back(1.0, autograd::gram_mse_loss(features.at(layer), style_grams_.at(layer)));
-  return {weighted_sum(content), weighted_sum(style), autograd::tv_loss(tv_mode_, output)};
+  PerceptualTerms terms;
+  {
+    const autograd::LayerScope scope("loss.content");
+    for (const std::string& layer : content_layers_) {
+      const autograd::LayerScope at(layer);
+      content.emplace_back(1.0, autograd::mse_loss(features.at(layer), content_targets.at(layer)));
+    }
+    terms.content = weighted_sum(content);
+  }
+  {
+    const autograd::LayerScope scope("loss.style");
+    for (const std::string& layer : style_layers_) {
+      const autograd::LayerScope at(layer);
+      style.emplace_back(1.0, autograd::gram_mse_loss(features.at(layer), style_grams_.at(layer)));
+    }
+    terms.style = weighted_sum(style);
+  }
+  const autograd::LayerScope scope("loss.tv");
+  terms.tv = autograd::tv_loss(tv_mode_, output);
+  return terms;
 }
 
 Variable weighted_sum(const std::vector<std::pair<double, Variable>>& terms) {

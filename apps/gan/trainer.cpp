@@ -34,6 +34,16 @@ auto labelled(const char* label, F&& f) {
   return f();
 }
 
+// Under a MemoryPlan (--dry-run) a batch's tensors are made at their real size, dtype and order of allocation
+// (images_to_tensor goes through float32) without the host images behind them, so estimating an absurd --batch
+// costs no host memory either.
+Tensor planned_images(std::int64_t count, int size, DType dtype, const Device& device) {
+  const Shape shape{count, 3, size, size};
+  Tensor as_float = Tensor::empty(shape, DType::float32, device);
+  if (dtype == DType::float32) return as_float;
+  return Tensor::empty(shape, dtype, device);
+}
+
 double mean_of(const Tensor& t) { return ops::reduce(Reduction::mean, t).item(); }
 
 // sqrt of the sum of squared gradients over the parameters that received one.
@@ -60,8 +70,40 @@ std::unique_ptr<Vgg19Features> make_vgg(const std::string& vgg, Pool pool, std::
   return std::make_unique<Vgg19Features>(Vgg19Features::load(vgg, pool, dtype, device));
 }
 
-Image read_style_image(const std::string& path, int size) {
+void check_train_config(const TrainConfig& c) {
+  const auto check_weight = [](double value, const char* option) {
+    if (!std::isfinite(value) || value < 0)
+      throw Error(std::string(option) + " " + csv_number(value) + ": must be a finite number >= 0");
+  };
+  check_weight(c.lambdas.content, "--lambda-content");
+  check_weight(c.lambdas.style, "--lambda-style");
+  check_weight(c.lambdas.adv, "--lambda-adv");
+  check_weight(c.lambdas.tv, "--lambda-tv");
+  check_weight(c.lr_g, "--lr-g");
+  check_weight(c.lr_d, "--lr-d");
+  if (c.lambdas.content == 0 && c.lambdas.style == 0 && c.lambdas.adv == 0 && c.lambdas.tv == 0)
+    throw Error(
+        "--lambda-content, --lambda-style, --lambda-adv and --lambda-tv are all 0: there is nothing to train; "
+        "give at least one a positive weight");
+  if (c.size < kMinCrop || c.size % kCropMultiple != 0)
+    throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(kCropMultiple) +
+                " and at least " + std::to_string(kMinCrop));
+  if (c.batch < 1) throw Error("--batch " + std::to_string(c.batch) + ": must be at least 1");
+  if (c.steps < 0) throw Error("--steps " + std::to_string(c.steps) + ": must be >= 0");
+  if (c.out_dir.empty()) throw Error("--out: a run folder is required");
+  check_vgg_layers(c.content_layers, "--content-layers");
+  check_vgg_layers(c.style_layers, "--style-layers");
+}
+
+Image read_style_image(const std::string& path, int size, bool adversarial) {
   Image style = read_png(path);
+  if (!adversarial) {
+    // Only the Gram targets use it, over the whole image: VGG's smallest input is enough.
+    if (style.width < Vgg19Features::kMinSide || style.height < Vgg19Features::kMinSide)
+      throw Error(path + ": the style image is " + std::to_string(style.width) + "x" + std::to_string(style.height) +
+                  ", smaller than VGG-19's " + std::to_string(Vgg19Features::kMinSide) + " pixels; use a larger image");
+    return style;
+  }
   if (style.width < size || style.height < size)
     throw Error(path + ": the style image is " + std::to_string(style.width) + "x" + std::to_string(style.height) +
                 ", smaller than --size " + std::to_string(size) +
@@ -71,17 +113,13 @@ Image read_style_image(const std::string& path, int size) {
 
 TrainConfig Trainer::saved_config(const std::string& out_dir) { return RunFolder(out_dir).saved_config(); }
 
-Trainer::Trainer(const TrainConfig& config, bool resume) : Trainer(config, resume, false) {}
+Trainer::Trainer(const TrainConfig& config, bool resume, const ReadProgress& on_photo_read)
+    : Trainer(config, resume, false, on_photo_read) {}
 
-Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
+Trainer::Trainer(const TrainConfig& config, bool resume, bool planning, const ReadProgress& on_photo_read)
     : config_(config), folder_(config.out_dir), device_(Device::parse(config.device)), objective_(config.lambdas) {
   const TrainConfig& c = config_;
-  if (c.size < kMinCrop || c.size % kCropMultiple != 0)
-    throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(kCropMultiple) +
-                " and at least " + std::to_string(kMinCrop));
-  if (c.batch < 1) throw Error("--batch must be at least 1");
-  if (c.steps < 0) throw Error("--steps must be >= 0");
-  if (c.out_dir.empty()) throw Error("--out: a run folder is required");
+  check_train_config(c);
   check_device(device_);
   check_vgg_layers(c.content_layers, "--content-layers");
   check_vgg_layers(c.style_layers, "--style-layers");
@@ -96,16 +134,18 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning)
   }
 
   // Inputs first: a bad path fails before anything is written.
-  style_image_ = read_style_image(c.style_path, c.size);
-  data_ = std::make_unique<ContentDataset>(c.content_dir, c.size, c.seed);
+  style_image_ = read_style_image(c.style_path, c.size, objective_.adversarial());
+  data_ = std::make_unique<ContentDataset>(c.content_dir, c.size, c.seed, on_photo_read);
   RandomStream init(c.seed);
   generator_ = labelled(kParametersG, [&] { return std::make_unique<Generator>(c.generator, init, c.dtype, device_); });
-  discriminator_ =
-      labelled(kParametersD, [&] { return std::make_unique<Discriminator>(c.discriminator, init, c.dtype, device_); });
+  // --lambda-adv 0: no discriminator at all (not built, trained, saved or loaded).
+  if (objective_.adversarial())
+    discriminator_ = labelled(kParametersD,
+                              [&] { return std::make_unique<Discriminator>(c.discriminator, init, c.dtype, device_); });
   {
     const AllocationScope scope(kOptimizerState);
     adam_g_ = std::make_unique<nn::Adam>(generator_->parameters(), adam_config_g(c.lr_g));
-    adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), adam_config_d(c.lr_d));
+    if (discriminator_) adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), adam_config_d(c.lr_d));
   }
   // A damaged checkpoint fails here, before the VGG (and its warning for --vgg random) and before any write.
   if (resume && !planning) load_checkpoint();
@@ -134,16 +174,17 @@ MemoryEstimate Trainer::estimate_memory(const TrainConfig& config) {
   const Device device = Device::parse(config.device);
   const MemoryPlan plan(device.is_cuda());
   {
-    Trainer trainer(config, false, true);
+    Trainer trainer(config, false, true, {});
     std::int64_t vgg_parameters = 0;
     for (const nn::NamedParameter& p : trainer.vgg_->named_parameters()) vgg_parameters += p.variable.value().numel();
     estimate.parameters["G"] = parameter_count(*trainer.generator_);
-    estimate.parameters["D"] = parameter_count(*trainer.discriminator_);
+    estimate.parameters["D"] = trainer.discriminator_ ? parameter_count(*trainer.discriminator_) : 0;
     estimate.parameters["VGG"] = vgg_parameters;
     trainer.train_step();
   }
   estimate.peak = plan.peak();
   estimate.at_peak = plan.at_peak();
+  estimate.refusal = plan.refusal();
   return estimate;
 }
 
@@ -156,13 +197,17 @@ StepLog Trainer::train_step() {
   log.step = step_ + 1;
   log.lambdas = c.lambdas;
 
-  last_content_ = data_->next_batch(c.batch);
-  last_style_.clear();
-  for (int i = 0; i < c.batch; ++i)
-    last_style_.push_back(random_crop(style_image_, c.size, c.size,
-                                      mix_seed(c.seed ^ kStyleCropStream, std::uint64_t(step_), std::uint64_t(i))));
+  const bool planning = memory_planning();
+  if (!planning) {
+    last_content_ = data_->next_batch(c.batch);
+    last_style_.clear();
+    for (int i = 0; i < (objective_.adversarial() ? c.batch : 0); ++i)
+      last_style_.push_back(random_crop(style_image_, c.size, c.size,
+                                        mix_seed(c.seed ^ kStyleCropStream, std::uint64_t(step_), std::uint64_t(i))));
+  }
   const AllocationScope inputs(kInputs);
-  const Tensor content = images_to_tensor(last_content_, c.dtype, device_);
+  const Tensor content =
+      planning ? planned_images(c.batch, c.size, c.dtype, device_) : images_to_tensor(last_content_, c.dtype, device_);
   const auto targets = perceptual_->content_targets(content);
 
   const Variable output = labelled(kActivationsG, [&] { return (*generator_)(Variable(content)); });
@@ -170,7 +215,8 @@ StepLog Trainer::train_step() {
   // (a) D step on L_D with G fixed: y enters detached.
   if (objective_.adversarial()) {
     adam_d_->zero_grad();
-    const Variable real = Variable(images_to_tensor(last_style_, c.dtype, device_));
+    const Variable real = Variable(planning ? planned_images(c.batch, c.size, c.dtype, device_)
+                                            : images_to_tensor(last_style_, c.dtype, device_));
     const AllocationScope activations_d(kActivationsD);
     const Variable score_real = (*discriminator_)(real);
     const Variable score_fake = (*discriminator_)(output.detach());
@@ -186,6 +232,7 @@ StepLog Trainer::train_step() {
       return 0;
     });
     log.grad_norm_d = gradient_norm(discriminator_->parameters());
+    const autograd::LayerScope scope("D");  // --detect-anomaly: "layer D, parameter '...'"
     adam_d_->step();
   }
 
@@ -218,7 +265,10 @@ StepLog Trainer::train_step() {
     return 0;
   });
   log.grad_norm_g = gradient_norm(generator_->parameters());
-  adam_g_->step();
+  {
+    const autograd::LayerScope scope("G");
+    adam_g_->step();
+  }
 
   last_output_ = output.value();
   ++step_;
@@ -274,27 +324,29 @@ void Trainer::stop_non_finite(long long step, const std::string& what, const std
 
 void Trainer::write_sample() const {
   if (last_content_.empty()) return;
-  folder_.write_sample(step_, last_content_[0], tensor_to_image(last_output_, 0), last_style_[0]);
+  // Without D there are no style crops (the style image may be smaller than --size): the whole image, resized.
+  const Image style = last_style_.empty() ? resize(style_image_, config_.size, config_.size) : last_style_[0];
+  folder_.write_sample(step_, last_content_[0], tensor_to_image(last_output_, 0), style);
 }
 
 void Trainer::save_checkpoint() const {
   std::vector<SafetensorsEntry> entries;
   const auto g = generator_->named_parameters();
-  const auto d = discriminator_->named_parameters();
+  const auto d = discriminator_ ? discriminator_->named_parameters() : std::vector<nn::NamedParameter>{};
   append_parameters(entries, "G.", g);
   append_parameters(entries, "D.", d);
   for (std::size_t i = 0; i < g.size(); ++i) {
     entries.push_back({"adam_g.m." + g[i].name, adam_g_->first_moment(i)});
     entries.push_back({"adam_g.v." + g[i].name, adam_g_->second_moment(i)});
   }
-  for (std::size_t i = 0; i < d.size(); ++i) {
+  for (std::size_t i = 0; i < d.size() && adam_d_; ++i) {
     entries.push_back({"adam_d.m." + d[i].name, adam_d_->first_moment(i)});
     entries.push_back({"adam_d.v." + d[i].name, adam_d_->second_moment(i)});
   }
   const ContentDataset::State& data = data_->state();
   entries.push_back({"step", std::vector<std::int64_t>{step_}});
   entries.push_back({"adam_g.steps", std::vector<std::int64_t>{adam_g_->steps()}});
-  entries.push_back({"adam_d.steps", std::vector<std::int64_t>{adam_d_->steps()}});
+  if (adam_d_) entries.push_back({"adam_d.steps", std::vector<std::int64_t>{adam_d_->steps()}});
   entries.push_back({"data.epoch_position", std::vector<std::int64_t>{data.epoch, data.position}});
   entries.push_back({"data.order", data.order});
   entries.push_back({"rng.seed", std::vector<std::uint64_t>{config_.seed}});
@@ -307,7 +359,7 @@ void Trainer::load_checkpoint() {
   const std::string path = folder_.checkpoint_path();
   const SafetensorsFile file = SafetensorsFile::open(path);
   const auto g = generator_->named_parameters();
-  const auto d = discriminator_->named_parameters();
+  const auto d = discriminator_ ? discriminator_->named_parameters() : std::vector<nn::NamedParameter>{};
   load_parameters(file, "G.", g);
   load_parameters(file, "D.", d);
   auto load_moments = [&](nn::Adam& adam, const std::string& prefix, const std::vector<nn::NamedParameter>& params) {
@@ -324,7 +376,7 @@ void Trainer::load_checkpoint() {
     adam.set_steps(steps[0]);
   };
   load_moments(*adam_g_, "adam_g.", g);
-  load_moments(*adam_d_, "adam_d.", d);
+  if (adam_d_) load_moments(*adam_d_, "adam_d.", d);
   const std::vector<std::int64_t> step = file.read_int64("step");
   const std::vector<std::int64_t> position = file.read_int64("data.epoch_position");
   if (step.size() != 1 || step[0] < 0 || position.size() != 2)

@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "apps/gan/config.h"
 #include "apps/gan/dataset.h"
 #include "apps/gan/losses.h"
 #include "apps/gan/models.h"
-#include "apps/gan/config.h"
 #include "apps/gan/objective.h"
 #include "apps/gan/run_folder.h"
 #include "engine/error.h"
@@ -50,14 +50,17 @@ struct MemoryEstimate {
   std::size_t peak = 0;
   std::map<std::string, std::size_t> at_peak;
   std::map<std::string, std::int64_t> parameters;  // element counts of G, D and VGG
+  std::string refusal;  // why a real run would stop at these sizes ("" when it would not): MemoryPlan::refusal
 };
 
 class Trainer {
  public:
   // Starts a new run in config.out_dir (a new or empty folder), or with `resume` loads out_dir/checkpoint.safetensors
   // and continues from its step. Either way the run folder is locked for the trainer's lifetime (RunFolder::lock),
-  // after every input has been read and before anything is written.
-  Trainer(const TrainConfig& config, bool resume);
+  // after every input has been read and before anything is written. `on_photo_read(done, total)` reports the
+  // reading of the content photos (progress of a setup that can take a while).
+  using ReadProgress = std::function<void(std::size_t, std::size_t)>;
+  Trainer(const TrainConfig& config, bool resume, const ReadProgress& on_photo_read = {});
   ~Trainer();
 
   // The peak device memory from constructing a trainer for `config` (models, Adam state, VGG, style targets) to
@@ -86,10 +89,11 @@ class Trainer {
   void save_checkpoint() const;  // checkpoint.safetensors and generator.safetensors, atomically
   void write_sample() const;     // samples/step_NNNNNN.png: content | stylised | style crop
   const Generator& generator() const { return *generator_; }
-  const Discriminator& discriminator() const { return *discriminator_; }
+  // Null with --lambda-adv 0: there is no discriminator then.
+  const Discriminator* discriminator() const { return discriminator_.get(); }
 
  private:
-  Trainer(const TrainConfig& config, bool resume, bool planning);
+  Trainer(const TrainConfig& config, bool resume, bool planning, const ReadProgress& on_photo_read);
   void load_checkpoint();  // reads only
   // save_checkpoint for run(): a failure (a full disk) stops training with an error that also says which
   // checkpoint is kept and how to continue.
@@ -118,7 +122,12 @@ class Trainer {
 std::unique_ptr<Vgg19Features> make_vgg(const std::string& vgg, Pool pool, std::uint64_t seed, DType dtype,
                                         const Device& device);
 
-// Reads a style image for crops of size x size: throws if it is smaller than that on either side.
-Image read_style_image(const std::string& path, int size);
+// Checks the settings a run cannot start with, naming the option: loss weights and learning rates that are negative
+// or not finite, all four loss weights 0, a bad --size, --batch or --steps, unknown or repeated VGG layers.
+void check_train_config(const TrainConfig& config);
+
+// Reads a style image. With a discriminator (`adversarial`) D's real samples are size x size crops of it, so it
+// must be at least that on each side; without one only VGG's smallest input.
+Image read_style_image(const std::string& path, int size, bool adversarial = true);
 
 }  // namespace gramgan::gan

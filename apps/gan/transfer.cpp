@@ -11,7 +11,8 @@ namespace gramgan::gan {
 namespace {}  // namespace
 
 Image transfer(const Vgg19Features& vgg, const Image& content, const Image& style, const TransferConfig& config,
-               DType dtype, const Device& device, const std::function<void(const TransferStep&)>& on_step) {
+               DType dtype, const Device& device, const std::function<void(const TransferStep&)>& on_step,
+               const std::function<bool()>& stop) {
   if (config.steps < 0) throw Error("--steps must be >= 0");
   const PerceptualLoss loss(vgg, config.content_layers, config.style_layers, images_to_tensor({style}, dtype, device),
                             config.tv_mode);
@@ -24,7 +25,7 @@ Image transfer(const Vgg19Features& vgg, const Image& content, const Image& styl
   nn::Adam adam({z}, AdamConfig{.lr = config.lr});
 
   Tensor pixels;
-  for (int step = 1; step <= config.steps; ++step) {
+  for (int step = 1; step <= config.steps && !(stop && stop()); ++step) {
     adam.zero_grad();
     const Variable image = autograd::activation(Activation::tanh_unit, z);
     const PerceptualTerms terms = loss(image, targets);

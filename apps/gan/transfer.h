@@ -29,8 +29,10 @@ struct TransferStep {
   double content = 0, style = 0, tv = 0, total = 0;
 };
 
-// `content` and `style` at the sizes to use (the caller scales them). Returns the stylised image.
+// `content` and `style` at the sizes to use (the caller scales them). Returns the stylised image. `stop` is polled
+// between steps (a signal); when it says stop, the image of the last finished step is returned.
 Image transfer(const Vgg19Features& vgg, const Image& content, const Image& style, const TransferConfig& config,
-               DType dtype, const Device& device, const std::function<void(const TransferStep&)>& on_step = {});
+               DType dtype, const Device& device, const std::function<void(const TransferStep&)>& on_step = {},
+               const std::function<bool()>& stop = {});
 
 }  // namespace gramgan::gan

@@ -56,6 +56,9 @@ void check_vgg_layers(const std::vector<std::string>& layers, const std::string&
     for (const std::string& n : names) valid += (valid.empty() ? "" : ", ") + n;
     throw Error(option + ": unknown VGG-19 layer '" + layer + "'; valid layers: " + valid);
   }
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (std::find(layers.begin(), layers.begin() + i, layers[i]) != layers.begin() + i)
+      throw Error(option + ": layer '" + layers[i] + "' is given twice; list each layer once");
 }
 
 Vgg19Features::Vgg19Features(Pool pool, DType dtype, const Device& device) : pool_(pool) {

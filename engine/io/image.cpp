@@ -115,11 +115,16 @@ std::uint64_t splitmix64_next(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
+// "photo.png: resize" for an image read from a file, else "resize".
+std::string context_of(const Image& image, const std::string& op) {
+  return image.source.empty() ? op : image.source + ": " + op;
+}
+
 void check_crop_size(const Image& image, int width, int height, const char* op) {
-  check_image(image, op);
+  check_image(image, context_of(image, op));
   if (width <= 0 || height <= 0 || width > image.width || height > image.height)
-    throw Error(std::string(op) + ": crop size " + size_text(width, height) + " must be positive and fit in the " +
-                size_text(image.width, image.height) + " image");
+    throw Error(context_of(image, op) + ": crop size " + size_text(width, height) +
+                " must be positive and fit in the " + size_text(image.width, image.height) + " image");
 }
 
 }  // namespace
@@ -139,37 +144,46 @@ void check_image(const Image& image, const std::string& context) {
 }
 
 Image resize(const Image& image, int width, int height) {
-  check_image(image, "resize");
-  check_size(width, height, "resize: target");
+  check_image(image, context_of(image, "resize"));
+  check_size(width, height, context_of(image, "resize " + size_text(image.width, image.height) + " to"));
   if (width == image.width && height == image.height) return image;
   // The order with the smaller intermediate costs less and cannot exceed the larger of the two ends.
   const bool width_first =
       static_cast<std::int64_t>(width) * image.height <= static_cast<std::int64_t>(image.width) * height;
-  if (width_first) return resize_height(resize_width(image, width), height);
-  return resize_width(resize_height(image, height), width);
+  Image out = width_first ? resize_height(resize_width(image, width), height)
+                          : resize_width(resize_height(image, height), width);
+  out.source = image.source;
+  return out;
 }
 
 Image resize_short_side(const Image& image, int short_side) {
-  check_image(image, "resize_short_side");
+  check_image(image, context_of(image, "resize_short_side"));
   if (short_side <= 0) throw Error("resize_short_side: short side must be positive, got " + std::to_string(short_side));
   const auto scaled = [&](int side, int other) {
     return static_cast<int>(std::max(1L, std::lround(static_cast<double>(side) * short_side / other)));
   };
-  if (image.width <= image.height) return resize(image, short_side, scaled(image.height, image.width));
-  return resize(image, scaled(image.width, image.height), short_side);
+  const int width = image.width <= image.height ? short_side : scaled(image.width, image.height);
+  const int height = image.width <= image.height ? scaled(image.height, image.width) : short_side;
+  if (width > kMaxImageSide || height > kMaxImageSide || std::int64_t{width} * height > kMaxImagePixels)
+    throw Error(context_of(image, "a " + size_text(image.width, image.height) + " image scaled to a short side of " +
+                                      std::to_string(short_side) + " would be " + size_text(width, height) +
+                                      ", over the limit (" + std::to_string(kMaxImageSide) + " per side, " +
+                                      std::to_string(kMaxImagePixels) + " pixels); crop or remove it"));
+  return resize(image, width, height);
 }
 
 Image crop(const Image& image, int x, int y, int width, int height) {
   check_crop_size(image, width, height, "crop");
   if (x < 0 || y < 0 || x > image.width - width || y > image.height - height)
-    throw Error("crop: " + size_text(width, height) + " window at (" + std::to_string(x) + ", " + std::to_string(y) +
-                ") does not fit in the " + size_text(image.width, image.height) + " image");
+    throw Error(context_of(image, "crop") + ": " + size_text(width, height) + " window at (" + std::to_string(x) +
+                ", " + std::to_string(y) + ") does not fit in the " + size_text(image.width, image.height) + " image");
   Image out = blank(width, height);
   for (int c = 0; c < Image::kChannels; ++c)
     for (int row = 0; row < height; ++row) {
       const float* src = &image.pixels[c * image.plane_size() + static_cast<std::size_t>(y + row) * image.width + x];
       std::copy(src, src + width, &out.at(c, row, 0));
     }
+  out.source = image.source;
   return out;
 }
 

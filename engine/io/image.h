@@ -28,6 +28,9 @@ struct Image {
 
   int width = 0, height = 0;
   std::vector<float> pixels;  // (3, height, width)
+  // The file it was read from (read_png), "" for a computed image; resize and the crops keep it and their errors
+  // name it, so a photo that cannot be used is named wherever the failure is found.
+  std::string source = {};
 
   std::size_t plane_size() const { return static_cast<std::size_t>(width) * static_cast<std::size_t>(height); }
   float& at(int c, int y, int x) { return pixels[c * plane_size() + static_cast<std::size_t>(y) * width + x]; }

@@ -231,20 +231,27 @@ Image decode_png(const std::string& path, ByteSource& input) {
   Image image = make_image(width, height);
   const std::size_t plane = image.plane_size();
   const std::size_t pixel_bytes = layout.channels * sample_bytes;
-  // Gray (+alpha) feeds all three planes from sample 0; RGB(A) takes samples 0..2; alpha is never read.
+  // Gray (+alpha) feeds all three planes from sample 0; RGB(A) takes samples 0..2; alpha, the last sample of 2 or 4,
+  // composites the colour onto kPngBackground.
   const bool gray = layout.channels < 3;
+  const bool alpha = layout.channels == 2 || layout.channels == 4;
+  const auto value = [&](const png_byte* sample) {
+    return sample_bytes == 2 ? static_cast<float>(sample[0] << 8 | sample[1]) / 65535.0f
+                             : static_cast<float>(sample[0]) / 255.0f;
+  };
   for (int y = 0; y < height; ++y) {
     const png_byte* row = rows[y];
     for (int x = 0; x < width; ++x) {
       const png_byte* pixel = row + x * pixel_bytes;
       const std::size_t offset = static_cast<std::size_t>(y) * width + x;
+      const float a = alpha ? value(pixel + (layout.channels - 1) * sample_bytes) : 1.0f;
       for (int c = 0; c < Image::kChannels; ++c) {
-        const png_byte* sample = pixel + (gray ? 0 : c * sample_bytes);
-        image.pixels[c * plane + offset] = sample_bytes == 2 ? static_cast<float>(sample[0] << 8 | sample[1]) / 65535.0f
-                                                             : static_cast<float>(sample[0]) / 255.0f;
+        const float colour = value(pixel + (gray ? 0 : c * sample_bytes));
+        image.pixels[c * plane + offset] = alpha ? a * colour + (1.0f - a) * kPngBackground : colour;
       }
     }
   }
+  image.source = path;
   return image;
 }
 
