@@ -36,26 +36,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using gramgan::test::CliResult;
+using gramgan::test::snapshot;
+using gramgan::test::expect_cli_error;
 using gramgan::test::noise_image;
 using gramgan::test::read_file;
 using gramgan::test::run_cli;
 using gramgan::test::TempDir;
-
-// Exit status 2 and one stderr line "gramgan: error: ..." naming `fragment`.
-void expect_usage_error(const CliResult& r, const std::string& fragment) {
-  EXPECT_EQ(r.status, 2) << "stderr: " << r.err;
-  EXPECT_EQ(r.err.rfind("gramgan: error: ", 0), 0u) << "stderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
-  EXPECT_NE(r.err.find(fragment), std::string::npos) << "expected '" << fragment << "' in stderr: " << r.err;
-}
-
-// Every regular file under `dir` and its bytes.
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
-  return files;
-}
 
 bool is_fifo(const std::string& path) {
   struct stat st {};
@@ -134,7 +120,7 @@ TEST_F(CliFiles, TransferRefusesAnOutThatIsItsContentOrStyle) {
   const std::string before_photo = read_file(photo), before_style = read_file(style);
   for (const std::string& out : {photo, relative, dir_ / "link.png", style, dir_ / "hard.png"}) {
     SCOPED_TRACE(out);
-    expect_usage_error(run_cli(transfer(out)), "would overwrite the input");
+    expect_cli_error(run_cli(transfer(out)), "would overwrite the input");
   }
   EXPECT_EQ(read_file(photo), before_photo);
   EXPECT_EQ(read_file(style), before_style);
@@ -146,9 +132,9 @@ TEST_F(CliFiles, StylizeRefusesAnOutThatIsAnInputOrTheModel) {
   fs::create_hard_link(photo, dir_ / "hard.png");
   fs::create_symlink(generator_file(), dir_ / "model_link.png");
   const auto before = snapshot(dir_.path());
-  expect_usage_error(run_cli(stylize({photo}, dir_ / "hard.png")), "would overwrite the input");
-  expect_usage_error(run_cli(stylize({photo}, dir_ / "model_link.png")), "would overwrite the input");
-  expect_usage_error(run_cli(stylize({photo}, generator_file())), "would overwrite the input");
+  expect_cli_error(run_cli(stylize({photo}, dir_ / "hard.png")), "would overwrite the input");
+  expect_cli_error(run_cli(stylize({photo}, dir_ / "model_link.png")), "would overwrite the input");
+  expect_cli_error(run_cli(stylize({photo}, generator_file())), "would overwrite the input");
   EXPECT_TRUE(snapshot(dir_.path()) == before) << "a refused stylize wrote or changed a file";
 }
 
@@ -159,13 +145,13 @@ TEST_F(CliFiles, BadOutputsFailBeforeTheWork) {
   generator_file();
   const auto before = snapshot(dir_.path());
   const auto start = std::chrono::steady_clock::now();
-  expect_usage_error(run_cli(transfer(dir_ / "file.txt/out.png", "", "", "1000000")), "file.txt");
-  expect_usage_error(run_cli(transfer(dir_ / "folder", "", "", "1000000")), "a folder");
-  expect_usage_error(run_cli(stylize({dir_ / "photo.png", dir_ / "style.png"}, dir_ / "file.txt")),
+  expect_cli_error(run_cli(transfer(dir_ / "file.txt/out.png", "", "", "1000000")), "file.txt");
+  expect_cli_error(run_cli(transfer(dir_ / "folder", "", "", "1000000")), "a folder");
+  expect_cli_error(run_cli(stylize({dir_ / "photo.png", dir_ / "style.png"}, dir_ / "file.txt")),
                      "not a folder");
-  expect_usage_error(run_cli(stylize({dir_ / "photo.png"}, dir_ / "file.txt/x/out.png")), "file.txt");
-  expect_usage_error(run_cli(train(dir_ / "file.txt", 1000000)), "not a folder");
-  expect_usage_error(run_cli(train(dir_ / "file.txt/run", 1000000)), "file.txt");
+  expect_cli_error(run_cli(stylize({dir_ / "photo.png"}, dir_ / "file.txt/x/out.png")), "file.txt");
+  expect_cli_error(run_cli(train(dir_ / "file.txt", 1000000)), "not a folder");
+  expect_cli_error(run_cli(train(dir_ / "file.txt/run", 1000000)), "file.txt");
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60.0);
   EXPECT_TRUE(snapshot(dir_.path()) == before) << "a refused command wrote or changed a file";
 }
@@ -185,16 +171,16 @@ TEST_F(CliFiles, MissingParentFoldersAreCreated) {
 TEST_F(CliFiles, OutputsNeverReplaceAFifoDeviceOrSocket) {
   const std::string fifo = dir_ / "fifo.png";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0) << std::strerror(errno);
-  expect_usage_error(run_cli(transfer(fifo)), "a FIFO");
-  expect_usage_error(run_cli(stylize({dir_ / "photo.png"}, fifo)), "a FIFO");
+  expect_cli_error(run_cli(transfer(fifo)), "a FIFO");
+  expect_cli_error(run_cli(stylize({dir_ / "photo.png"}, fifo)), "a FIFO");
   fs::create_symlink(fifo, dir_ / "to_fifo.png");
-  expect_usage_error(run_cli(transfer(dir_ / "to_fifo.png")), "a FIFO");
+  expect_cli_error(run_cli(transfer(dir_ / "to_fifo.png")), "a FIFO");
   EXPECT_TRUE(is_fifo(fifo));
 
   // A device node of our own (the null device's numbers), never a real one in /dev.
   const std::string device = dir_ / "null.png";
   if (::mknod(device.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0) {
-    expect_usage_error(run_cli(stylize({dir_ / "photo.png"}, device)), "a character device");
+    expect_cli_error(run_cli(stylize({dir_ / "photo.png"}, device)), "a character device");
     struct stat st {};
     ASSERT_EQ(::lstat(device.c_str(), &st), 0);
     EXPECT_TRUE(S_ISCHR(st.st_mode));
@@ -207,7 +193,7 @@ TEST_F(CliFiles, OutputsNeverReplaceAFifoDeviceOrSocket) {
   if (fd >= 0 && socket_path.size() < sizeof address.sun_path) {
     std::strcpy(address.sun_path, socket_path.c_str());
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
-    expect_usage_error(run_cli(transfer(socket_path)), "a socket");
+    expect_cli_error(run_cli(transfer(socket_path)), "a socket");
     struct stat st {};
     ASSERT_EQ(::lstat(socket_path.c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
@@ -239,7 +225,7 @@ TEST_F(CliFiles, NewRunRefusesAFolderThatIsNotEmpty) {
   const fs::path other = dir_.path() / "other";
   fs::create_directories(other);
   std::ofstream(other / "notes.txt") << "mine\n";
-  expect_usage_error(run_cli(train(other.string(), 1)), "notes.txt");
+  expect_cli_error(run_cli(train(other.string(), 1)), "notes.txt");
   EXPECT_EQ(snapshot(other), (std::map<std::string, std::string>{{"notes.txt", "mine\n"}}));
 
   // The files of a run killed before its first checkpoint: nothing to resume, and not overwritten.
@@ -248,7 +234,7 @@ TEST_F(CliFiles, NewRunRefusesAFolderThatIsNotEmpty) {
   std::ofstream(stopped / "config.json") << "{}\n";
   std::ofstream(stopped / "log.csv") << "step\n";
   const auto before = snapshot(stopped);
-  expect_usage_error(run_cli(train(stopped.string(), 1)), "stopped before its first checkpoint");
+  expect_cli_error(run_cli(train(stopped.string(), 1)), "stopped before its first checkpoint");
   EXPECT_TRUE(snapshot(stopped) == before) << "a refused run changed the folder";
 
   // An empty folder is fine.
@@ -265,8 +251,8 @@ TEST_F(CliFiles, ASecondProcessOnARunFolderIsRefused) {
   const bool started = wait_for([&] { return fs::exists(fs::path(run) / "log.csv") && log_rows(run) >= 1; });
   if (started) {
     const std::string holder = "pid " + std::to_string(pid);
-    expect_usage_error(run_cli({"train", "--resume", "--out", run, "--device", "cpu"}), holder);
-    expect_usage_error(run_cli(train(run, 3)), holder);
+    expect_cli_error(run_cli({"train", "--resume", "--out", run, "--device", "cpu"}), holder);
+    expect_cli_error(run_cli(train(run, 3)), holder);
   }
   ::kill(pid, SIGTERM);
   EXPECT_EQ(gramgan::test::wait_cli(pid), 128 + SIGTERM) << read_file(dir_.path() / "first.err");
@@ -384,7 +370,7 @@ TEST_F(CliFiles, RunFoldersAreNeverReadAsContent) {
   EXPECT_EQ(nlohmann::json::parse(read_file(fs::path(run) / "config.json")).at("content_images").get<int>(), 2);
   const CliResult resumed = run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu"});
   EXPECT_EQ(resumed.status, 0) << resumed.err;
-  expect_usage_error(run_cli(train(dir_ / "run2", 1, run)), "a run folder");
+  expect_cli_error(run_cli(train(dir_ / "run2", 1, run)), "a run folder");
   EXPECT_FALSE(fs::exists(dir_.path() / "run2"));
 }
 
@@ -402,7 +388,7 @@ TEST_F(CliFiles, ResumeStoresAbsoluteInputsAndReachesMovedOnes) {
 
   fs::rename(dir_.path() / "style.png", dir_.path() / "moved_style.png");
   fs::rename(dir_.path() / "content", dir_.path() / "moved_content");
-  expect_usage_error(run_cli({"train", "--resume", "--out", run, "--steps", "2", "--device", "cpu"}), "style.png");
+  expect_cli_error(run_cli({"train", "--resume", "--out", run, "--steps", "2", "--device", "cpu"}), "style.png");
   std::ofstream(fs::path(run) / "config.json") << "{ damaged";
   const CliResult r = run_cli({"train", "--resume", "--out", run, "--steps", "2", "--device", "cpu", "--content",
                                dir_ / "moved_content", "--style", dir_ / "moved_style.png"});
@@ -415,7 +401,7 @@ TEST_F(CliFiles, ResumeStoresAbsoluteInputsAndReachesMovedOnes) {
   // A re-pointed content folder with other photos does not fit the saved data order.
   fs::create_directories(dir_.path() / "three");
   for (int i = 0; i < 3; ++i) fs::copy_file(dir_ / "photo.png", dir_ / ("three/" + std::to_string(i) + ".png"));
-  expect_usage_error(run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--content",
+  expect_cli_error(run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--content",
                               dir_ / "three"}),
                      "data order");
 }
@@ -426,7 +412,7 @@ TEST_F(CliFiles, ResumeRefusesStepsAtOrBelowTheCheckpointAndNamesIgnoredOptions)
   const auto before = snapshot(run);
   for (const char* steps : {"2", "1"}) {
     SCOPED_TRACE(steps);
-    expect_usage_error(run_cli({"train", "--resume", "--out", run, "--steps", steps, "--device", "cpu"}),
+    expect_cli_error(run_cli({"train", "--resume", "--out", run, "--steps", steps, "--device", "cpu"}),
                        "already at step 2");
   }
   EXPECT_TRUE(snapshot(run) == before) << "a refused resume changed the run folder";

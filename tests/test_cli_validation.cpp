@@ -25,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using gramgan::test::CliResult;
+using gramgan::test::expect_cli_error;
 using gramgan::test::noise_image;
 using gramgan::test::read_file;
 using gramgan::test::run_cli;
@@ -32,14 +33,8 @@ using gramgan::test::spawn_cli;
 using gramgan::test::TempDir;
 using gramgan::test::wait_cli;
 
-// Exit status 2 and one stderr line "gramgan: error: ..." holding every fragment.
-void expect_refused(const CliResult& r, const std::vector<std::string>& fragments) {
-  EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("gramgan: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  for (const std::string& fragment : fragments)
-    EXPECT_NE(r.err.find(fragment), std::string::npos) << "'" << fragment << "' missing in: " << r.err;
-}
+// cli_runner.h's check, taking a braced list of fragments.
+void expect_refused(const CliResult& r, const std::vector<std::string>& fragments) { expect_cli_error(r, fragments); }
 
 class CliValidation : public ::testing::Test {
  protected:
