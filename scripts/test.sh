@@ -24,7 +24,7 @@ if [ "$sanitize" = 1 ]; then
   echo "== sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer, cpu backend) =="
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRAMGAN_SANITIZE=ON -DGRAMGAN_BENCHMARKS=OFF
   cmake --build build-asan -j "$(nproc)"
-  ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:allocator_may_return_null=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir build-asan --output-on-failure --timeout 900 -j "$(nproc)"
 fi
 
