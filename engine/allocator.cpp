@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <new>
 
 #include <unistd.h>
@@ -96,13 +97,8 @@ std::string out_of_memory_message(const std::string& device_name, const std::str
          " held by gramgan's tensors; " + out_of_memory_advice();
 }
 
-CachingAllocator::CachingAllocator(std::string device_name, std::function<void*(std::size_t)> raw_allocate,
-                                   std::function<void(void*)> raw_free,
-                                   std::function<std::pair<std::size_t, std::size_t>()> memory_info)
-    : device_name_(std::move(device_name)),
-      raw_allocate_(std::move(raw_allocate)),
-      raw_free_(std::move(raw_free)),
-      memory_info_(std::move(memory_info)) {}
+CachingAllocator::CachingAllocator(std::string device_name, DeviceMemoryCalls calls, Mode mode)
+    : device_name_(std::move(device_name)), calls_(std::move(calls)), mode_(mode) {}
 
 CachingAllocator::~CachingAllocator() {
   const std::lock_guard lock(mutex_);
@@ -120,7 +116,7 @@ std::size_t CachingAllocator::round_size(std::size_t bytes) {
 
 void* CachingAllocator::allocate(std::size_t bytes) {
   if (bytes == 0) return nullptr;
-  const std::size_t size = round_size(bytes);
+  const std::size_t size = block_size(bytes);
   const std::lock_guard lock(mutex_);
   if (const auto it = free_blocks_.find(size); it != free_blocks_.end() && !it->second.empty()) {
     void* ptr = it->second.back();
@@ -128,13 +124,14 @@ void* CachingAllocator::allocate(std::size_t bytes) {
     count_allocation(stats_, size);
     return ptr;
   }
-  void* ptr = raw_allocate_(size);
+  void* ptr = calls_.allocate(size);
   if (ptr == nullptr) {
     empty_cache_locked();
-    ptr = raw_allocate_(size);
+    ptr = calls_.allocate(size);
   }
   if (ptr == nullptr) {
-    const auto [free_bytes, total_bytes] = memory_info_ ? memory_info_() : std::pair<std::size_t, std::size_t>{0, 0};
+    const auto [free_bytes, total_bytes] =
+        calls_.memory_info ? calls_.memory_info() : std::pair<std::size_t, std::size_t>{0, 0};
     throw Error(
         out_of_memory_message(device_name_, current_allocation_label(), size, free_bytes, total_bytes, stats_.in_use));
   }
@@ -145,10 +142,16 @@ void* CachingAllocator::allocate(std::size_t bytes) {
 
 void CachingAllocator::deallocate(void* ptr, std::size_t bytes) {
   if (ptr == nullptr) return;
-  const std::size_t size = round_size(bytes);
+  const std::size_t size = block_size(bytes);
   const std::lock_guard lock(mutex_);
-  free_blocks_[size].push_back(ptr);
   stats_.in_use -= size;
+  if (mode_ == Mode::exact) {
+    calls_.synchronize();
+    calls_.release(ptr);
+    stats_.reserved -= size;
+    return;
+  }
+  free_blocks_[size].push_back(ptr);
 }
 
 AllocatorStats CachingAllocator::stats() const {
@@ -167,12 +170,21 @@ void CachingAllocator::empty_cache() {
 }
 
 void CachingAllocator::empty_cache_locked() {
+  if (free_blocks_.empty()) return;
+  calls_.synchronize();
   for (auto& [size, blocks] : free_blocks_) {
-    for (void* ptr : blocks) raw_free_(ptr);
+    for (void* ptr : blocks) calls_.release(ptr);
     stats_.reserved -= size * blocks.size();
   }
   free_blocks_.clear();
 }
+
+namespace {
+bool exact_allocator_requested() {
+  const char* value = std::getenv("GRAMGAN_EXACT_ALLOCATOR");
+  return value != nullptr && std::string(value) == "1";
+}
+}  // namespace
 
 Allocator& allocator(const Device& device) {
   check_device(device);
@@ -186,9 +198,13 @@ Allocator& allocator(const Device& device) {
   Allocator*& entry = gpu_allocators[device.index()];
   if (entry == nullptr) {
     const int index = device.index();
-    entry = new CachingAllocator(
-        device.to_string(), [index](std::size_t bytes) { return detail::gpu::allocate(index, bytes); },
-        [index](void* ptr) { detail::gpu::release(index, ptr); }, [index] { return detail::gpu::memory_info(index); });
+    const DeviceMemoryCalls calls{[index](std::size_t bytes) { return detail::gpu::allocate(index, bytes); },
+                                  [index](void* ptr) { detail::gpu::release(index, ptr); },
+                                  [index] { detail::gpu::synchronize(index); },
+                                  [index] { return detail::gpu::memory_info(index); }};
+    entry = new CachingAllocator(device.to_string(), calls,
+                                 exact_allocator_requested() ? CachingAllocator::Mode::exact
+                                                             : CachingAllocator::Mode::caching);
   }
   return *entry;
 }

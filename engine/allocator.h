@@ -3,7 +3,9 @@
 //   cpu:  straight to the simulator's cudaMalloc/cudaFree with exact sizes, so AddressSanitizer sees every
 //         out-of-bounds access a kernel makes.
 //   cuda: a caching allocator (below): cudaMalloc/cudaFree synchronise the device and cost microseconds, and a
-//         training step frees and reallocates the same sizes every iteration.
+//         training step frees and reallocates the same sizes every iteration. GRAMGAN_EXACT_ALLOCATOR=1 makes it
+//         exact instead (every request its own cudaMalloc of exactly its size, freed when the tensor goes), so
+//         compute-sanitizer sees the overruns and stale reads that rounding and reuse would hide.
 #pragma once
 
 #include <cstddef>
@@ -52,19 +54,31 @@ std::string out_of_memory_advice();
 std::string out_of_memory_message(const std::string& device_name, const std::string& label, std::size_t bytes,
                                   std::size_t free_bytes, std::size_t total_bytes, std::size_t in_use);
 
+// What an allocator needs from a device's runtime.
+struct DeviceMemoryCalls {
+  std::function<void*(std::size_t)> allocate;  // nullptr when out of memory
+  std::function<void(void*)> release;
+  std::function<void()> synchronize;  // returns once every kernel queued on the device has finished
+  std::function<std::pair<std::size_t, std::size_t>()> memory_info;  // free and total bytes; may be empty
+};
+
 // Caches freed blocks in free lists keyed by their rounded size and hands them out again for requests of the
 // same rounded size; no splitting or merging. Sizes round up to 512 bytes below 1 MiB and to 128 KiB above,
 // wasting at most 1/8 of a large block.
 //
 // Reusing a block the moment it is freed is safe only because all work on a device goes to its one stream:
-// kernels still reading the old tensor are queued before any that write the new one.
+// kernels still reading the old tensor are queued before any that write the new one. Returning a block to the
+// runtime is not (queued kernels may still use it), so the device is synchronised first.
+//
+// Mode::exact neither rounds nor caches: each request is its own allocation and goes back to the runtime (after
+// a synchronisation) when freed. Slow; for memory checkers.
 class CachingAllocator final : public Allocator {
  public:
-  // raw_allocate returns nullptr when out of memory (then the cache is emptied and the request retried once);
-  // memory_info gives the device's free and total bytes for the error that follows a second failure.
-  CachingAllocator(std::string device_name, std::function<void*(std::size_t)> raw_allocate,
-                   std::function<void(void*)> raw_free,
-                   std::function<std::pair<std::size_t, std::size_t>()> memory_info = {});
+  enum class Mode { caching, exact };
+
+  // When the runtime is out of memory the cache is emptied and the request retried once; memory_info gives the
+  // device's free and total bytes for the error that follows a second failure.
+  CachingAllocator(std::string device_name, DeviceMemoryCalls calls, Mode mode = Mode::caching);
   ~CachingAllocator() override;
 
   static std::size_t round_size(std::size_t bytes);
@@ -76,12 +90,12 @@ class CachingAllocator final : public Allocator {
   void empty_cache() override;
 
  private:
+  std::size_t block_size(std::size_t bytes) const { return mode_ == Mode::exact ? bytes : round_size(bytes); }
   void empty_cache_locked();
 
   std::string device_name_;
-  std::function<void*(std::size_t)> raw_allocate_;
-  std::function<void(void*)> raw_free_;
-  std::function<std::pair<std::size_t, std::size_t>()> memory_info_;
+  DeviceMemoryCalls calls_;
+  Mode mode_;
   mutable std::mutex mutex_;
   std::map<std::size_t, std::vector<void*>> free_blocks_;
   AllocatorStats stats_;

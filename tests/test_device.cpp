@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "engine/allocator.h"
 #include "cudasim/runtime.h"
@@ -108,7 +109,8 @@ TEST(Device, CachingAllocatorRoundsSizes) {
   EXPECT_EQ(CachingAllocator::round_size((1 << 20) + 1), (std::size_t(1) << 20) + 128 * 1024);
 }
 
-// The caching allocator over simulator memory with a byte budget, so running out can be provoked.
+// The caching allocator over simulator memory with a byte budget, so running out can be provoked. `events` logs
+// the runtime calls in order ("sync", "free"), to check that nothing goes back to the runtime unsynchronised.
 struct BudgetedRaw {
   explicit BudgetedRaw(std::size_t bytes) : budget(bytes) {}
 
@@ -116,24 +118,27 @@ struct BudgetedRaw {
   std::size_t used = 0;
   int calls = 0;
   std::map<void*, std::size_t> sizes;
+  std::vector<std::string> events;
 
-  CachingAllocator make() {
-    return CachingAllocator(
-        "test",
-        [this](std::size_t bytes) -> void* {
-          ++calls;
-          if (used + bytes > budget) return nullptr;
-          void* ptr = nullptr;
-          GG_CUDA_CHECK(cudasim::cudaMalloc(&ptr, bytes));
-          used += bytes;
-          sizes[ptr] = bytes;
-          return ptr;
-        },
-        [this](void* ptr) {
-          GG_CUDA_CHECK(cudasim::cudaFree(ptr));
-          used -= sizes.at(ptr);
-          sizes.erase(ptr);
-        });
+  CachingAllocator make(CachingAllocator::Mode mode = CachingAllocator::Mode::caching) {
+    DeviceMemoryCalls runtime;
+    runtime.allocate = [this](std::size_t bytes) -> void* {
+      ++calls;
+      if (used + bytes > budget) return nullptr;
+      void* ptr = nullptr;
+      GG_CUDA_CHECK(cudasim::cudaMalloc(&ptr, bytes));
+      used += bytes;
+      sizes[ptr] = bytes;
+      return ptr;
+    };
+    runtime.release = [this](void* ptr) {
+      GG_CUDA_CHECK(cudasim::cudaFree(ptr));
+      used -= sizes.at(ptr);
+      sizes.erase(ptr);
+      events.push_back("free");
+    };
+    runtime.synchronize = [this] { events.push_back("sync"); };
+    return CachingAllocator("test", runtime, mode);
   }
 };
 
@@ -171,6 +176,32 @@ TEST(Device, CachingAllocatorEmptiesItsCacheBeforeGivingUp) {
   EXPECT_EQ(cache.stats().reserved, 3072u);
   EXPECT_ERROR_MENTIONS(cache.allocate(8192), "out of memory allocating 8192 bytes");
   cache.deallocate(big, 3072);
+}
+
+TEST(Device, CachingAllocatorSynchronisesBeforeReturningBlocks) {
+  BudgetedRaw raw(4096);
+  CachingAllocator cache = raw.make();
+  cache.deallocate(cache.allocate(1024), 1024);
+  cache.deallocate(cache.allocate(2048), 2048);
+  EXPECT_TRUE(raw.events.empty());  // cached, not freed
+  void* big = cache.allocate(3072);  // out of budget: the cache is emptied, one synchronisation before the frees
+  EXPECT_EQ(raw.events, (std::vector<std::string>{"sync", "free", "free"}));
+  cache.deallocate(big, 3072);
+}
+
+TEST(Device, ExactAllocatorNeitherRoundsNorCaches) {
+  BudgetedRaw raw(1 << 20);
+  CachingAllocator exact = raw.make(CachingAllocator::Mode::exact);
+  void* a = exact.allocate(1000);
+  EXPECT_EQ(raw.sizes.at(a), 1000u);
+  EXPECT_EQ(exact.stats().in_use, 1000u);
+  exact.deallocate(a, 1000);
+  EXPECT_EQ(raw.events, (std::vector<std::string>{"sync", "free"}));
+  EXPECT_EQ(exact.stats().reserved, 0u);
+  EXPECT_EQ(raw.used, 0u);
+  void* b = exact.allocate(1000);
+  EXPECT_EQ(raw.calls, 2);  // a fresh runtime allocation, not a reused block
+  exact.deallocate(b, 1000);
 }
 
 TEST(Device, CudaAllocatorCachesTensorMemory) {
