@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs missing packages, builds (both backends when nvcc
-# exists), runs ctest, then builds and runs the suite again under AddressSanitizer + UBSan, then runs each
-# libFuzzer target for 60 s (scripts/fuzz.sh; clang-14).
-# Usage: scripts/test.sh [--no-sanitize] [--no-fuzz]
+# exists), runs ctest, checks the scripts with shellcheck, rehearses the GPU kit when nvcc exists
+# (scripts/gpu-check.sh --rehearse: its packages, configure and sm_90 build, isolated from this machine's), then
+# builds and runs the suite again under AddressSanitizer + UBSan, then runs each libFuzzer target for 60 s
+# (scripts/fuzz.sh; clang-14).
+# Usage: scripts/test.sh [--no-sanitize] [--no-fuzz] [--no-gpu-rehearsal]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sanitize=1
 fuzz=1
+gpu_rehearsal=1
 for arg in "$@"; do
   case "$arg" in
     --no-sanitize) sanitize=0 ;;
     --no-fuzz) fuzz=0 ;;
-    *) echo "usage: scripts/test.sh [--no-sanitize] [--no-fuzz]" >&2; exit 2 ;;
+    --no-gpu-rehearsal) gpu_rehearsal=0 ;;
+    *) echo "usage: scripts/test.sh [--no-sanitize] [--no-fuzz] [--no-gpu-rehearsal]" >&2; exit 2 ;;
   esac
 done
 
 scripts/install-deps.sh
 scripts/build.sh
 ctest --test-dir build --output-on-failure --timeout 600 -j "$(nproc)"
+
+echo "== shellcheck scripts/*.sh .ci/run =="
+shellcheck scripts/*.sh .ci/run
+
+if [ "$gpu_rehearsal" = 1 ] && { command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; }; then
+  echo "== GPU kit rehearsal (scripts/gpu-check.sh --rehearse) =="
+  command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
+  scripts/gpu-prep.sh
+  scripts/gpu-check.sh --rehearse --deadline 2400 build-gpu-rehearsal
+fi
 
 if [ "$sanitize" = 1 ]; then
   echo "== sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer, cpu backend) =="
