@@ -66,11 +66,15 @@ void InstanceNorm2d::collect(const std::string& prefix, std::vector<NamedParamet
 
 // ---- Sequential --------------------------------------------------------------------------------------------------
 
-Variable Sequential::forward(const Variable& x) {
+Variable Sequential::forward(const Variable& x) { return forward(x, {}); }
+
+Variable Sequential::forward(const Variable& x, const LayerDone& on_layer_done) {
   Variable y = x;
+  std::size_t done = 0;
   for (auto& [name, module] : children_) {
     const LayerScope scope(name);
     y = module->forward(y);
+    if (on_layer_done) on_layer_done(++done, children_.size());
   }
   return y;
 }

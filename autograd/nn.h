@@ -5,6 +5,7 @@
 // a RandomStream, so a (seed, offset) pair reproduces a model on every device.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -107,6 +108,10 @@ class Sequential : public Module {
     return ref;
   }
   Variable forward(const Variable& x) override;
+  // Called after each child module with the number done and the total: progress for long passes on the cpu device,
+  // where each layer has finished when its forward returns.
+  using LayerDone = std::function<void(std::size_t done, std::size_t total)>;
+  Variable forward(const Variable& x, const LayerDone& on_layer_done);
   std::size_t size() const { return children_.size(); }
 
  protected:

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "temp_dir.h"
@@ -25,11 +26,10 @@ struct CliResult {
   std::string out, err;
 };
 
-// Starts gramgan with `args`: stdin from /dev/null, stdout and stderr to the given files. Returns the pid, or -1
-// (with a test failure) if it could not start.
-inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
-  std::vector<std::string> argv_storage = {GRAMGAN_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+// Starts `argv_storage` (a program and its arguments): stdin from /dev/null, stdout and stderr to the given files.
+// Returns the pid, or -1 (with a test failure) if it could not start.
+inline pid_t spawn_program(std::vector<std::string> argv_storage, const std::string& out_path,
+                           const std::string& err_path) {
   std::vector<char*> argv;
   for (std::string& arg : argv_storage) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -49,6 +49,13 @@ inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& 
   return pid;
 }
 
+// Starts gramgan with `args`, as spawn_program does.
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
+  std::vector<std::string> argv = {GRAMGAN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_program(std::move(argv), out_path, err_path);
+}
+
 // Waits for `pid`: its exit status, or 128 + the signal that ended it.
 inline int wait_cli(pid_t pid) {
   int status = 0;
@@ -57,12 +64,18 @@ inline int wait_cli(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// Runs gramgan with `args` to completion, stdout and stderr captured separately.
-inline CliResult run_cli(const std::vector<std::string>& args) {
+// Runs gramgan with `args` to completion, stdout and stderr captured separately. With `address_space_kib` the
+// process runs under that limit of virtual memory (the shell's ulimit -v), so allocations can be made to fail.
+inline CliResult run_cli(const std::vector<std::string>& args, long address_space_kib = 0) {
   const TempDir io("cli_io");
   const std::string out_path = io / "stdout", err_path = io / "stderr";
   CliResult result;
-  const pid_t pid = spawn_cli(args, out_path, err_path);
+  std::vector<std::string> argv = {GRAMGAN_BINARY};
+  if (address_space_kib > 0)
+    argv = {"/bin/sh", "-c", "ulimit -v " + std::to_string(address_space_kib) + " && exec \"$0\" \"$@\"",
+            GRAMGAN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = spawn_program(std::move(argv), out_path, err_path);
   if (pid < 0) return result;
   result.status = wait_cli(pid);
   result.out = read_file(out_path);

@@ -296,6 +296,32 @@ TEST_F(CliProgress, StylizeNamesEachImageBeforeItsPass) {
       << r.err;
 }
 
+// Point 8: host memory running out (here under a 768 MiB address-space limit: the generator's first activation of a
+// 2048x2048 photo is 512 MiB) is one line and status 2 naming what ran out, not "std::bad_alloc" or a stack of
+// internal calls. The progress lines come first; the error is the last line.
+TEST_F(CliProgress, StylizeOutOfHostMemoryIsOneLineStatus2) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: a ulimit -v run cannot start";
+#endif
+  gramgan::RandomStream rng(3);
+  const gramgan::gan::Generator generator({}, rng);
+  gramgan::gan::save_generator(dir_ / "g.safetensors", generator);
+  gramgan::Image photo = gramgan::make_image(2048, 2048);
+  std::fill(photo.pixels.begin(), photo.pixels.end(), 0.5f);
+  gramgan::write_png(dir_ / "big.png", photo);
+  const CliResult r = run_cli({"stylize", "--model", dir_ / "g.safetensors", "--in", dir_ / "big.png", "--out",
+                               dir_ / "s.png", "--device", "cpu"},
+                              768 * 1024);
+  EXPECT_EQ(r.status, 2) << r.err;
+  const std::size_t last_line = r.err.rfind('\n', r.err.size() - 2);
+  const std::string error = r.err.substr(last_line == std::string::npos ? 0 : last_line + 1);
+  EXPECT_EQ(error.rfind("gramgan: error: ", 0), 0u) << r.err;
+  EXPECT_NE(error.find("out of memory"), std::string::npos) << r.err;
+  EXPECT_NE(error.find("smaller images"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("bad_alloc"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "s.png"));
+}
+
 // ---- point 11: help ------------------------------------------------------------------------------------------------
 
 TEST_F(CliValidation, HelpShowsNoBuildPathAndDocumentsTheOverride) {

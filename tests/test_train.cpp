@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
 
 #include "apps/gan/checkpoint.h"
 #include "apps/gan/stylize.h"
@@ -130,6 +132,19 @@ TEST(Stylize, OutputHasTheInputSizeForAnySize) {
     EXPECT_EQ(out.width, w);
     EXPECT_EQ(out.height, h);
   }
+}
+
+TEST(Stylize, ReportsEveryLayerOfThePassInOrder) {
+  gramgan::RandomStream rng(3);
+  Generator generator(GeneratorOptions{.width = 4, .residual_blocks = 1}, rng);
+  std::vector<std::pair<std::size_t, std::size_t>> reports;
+  const Image image = noise_image(12, 8, 5);
+  const Image with_progress = stylize(generator, image, DType::float32, gramgan::Device::cpu(),
+                                      [&](std::size_t done, std::size_t total) { reports.emplace_back(done, total); });
+  ASSERT_GT(reports.size(), 4u);
+  for (std::size_t i = 0; i < reports.size(); ++i)
+    EXPECT_EQ(reports[i], std::make_pair(i + 1, reports.size())) << "report " << i;
+  EXPECT_EQ(with_progress.pixels, stylize(generator, image, DType::float32, gramgan::Device::cpu()).pixels);
 }
 
 TEST(Stylize, GeneratorFileRoundTripsAndBadFilesAreNamed) {

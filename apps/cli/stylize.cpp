@@ -18,6 +18,8 @@ namespace gramgan::cli {
 namespace {
 namespace fs = std::filesystem;
 
+constexpr std::chrono::seconds kProgressInterval{5};
+
 struct StylizeArgs {
   std::string model, out, device;
   std::vector<std::string> inputs;
@@ -54,9 +56,18 @@ int run_stylize(const StylizeArgs& args) {
     std::fprintf(stderr, "gramgan stylize: %zu/%zu %s (%dx%d) on %s...\n", i + 1, images.size(), args.inputs[i].c_str(),
                  images[i].width, images[i].height, device.to_string().c_str());
     const auto start = std::chrono::steady_clock::now();
+    // Within the pass, a line every few seconds: a large photo on cpu is minutes of layers.
+    auto last_report = start;
+    const auto report_layer = [&](std::size_t done, std::size_t total) {
+      const auto now = std::chrono::steady_clock::now();
+      if (done == total || now - last_report < kProgressInterval) return;
+      last_report = now;
+      std::fprintf(stderr, "gramgan stylize:   layer %zu/%zu done, %.0f s\n", done, total,
+                   std::chrono::duration<double>(now - start).count());
+    };
     const Image result = [&] {
       const AllocationScope scope("stylize: the generator's activations");
-      return gan::stylize(*generator, images[i], DType::float32, device);
+      return gan::stylize(*generator, images[i], DType::float32, device, report_layer);
     }();
     if (!out_is_dir) make_parent_folders(outputs[i]);
     write_png(outputs[i], result);

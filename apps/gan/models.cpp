@@ -87,13 +87,15 @@ Generator::Generator(const GeneratorOptions& options, RandomStream& rng, DType d
             "tail");
 }
 
-Variable Generator::forward(const Variable& x) {
+Variable Generator::forward(const Variable& x) { return forward(x, {}); }
+
+Variable Generator::forward(const Variable& x, const nn::Sequential::LayerDone& on_layer_done) {
   const Shape& s = x.value().shape();
   if (s.ndim() != 4 || s[1] != 3 || s[2] % kStride != 0 || s[3] % kStride != 0 || s[2] < kMinSide || s[3] < kMinSide)
     throw Error("generator: input must be (N, 3, H, W) with H and W multiples of " + std::to_string(kStride) +
                 " and at least " + std::to_string(kMinSide) + "; got " + s.to_string());
   const autograd::LayerScope scope("G");
-  return body_.forward(x);
+  return body_.forward(x, on_layer_done);
 }
 
 // ---- Discriminator -----------------------------------------------------------------------------------------------

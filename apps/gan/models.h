@@ -38,6 +38,7 @@ class Generator : public SequentialBody {
   Generator(const GeneratorOptions& options, RandomStream& rng, DType dtype = DType::float32,
             const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
+  Variable forward(const Variable& x, const nn::Sequential::LayerDone& on_layer_done);
   const GeneratorOptions& options() const { return options_; }
 
  private:

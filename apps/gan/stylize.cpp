@@ -21,7 +21,8 @@ int padded_side(int side) {
 
 }  // namespace
 
-Image stylize(Generator& generator, const Image& image, DType dtype, const Device& device) {
+Image stylize(Generator& generator, const Image& image, DType dtype, const Device& device,
+              const nn::Sequential::LayerDone& on_layer_done) {
   check_image(image, "stylize");
   Image padded = make_image(padded_side(image.width), padded_side(image.height));
   for (int c = 0; c < 3; ++c)
@@ -29,7 +30,7 @@ Image stylize(Generator& generator, const Image& image, DType dtype, const Devic
       for (int x = 0; x < padded.width; ++x)
         padded.at(c, y, x) = image.at(c, mirror(y, image.height), mirror(x, image.width));
   autograd::NoGradGuard no_grad;
-  const Variable output = generator(Variable(images_to_tensor({padded}, dtype, device)));
+  const Variable output = generator.forward(Variable(images_to_tensor({padded}, dtype, device)), on_layer_done);
   return crop(tensor_to_image(output.value(), 0), 0, 0, image.width, image.height);
 }
 

@@ -8,6 +8,8 @@
 
 namespace gramgan::gan {
 
-Image stylize(Generator& generator, const Image& image, DType dtype, const Device& device);
+// `on_layer_done` (optional) hears after each of the generator's layers how many of how many are done.
+Image stylize(Generator& generator, const Image& image, DType dtype, const Device& device,
+              const nn::Sequential::LayerDone& on_layer_done = {});
 
 }  // namespace gramgan::gan
