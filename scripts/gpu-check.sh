@@ -33,6 +33,13 @@ done
 [ -n "$outdir" ] || usage
 case "$deadline_s" in ''|*[!0-9]*) echo "gpu-check: --deadline takes whole seconds, got '$deadline_s'" >&2; exit 2 ;; esac
 
+# The CUDA tools may be installed without being on PATH.
+for dir in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do
+  [ -d "$dir" ] && case ":$PATH:" in *":$dir:"*) ;; *) PATH="$PATH:$dir" ;; esac
+done
+export PATH
+command -v nvcc >/dev/null || { echo "gpu-check: no nvcc on PATH or in /usr/local/cuda/bin" >&2; exit 2; }
+
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$outdir" || exit 2
 outdir="$(cd "$outdir" && pwd)"
