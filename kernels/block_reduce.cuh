@@ -1,5 +1,9 @@
 // Deterministic block-wide reductions for kernels: a fixed-order tree, so the same inputs give the same bits on
-// every run and backend. No floating-point atomics anywhere.
+// every run. No floating-point atomics anywhere. The tree is the same on every backend and each of its steps is
+// one IEEE operation (add, compare), so the fold itself also agrees bitwise across backends (a NaN's payload
+// aside: a GPU returns the canonical NaN). What kernels feed it is another matter: nvcc and g++ contract a * b + c
+// into an FMA differently, so a kernel's result is bitwise repeatable on one backend and agrees across backends
+// within tolerance.
 //
 // The tree: each warp folds its 32 lanes by halving (lane i += lane i + 16 for i < 16, then i + 8 for i < 8, ...,
 // so lane 0 ends with ((v0 + v16) + (v8 + v24)) + ...), then the warp results are folded in warp order. Up to
