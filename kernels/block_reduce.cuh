@@ -22,6 +22,8 @@
 // a multiple of 32 and at most 1024. Every thread receives the results.
 #pragma once
 
+#include "kernels/launch.h"
+
 namespace gramgan::GG_BACKEND {
 
 struct SumOp {
@@ -47,7 +49,7 @@ template <int kThreads, int N, class T, class Op>
 __device__ void block_reduce_shuffled(T (&values)[N], Op op) {
   static_assert(kThreads % 32 == 0 && kThreads <= 1024, "block_reduce needs whole warps");
   constexpr int kWarps = kThreads / 32;
-  __shared__ T partials[N][kWarps];
+  GG_SHARED(T[N][kWarps], partials);
   const int thread = block_thread_index();
   for (int offset = 16; offset > 0; offset /= 2) {
     for (int v = 0; v < N; ++v) values[v] = op(values[v], __shfl_xor_sync(0xffffffffu, values[v], offset));
@@ -69,8 +71,8 @@ __device__ void block_reduce_staged(T (&values)[N], Op op) {
   constexpr int kWarps = kThreads / 32;
   // Two arrays make two barriers enough across back-to-back calls: a thread stores to `staged` only after the
   // previous call's folds (before its second barrier) are done, and reads `partials` before its next first barrier.
-  __shared__ T staged[N][kThreads];
-  __shared__ T partials[N][kWarps];
+  GG_SHARED(T[N][kThreads], staged);
+  GG_SHARED(T[N][kWarps], partials);
   const int thread = block_thread_index();
   for (int v = 0; v < N; ++v) staged[v][thread] = values[v];
   __syncthreads();
