@@ -42,9 +42,9 @@
 // the shared-memory ceiling and to fill it with garbage at each block's start, as a GPU leaves it. nvcc's
 // spelling is in kernels/launch.h. A plain __shared__ fails to compile here rather than escape both checks.
 #define __shared__ static_assert(false, "declare static shared memory with GG_SHARED(Type, name)");
-#define GG_SHARED(Type, name)                                                                                 \
-  alignas(16) alignas(::cudasim::detail::Same<Type>) GG_SIM_SHARED_STORAGE ::cudasim::detail::Same<Type>       \
-      gg_shared_storage_##name;                                                                               \
+#define GG_SHARED(Type, name)                                                                            \
+  alignas(16) alignas(::cudasim::detail::Same<Type>) GG_SIM_SHARED_STORAGE ::cudasim::detail::Same<Type> \
+      gg_shared_storage_##name;                                                                          \
   ::cudasim::detail::Same<Type>& name = ::cudasim::detail::block_shared(gg_shared_storage_##name)
 // extern __shared__ cannot be mapped by a prefix macro, so dynamic shared memory has its own spelling.
 #define GG_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::cudasim::detail::tls_dynamic_shared)

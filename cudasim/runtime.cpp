@@ -438,8 +438,8 @@ int worker_count() { return pool().size(); }
 
 void set_architecture(int sm) {
   if (find_architecture(sm) == nullptr)
-    throw Error("cudasim: unknown architecture sm_" + std::to_string(sm) + " (expected one of " +
-                architecture_names() + ")");
+    throw Error("cudasim: unknown architecture sm_" + std::to_string(sm) + " (expected one of " + architecture_names() +
+                ")");
   g_architecture.store(sm);
 }
 int architecture() { return g_architecture.load(); }

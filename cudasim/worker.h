@@ -120,7 +120,7 @@ struct Worker {
   int waiting_warp_ops = 0;  // of those, parked at a warp op
   std::vector<int> released;  // threads whose wait the scheduler just resolved (kept: no allocation per block)
   std::vector<const void*> block_shared_seen;  // GG_SHARED variables the block has reached
-  std::size_t block_static_shared = 0;          // their bytes
+  std::size_t block_static_shared = 0;         // their bytes
 
   ~Worker() {
     // Idle fibers sit in fiber_entry's loop with nothing to unwind; parked ones were unwound by BlockScheduler::fail_block (block_scheduler.cpp).

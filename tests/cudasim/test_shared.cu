@@ -160,8 +160,8 @@ TEST(CudasimShared, Over48KiBDynamicSharedNeedsOptIn) {
 
   // Exactly the default limit needs no opt-in.
   out.upload({0});
-  cudasim::launch<big_dynamic_shared_no_opt_in_kernel>(dim3(1), dim3(128), cudasim::kDefaultSharedBytes,
-                                                       nullptr, out.get(), int(cudasim::kDefaultSharedBytes / 4));
+  cudasim::launch<big_dynamic_shared_no_opt_in_kernel>(dim3(1), dim3(128), cudasim::kDefaultSharedBytes, nullptr,
+                                                       out.get(), int(cudasim::kDefaultSharedBytes / 4));
   const long long n48 = cudasim::kDefaultSharedBytes / 4;
   EXPECT_EQ(out.download()[0], n48 * (n48 - 1) / 2);
 
@@ -226,9 +226,8 @@ TEST(CudasimShared, StaticAndDynamicSharedShareTheDefaultLimit) {
   cudasim::launch<static_plus_dynamic_kernel>(dim3(2), dim3(64), 8 * 1024, nullptr, out.get());
   EXPECT_EQ(out.download()[0], 6);
   // 40 + 16 KiB is over it: the dynamic bytes alone would pass.
-  const std::string message = launch_failure([&] {
-    cudasim::launch<static_plus_dynamic_kernel>(dim3(2), dim3(64), 16 * 1024, nullptr, out.get());
-  });
+  const std::string message = launch_failure(
+      [&] { cudasim::launch<static_plus_dynamic_kernel>(dim3(2), dim3(64), 16 * 1024, nullptr, out.get()); });
   GG_EXPECT_CONTAINS(message, "static_plus_dynamic_kernel");
   GG_EXPECT_CONTAINS(message, std::to_string(kStaticBytes) + " bytes of static shared memory plus 16384 dynamic");
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
@@ -244,7 +243,7 @@ TEST(CudasimShared, StaticAndDynamicSharedShareTheDefaultLimit) {
 TEST(CudasimShared, OptInCeilingFollowsTheArchitectureAndCountsStaticShared) {
   EXPECT_THROW(cudasim::set_architecture(75), cudasim::Error);
   DeviceArray<int> out(1, 0);
-  cudasim::launch<static_plus_opt_in_kernel>(dim3(1), dim3(64), 0, nullptr, out.get());  // learns the 40 KiB
+  cudasim::launch<static_plus_opt_in_kernel>(dim3(1), dim3(64), 64, nullptr, out.get());  // learns the 40 KiB
   constexpr int kDynamic = 80 * 1024;
   {
     ScopedArchitecture sm86(86);  // 99 KiB: 40 + 80 does not fit
@@ -261,9 +260,8 @@ TEST(CudasimShared, OptInCeilingFollowsTheArchitectureAndCountsStaticShared) {
     EXPECT_EQ(out.download()[0], 6);
   }
   ScopedArchitecture sm89(89);  // the opt-in stands, but 40 + 80 KiB exceed this architecture's 99 KiB
-  const std::string message = launch_failure([&] {
-    cudasim::launch<static_plus_opt_in_kernel>(dim3(1), dim3(64), kDynamic, nullptr, out.get());
-  });
+  const std::string message = launch_failure(
+      [&] { cudasim::launch<static_plus_opt_in_kernel>(dim3(1), dim3(64), kDynamic, nullptr, out.get()); });
   GG_EXPECT_CONTAINS(message, "exceed the limit of " + std::to_string(99 * 1024) + " per block on sm_89");
   cudaGetLastError();
 }
