@@ -69,6 +69,8 @@ class BlockScheduler {
     w_.diagnostic.clear();
     w_.kernel_exception = nullptr;
     w_.failed_thread = -1;
+    w_.block_shared_seen.clear();
+    w_.block_static_shared = 0;
     if (grid.spec.dynamic_shared_bytes > 0) std::memset(w_.dynamic_shared, 0xff, grid.spec.dynamic_shared_bytes);
 
     const bool forward = grid.order == ThreadOrder::forward;
@@ -373,6 +375,37 @@ void note_wait(Worker& w, int t, ThreadState state) {
   ++tls_waits;
 }
 }  // namespace
+
+void note_block_shared(void* storage, std::size_t bytes, const detail::SourceLocation& where) {
+  if (tls_fiber == nullptr) throw Error("cudasim: GG_SHARED declared outside a kernel");
+  Worker& w = *tls_worker;
+  for (const void* seen : w.block_shared_seen)
+    if (seen == storage) return;
+  w.block_shared_seen.push_back(storage);
+  w.block_static_shared += bytes;
+  std::memset(storage, 0xff, bytes);
+  GridRun& grid = *w.grid;
+  std::size_t peak = grid.static_shared_peak.load(std::memory_order_relaxed);
+  while (peak < w.block_static_shared && !grid.static_shared_peak.compare_exchange_weak(peak, w.block_static_shared)) {
+  }
+  const std::size_t total = w.block_static_shared + grid.spec.dynamic_shared_bytes;
+  std::string problem;
+  if (w.block_static_shared > kDefaultSharedBytes)
+    problem = std::to_string(w.block_static_shared) + " bytes of static shared memory; the limit is " +
+              std::to_string(kDefaultSharedBytes);
+  else if (total > grid.shared_ceiling)
+    problem = std::to_string(w.block_static_shared) + " bytes of static shared memory plus " +
+              std::to_string(grid.spec.dynamic_shared_bytes) + " dynamic exceed the limit of " +
+              std::to_string(grid.shared_ceiling) + " per block";
+  if (problem.empty()) return;
+  if (w.diagnostic.empty()) {
+    const uint3 b = tls_context.block_idx, i = tls_context.thread_idx;
+    w.diagnostic = "cudasim: kernel " + std::string(grid.spec.kernel_name) + ", block " + triple(b.x, b.y, b.z) +
+                   ", thread " + triple(i.x, i.y, i.z) + ": GG_SHARED at " + where.file_name() + ":" +
+                   std::to_string(where.line()) + ": " + problem;
+  }
+  throw AbortThread{};
+}
 
 int block_barrier(BarrierKind kind, int predicate, const detail::SourceLocation& where) {
   Fiber* f = tls_fiber;

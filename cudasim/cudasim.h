@@ -32,11 +32,20 @@
 #if defined(__SANITIZE_ADDRESS__)
 // AddressSanitizer puts no redzones around thread_local arrays; plain statics get them. The runtime then uses
 // a single worker, so one copy of each shared array is enough.
-#define __shared__ static
+#define GG_SIM_SHARED_STORAGE static
 #else
 // One copy per OS thread; an OS thread runs one block at a time.
-#define __shared__ static thread_local
+#define GG_SIM_SHARED_STORAGE static thread_local
 #endif
+// Static shared memory is declared GG_SHARED(Type, name) (array extents in Type: GG_SHARED(float[8][64], tile)):
+// a prefix macro cannot see the variable it declares, and the runtime must see it, to count its bytes against
+// the shared-memory ceiling and to fill it with garbage at each block's start, as a GPU leaves it. nvcc's
+// spelling is in kernels/launch.h. A plain __shared__ fails to compile here rather than escape both checks.
+#define __shared__ static_assert(false, "declare static shared memory with GG_SHARED(Type, name)");
+#define GG_SHARED(Type, name)                                                                            \
+  alignas(16) alignas(::cudasim::detail::Same<Type>) GG_SIM_SHARED_STORAGE ::cudasim::detail::Same<Type> \
+      gg_shared_storage_##name;                                                                          \
+  ::cudasim::detail::Same<Type>& name = ::cudasim::detail::block_shared(gg_shared_storage_##name)
 // extern __shared__ cannot be mapped by a prefix macro, so dynamic shared memory has its own spelling.
 #define GG_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::cudasim::detail::tls_dynamic_shared)
 
@@ -164,6 +173,22 @@ std::uint64_t warp_op(WarpOpKind kind, unsigned mask, std::uint64_t value, int p
                       const SourceLocation& where);
 
 void set_function_max_dynamic_shared(const void* kernel_id, std::size_t bytes);
+// The largest value cudaFuncSetAttribute may set for the kernel: the architecture's opt-in ceiling less the
+// static shared memory its earlier launches declared.
+std::size_t max_dynamic_shared_opt_in(const void* kernel_id);
+
+// GG_SHARED's type, spelled so that array extents can follow the element type inside a macro argument.
+template <class T>
+using Same = T;
+// The first time a thread of the running block reaches a GG_SHARED declaration: fills the variable with 0xff
+// bytes (a GPU leaves shared memory as garbage; NaN for floats) and counts its bytes against the block's
+// shared-memory ceiling (block_scheduler.cpp).
+void note_block_shared(void* storage, std::size_t bytes, const SourceLocation& where);
+template <class T>
+T& block_shared(T& storage, SourceLocation where = SourceLocation::current()) {
+  note_block_shared(&storage, sizeof(T), where);
+  return storage;
+}
 
 // "... [with auto Kernel = ns::name<float>]" -> "ns::name<float>"
 inline std::string kernel_name_from_signature(const std::string& signature) {
@@ -209,7 +234,7 @@ void launch(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, cudaStream_
 template <class Kernel>
 cudaError_t cudaFuncSetAttribute(Kernel* kernel, cudaFuncAttribute attribute, int value) {
   if (attribute != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
-      static_cast<std::size_t>(value) > kMaxDynamicSharedBytes)
+      static_cast<std::size_t>(value) > detail::max_dynamic_shared_opt_in(reinterpret_cast<const void*>(kernel)))
     return cudaErrorInvalidValue;
   detail::set_function_max_dynamic_shared(reinterpret_cast<const void*>(kernel), value);
   return cudaSuccess;

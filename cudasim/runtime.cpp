@@ -13,7 +13,8 @@
 //     call throws AbortThread, caught at the fiber's root), the grid stops, the launch throws cudasim::Error, and
 //     the simulator is ready for the next launch.
 //   - Under AddressSanitizer every fiber switch is announced (start/finish_switch_fiber) so ASan tracks the
-//     right stack; the runtime uses a single worker, because __shared__ is then process-static.#include "cudasim/cudasim.h"
+//     right stack; the runtime uses a single worker, because shared memory is then process-static.
+#include "cudasim/cudasim.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -89,6 +90,40 @@ int workers_from_environment() {
 }
 
 std::atomic<ThreadOrder> g_thread_order{order_from_environment()};
+
+// The architectures GRAMGAN_SIM_ARCH selects, with their per-block shared-memory ceiling for opted-in kernels
+// (CUDA C Programming Guide, "Technical Specifications per Compute Capability").
+struct Architecture {
+  int sm;
+  std::size_t shared_opt_in;
+};
+constexpr Architecture kArchitectures[] = {{80, 163 * 1024}, {86, 99 * 1024}, {89, 99 * 1024}, {90, 227 * 1024}};
+constexpr int kDefaultArchitecture = 90;
+
+const Architecture* find_architecture(int sm) {
+  for (const Architecture& a : kArchitectures)
+    if (a.sm == sm) return &a;
+  return nullptr;
+}
+
+std::string architecture_names() {
+  std::string names;
+  for (const Architecture& a : kArchitectures) names += (names.empty() ? "" : ", ") + std::to_string(a.sm);
+  return names;
+}
+
+int architecture_from_environment() {
+  const char* value = std::getenv("GRAMGAN_SIM_ARCH");
+  if (value == nullptr || *value == '\0') return kDefaultArchitecture;
+  char* end = nullptr;
+  const long sm = std::strtol(value, &end, 10);
+  if (end != value && *end == '\0' && find_architecture(int(sm)) != nullptr) return int(sm);
+  std::fprintf(stderr, "cudasim: ignoring GRAMGAN_SIM_ARCH=%s (expected one of %s)\n", value,
+               architecture_names().c_str());
+  return kDefaultArchitecture;
+}
+
+std::atomic<int> g_architecture{architecture_from_environment()};
 
 // ---- errors -----------------------------------------------------------------------------------------------------
 
@@ -214,8 +249,20 @@ std::unordered_map<const void*, std::size_t>& max_dynamic_shared() {
   static std::unordered_map<const void*, std::size_t> table;
   return table;
 }
+// Static shared memory each kernel's blocks declared so far (GG_SHARED): the simulator learns it as threads reach
+// the declarations, so a kernel's first launch is checked while it runs and later ones before they start.
+std::unordered_map<const void*, std::size_t>& static_shared() {
+  static std::unordered_map<const void*, std::size_t> table;
+  return table;
+}
+std::size_t known_static_shared(const void* kernel_id) {
+  std::lock_guard lock(g_attribute_mutex);
+  const auto it = static_shared().find(kernel_id);
+  return it == static_shared().end() ? 0 : it->second;
+}
 
-std::string validate(const detail::LaunchSpec& spec) {
+// Checks the launch configuration and sets the grid's shared-memory ceiling (static plus dynamic bytes).
+std::string validate(const detail::LaunchSpec& spec, GridRun& grid) {
   const dim3 b = spec.block, g = spec.grid;
   const std::string blk = triple(b.x, b.y, b.z), grd = triple(g.x, g.y, g.z);
   if (b.x == 0 || b.y == 0 || b.z == 0) return "block " + blk + " has a zero dimension";
@@ -225,18 +272,28 @@ std::string validate(const detail::LaunchSpec& spec) {
            " threads; the limit is 1024";
   if (g.x == 0 || g.y == 0 || g.z == 0) return "grid " + grd + " has a zero dimension";
   if (g.x > 2147483647u || g.y > 65535 || g.z > 65535) return "grid " + grd + " exceeds the limits (2^31-1, 65535, 65535)";
-  std::size_t limit = kDefaultDynamicSharedBytes;
+  std::size_t limit = kDefaultSharedBytes;
+  bool opted_in = false;
   {
     std::lock_guard lock(g_attribute_mutex);
     const auto it = max_dynamic_shared().find(spec.kernel_id);
-    if (it != max_dynamic_shared().end()) limit = std::max(limit, it->second);
+    if (it != max_dynamic_shared().end()) {
+      limit = std::max(limit, it->second);
+      opted_in = true;
+    }
   }
+  const std::string advice =
+      opted_in ? " on sm_" + std::to_string(architecture())
+               : " without cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)";
   if (spec.dynamic_shared_bytes > limit)
     return std::to_string(spec.dynamic_shared_bytes) + " bytes of dynamic shared memory requested; the limit is " +
-           std::to_string(limit) +
-           (limit == kDefaultDynamicSharedBytes
-                ? " without cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)"
-                : "");
+           std::to_string(limit) + advice;
+  grid.shared_ceiling = opted_in ? max_shared_bytes_opt_in() : kDefaultSharedBytes;
+  const std::size_t declared = known_static_shared(spec.kernel_id);
+  if (declared + spec.dynamic_shared_bytes > grid.shared_ceiling)
+    return std::to_string(declared) + " bytes of static shared memory plus " +
+           std::to_string(spec.dynamic_shared_bytes) + " dynamic exceed the limit of " +
+           std::to_string(grid.shared_ceiling) + " per block" + advice;
   return {};
 }
 
@@ -252,12 +309,12 @@ void run_grid(const LaunchSpec& spec, void (*thread_loop)(void*), void* body) {
   if (tls_fiber != nullptr) throw Error("cudasim: kernel " + std::string(spec.kernel_name) +
                                         ": launched from inside a kernel (dynamic parallelism is not simulated)");
   std::lock_guard lock(g_launch_mutex);
-  if (const std::string problem = validate(spec); !problem.empty()) {
+  GridRun grid;
+  if (const std::string problem = validate(spec, grid); !problem.empty()) {
     record(cudaErrorInvalidConfiguration);
     tls_last_launch_failure = "cudasim: kernel " + std::string(spec.kernel_name) + ": invalid launch: " + problem;
     throw Error(tls_last_launch_failure);
   }
-  GridRun grid;
   grid.spec = spec;
   grid.loop = thread_loop;
   grid.body = body;
@@ -266,6 +323,11 @@ void run_grid(const LaunchSpec& spec, void (*thread_loop)(void*), void* body) {
   // About 16 chunks per worker keeps the load balanced when blocks differ in cost.
   grid.chunk = std::max(1LL, grid.total_blocks / (16LL * pool().size()));
   pool().run(grid);
+  if (const std::size_t declared = grid.static_shared_peak.load(); declared > 0) {
+    std::lock_guard attribute_lock(g_attribute_mutex);
+    std::size_t& known = static_shared()[spec.kernel_id];
+    known = std::max(known, declared);
+  }
   if (grid.failed) {
     record(cudaErrorLaunchFailure);
     tls_last_launch_failure = grid.failure;
@@ -276,6 +338,11 @@ void run_grid(const LaunchSpec& spec, void (*thread_loop)(void*), void* body) {
 void set_function_max_dynamic_shared(const void* kernel_id, std::size_t bytes) {
   std::lock_guard lock(g_attribute_mutex);
   max_dynamic_shared()[kernel_id] = bytes;
+}
+
+std::size_t max_dynamic_shared_opt_in(const void* kernel_id) {
+  const std::size_t ceiling = max_shared_bytes_opt_in(), declared = known_static_shared(kernel_id);
+  return declared < ceiling ? ceiling - declared : 0;
 }
 
 }  // namespace detail
@@ -368,6 +435,15 @@ void set_thread_order(ThreadOrder order) { g_thread_order.store(order); }
 ThreadOrder thread_order() { return g_thread_order.load(); }
 
 int worker_count() { return pool().size(); }
+
+void set_architecture(int sm) {
+  if (find_architecture(sm) == nullptr)
+    throw Error("cudasim: unknown architecture sm_" + std::to_string(sm) + " (expected one of " + architecture_names() +
+                ")");
+  g_architecture.store(sm);
+}
+int architecture() { return g_architecture.load(); }
+std::size_t max_shared_bytes_opt_in() { return find_architecture(architecture())->shared_opt_in; }
 
 void set_worker_count(int workers) {
   if (workers < 1) throw Error("cudasim: worker count must be at least 1, got " + std::to_string(workers));

@@ -80,8 +80,14 @@ ThreadOrder thread_order();
 // always 1 under AddressSanitizer, where shared memory is process-static.
 int worker_count();
 void set_worker_count(int workers);
-// Dynamic shared memory a kernel may use without opting in (cudaFuncSetAttribute), and the opt-in ceiling.
-constexpr std::size_t kDefaultDynamicSharedBytes = 48 * 1024;
-constexpr std::size_t kMaxDynamicSharedBytes = 227 * 1024;  // sm_90
+// Shared memory (static GG_SHARED plus dynamic) a block may use without opting in (cudaFuncSetAttribute); the
+// same on every architecture. Static shared memory alone never exceeds it (nvcc rejects such a kernel).
+constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
+// The GPU architecture whose per-block shared-memory ceiling with opt-in launches are held to: 80 (163 KiB),
+// 86 or 89 (99 KiB), 90 (227 KiB). Default: GRAMGAN_SIM_ARCH, else 90. set_architecture throws Error for any
+// other value.
+void set_architecture(int sm);
+int architecture();
+std::size_t max_shared_bytes_opt_in();  // of the current architecture
 
 }  // namespace cudasim

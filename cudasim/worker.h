@@ -92,6 +92,8 @@ struct GridRun {
   std::atomic<bool> failed{false};
   std::mutex failure_mutex;
   std::string failure;
+  std::size_t shared_ceiling = 0;                  // static plus dynamic shared bytes a block may use
+  std::atomic<std::size_t> static_shared_peak{0};  // the most static shared bytes one block declared
 };
 
 struct Worker {
@@ -117,6 +119,8 @@ struct Worker {
   int waiting = 0;           // threads parked at a barrier or warp op
   int waiting_warp_ops = 0;  // of those, parked at a warp op
   std::vector<int> released;  // threads whose wait the scheduler just resolved (kept: no allocation per block)
+  std::vector<const void*> block_shared_seen;  // GG_SHARED variables the block has reached
+  std::size_t block_static_shared = 0;         // their bytes
 
   ~Worker() {
     // Idle fibers sit in fiber_entry's loop with nothing to unwind; parked ones were unwound by BlockScheduler::fail_block (block_scheduler.cpp).

@@ -1,5 +1,9 @@
 // Deterministic block-wide reductions for kernels: a fixed-order tree, so the same inputs give the same bits on
-// every run and backend. No floating-point atomics anywhere.
+// every run. No floating-point atomics anywhere. The tree is the same on every backend and each of its steps is
+// one IEEE operation (add, compare), so the fold itself also agrees bitwise across backends (a NaN's payload
+// aside: a GPU returns the canonical NaN). What kernels feed it is another matter: nvcc and g++ contract a * b + c
+// into an FMA differently, so a kernel's result is bitwise repeatable on one backend and agrees across backends
+// within tolerance.
 //
 // The tree: each warp folds its 32 lanes by halving (lane i += lane i + 16 for i < 16, then i + 8 for i < 8, ...,
 // so lane 0 ends with ((v0 + v16) + (v8 + v24)) + ...), then the warp results are folded in warp order. Up to
@@ -17,6 +21,8 @@
 // Contract: every thread of the block calls it (it synchronises), blockDim.x * blockDim.y * blockDim.z == kThreads,
 // a multiple of 32 and at most 1024. Every thread receives the results.
 #pragma once
+
+#include "kernels/launch.h"
 
 namespace gramgan::GG_BACKEND {
 
@@ -43,7 +49,7 @@ template <int kThreads, int N, class T, class Op>
 __device__ void block_reduce_shuffled(T (&values)[N], Op op) {
   static_assert(kThreads % 32 == 0 && kThreads <= 1024, "block_reduce needs whole warps");
   constexpr int kWarps = kThreads / 32;
-  __shared__ T partials[N][kWarps];
+  GG_SHARED(T[N][kWarps], partials);
   const int thread = block_thread_index();
   for (int offset = 16; offset > 0; offset /= 2) {
     for (int v = 0; v < N; ++v) values[v] = op(values[v], __shfl_xor_sync(0xffffffffu, values[v], offset));
@@ -65,8 +71,8 @@ __device__ void block_reduce_staged(T (&values)[N], Op op) {
   constexpr int kWarps = kThreads / 32;
   // Two arrays make two barriers enough across back-to-back calls: a thread stores to `staged` only after the
   // previous call's folds (before its second barrier) are done, and reads `partials` before its next first barrier.
-  __shared__ T staged[N][kThreads];
-  __shared__ T partials[N][kWarps];
+  GG_SHARED(T[N][kThreads], staged);
+  GG_SHARED(T[N][kWarps], partials);
   const int thread = block_thread_index();
   for (int v = 0; v < N; ++v) staged[v][thread] = values[v];
   __syncthreads();

@@ -47,7 +47,9 @@ using conv_gemm::gemm_mainloop, conv_gemm::kLoadParts, conv_gemm::kThreads, conv
 constexpr int kMaxSplits = 64;
 // The weight gradient's split plan aims at this many blocks (264: two waves of 132 SMs, an H100 SXM). It is a
 // fixed constant on purpose, not read from the device: the plan sets the summation order, so a plan that depends
-// on the shape alone gives dweight the same bits on every GPU and in the simulator.
+// on the shape alone sums dweight in the same order on every GPU and in the simulator. The bits are repeatable on
+// one backend; across backends they agree within tolerance, since nvcc (per architecture) and g++ (per -march)
+// contract the tiles' multiply-adds into FMAs differently.
 constexpr int kSplitPlanBlocks = 264;
 constexpr int kMinSplitStages = 16;  // a split reduces at least 512 pixels
 

@@ -7,7 +7,7 @@
 // tiles on or above the diagonal and mirrors them, so the result is exactly symmetric. When the tiles alone give
 // too few blocks (relu1_1: C = 64 is one tile per image, K = plane = 65536) it splits K: partial Grams go to the
 // workspace, (S, N, C, C), and gram_split_sum_kernel adds them in a fixed order. The split depends only on the
-// shape, and matches gram_mse_forward_backward's, so both compute the same bits of G.
+// shape, and matches gram_mse_forward_backward's, so on one backend both compute the same bits of G.
 #include <stdexcept>
 #include <string>
 

@@ -80,8 +80,8 @@ template <class T>
 __global__ void __launch_bounds__(kGramThreads)
     gram_tiles_kernel(int batch, int channels, int plane, int chunk, const T* features, T scale, T* out) {
   // Transposed ([k][row]) and padded by one so that the transposing stores do not all hit one bank.
-  __shared__ T a_tile[kGramTileK][kGramTile + 1];
-  __shared__ T b_tile[kGramTileK][kGramTile + 1];
+  GG_SHARED(T[kGramTileK][kGramTile + 1], a_tile);
+  GG_SHARED(T[kGramTileK][kGramTile + 1], b_tile);
 
   const int t = threadIdx.x;
   const int ty = t / kGramThreadsPerRow, tx = t % kGramThreadsPerRow;
@@ -130,8 +130,8 @@ __global__ void __launch_bounds__(kGramThreads)
 template <class T>
 __global__ void __launch_bounds__(kGramThreads)
     gram_apply_kernel(int channels, int plane, const T* a, bool add_transpose, const T* features, T scale, T* out) {
-  __shared__ T a_tile[kGramTileK][kGramTile + 1];  // [k][row], transposed
-  __shared__ T b_tile[kGramTileK][kGramTile];      // [k][column of the plane]
+  GG_SHARED(T[kGramTileK][kGramTile + 1], a_tile);  // [k][row], transposed
+  GG_SHARED(T[kGramTileK][kGramTile], b_tile);      // [k][column of the plane]
 
   const int t = threadIdx.x;
   const int ty = t / kGramThreadsPerRow, tx = t % kGramThreadsPerRow;

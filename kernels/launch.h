@@ -20,7 +20,7 @@
 namespace gramgan::sim {
 template <auto Kernel, class... Args>
 void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle stream, Args... args) {
-  if (shared_bytes > cudasim::kDefaultDynamicSharedBytes)
+  if (shared_bytes > cudasim::kDefaultSharedBytes)
     GG_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
   if (stream.dry_run) return;
   cudasim::launch<Kernel>(grid, block, shared_bytes, nullptr, args...);
@@ -39,6 +39,15 @@ inline cudaStream_t runtime_stream(StreamHandle) { return nullptr; }
 #define GG_DYNAMIC_SHARED(T, name)                                 \
   extern __shared__ __align__(16) unsigned char gg_dynamic_shared[]; \
   T* name = reinterpret_cast<T*>(gg_dynamic_shared)
+
+// Static shared memory, GG_SHARED(float[8][64], tile): the simulator's spelling (cudasim/cudasim.h explains why
+// it needs one), here a plain __shared__ array aligned for 16-byte vector accesses, as the simulator's is.
+namespace gramgan::cuda::detail {
+template <class T>
+using Same = T;
+}  // namespace gramgan::cuda::detail
+#define GG_SHARED(Type, name) \
+  alignas(16) alignas(::gramgan::cuda::detail::Same<Type>) __shared__ ::gramgan::cuda::detail::Same<Type> name
 
 namespace gramgan::cuda {
 namespace detail {

@@ -1,5 +1,6 @@
 // Telemetry reductions of x (count elements) to one element `out`, as fixed-order trees
-// (kernels/reduce_tree.cuh): the same input gives the same bits on every run and backend.
+// (kernels/reduce_tree.cuh): the same input gives the same bits on every run of one backend; across backends the
+// results agree within tolerance (sum_squares' x^2 may be contracted into the add on one backend and not the other).
 //
 //   sum, mean = sum / count, sum_squares = sum x^2, min, max, count_nonfinite = #{x : NaN or +-Inf} (as a T).
 // NaN: sum, mean and sum_squares follow IEEE arithmetic (a NaN anywhere gives NaN); min and max propagate NaN

@@ -3,7 +3,9 @@
 // Every reduction is two launches: a first pass of reduce_blocks(count) blocks, where thread t of block b folds
 // items b*256 + t, b*256 + t + 256*blocks, ... in ascending order and the block folds its threads with
 // block_reduce; then one block folds those partials (workspace) the same way. The block count depends only on
-// the item count, so the tree, and therefore the bits, are the same on every run, backend and device.
+// the item count, so the tree is the same on every run, backend and device: results are bitwise repeatable on one
+// backend, and agree across backends within tolerance (a per-item x^2 or loss term next to an add is contracted
+// into an FMA by nvcc per architecture and by g++ per -march, not necessarily alike).
 #pragma once
 
 #include <cstddef>

@@ -259,7 +259,8 @@ TEST(Upsample, RejectsInvalidArguments) {
 
 #if GRAMGAN_HAVE_CUDA
 // Max pooling, upsampling and the power-of-two average are exact on both backends; the average's sum may round
-// differently only if nvcc reassociated it, which it does not, so the comparison is exact.
+// differently only if nvcc reassociated it, which it does not, and no product feeds an addition (nothing to
+// contract into an FMA), so the comparison is exact.
 TEST(PoolGpu, MatchesCpuBackend) {
   if (!gramgan::test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
   const int planes = 5, h = 37, w = 41;

@@ -86,6 +86,17 @@ class ScopedWorkers {
   int saved_;
 };
 
+class ScopedArchitecture {
+ public:
+  explicit ScopedArchitecture(int sm) : saved_(::cudasim::architecture()) { ::cudasim::set_architecture(sm); }
+  ~ScopedArchitecture() { ::cudasim::set_architecture(saved_); }
+  ScopedArchitecture(const ScopedArchitecture&) = delete;
+  ScopedArchitecture& operator=(const ScopedArchitecture&) = delete;
+
+ private:
+  int saved_;
+};
+
 inline std::size_t volume(const ::cudasim::dim3& d) { return std::size_t(d.x) * d.y * d.z; }
 
 }  // namespace gramgan_simtest

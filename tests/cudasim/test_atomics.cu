@@ -186,9 +186,9 @@ TEST(CudasimAtomics, ContendedMinMaxBitsIncDecCasExch) {
 
 // Block-local histogram in shared memory, merged into global memory by one atomicAdd per bin and block.
 __global__ void shared_histogram_kernel(const int* values, int n, int* hist, int bins) {
-  __shared__ int local[64];
-  __shared__ float fsum;
-  __shared__ unsigned long long usum;
+  GG_SHARED(int[64], local);
+  GG_SHARED(float, fsum);
+  GG_SHARED(unsigned long long, usum);
   const int t = threadIdx.x;
   for (int b = t; b < bins; b += blockDim.x) local[b] = 0;
   if (t == 0) fsum = 0.0f, usum = 0;

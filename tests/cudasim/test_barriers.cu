@@ -12,7 +12,7 @@ using namespace gramgan_simtest;
 // Thread t reads the slot of thread blockDim-1-t: in forward order that thread has not run yet when t
 // arrives, in reverse order it ran long before, so only a working barrier makes both orders agree.
 __global__ void reverse_dependency_kernel(int* out) {
-  __shared__ int s[1024];
+  GG_SHARED(int[1024], s);
   const int t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
   const int n = blockDim.x * blockDim.y * blockDim.z;
   s[t] = t * 7 + int(blockIdx.x) * 100000 + 1;
@@ -35,7 +35,7 @@ TEST(CudasimBarriers, ReverseDependency) {
 
 // A 1-D stencil iterated in shared memory, two barriers per step (read phase / write phase), for many steps.
 __global__ void iterated_stencil_kernel(const int* in, int* out, int steps) {
-  __shared__ int s[256];
+  GG_SHARED(int[256], s);
   const int t = threadIdx.x, n = blockDim.x;
   s[t] = in[blockIdx.x * n + t];
   __syncthreads();
@@ -71,7 +71,7 @@ TEST(CudasimBarriers, ManyBarriersInALoop) {
 // Shared-memory tree reduction: log2(n) barriers, each halving the active threads (the inactive ones still
 // reach every barrier).
 __global__ void tree_sum_kernel(const int* in, int* out) {
-  __shared__ int s[512];
+  GG_SHARED(int[512], s);
   const int t = threadIdx.x;
   s[t] = in[blockIdx.x * blockDim.x + t];
   __syncthreads();
@@ -137,7 +137,7 @@ TEST(CudasimBarriers, SyncthreadsCountAndOr) {
 // Threads that finished their work early still reach the same barrier; a barrier inside a uniform branch and
 // a loop with a block-uniform trip count are legal.
 __global__ void uniform_control_flow_kernel(const int* trips, int* out) {
-  __shared__ int s[128];
+  GG_SHARED(int[128], s);
   const int t = threadIdx.x;
   int acc = 0;
   for (int i = 0; i < trips[blockIdx.x]; ++i) {

@@ -224,7 +224,7 @@ TEST(CudasimDiagnostics, ExceptionInKernelThread) {
 // The throwing thread leaves the others parked at a barrier (forward order) or not yet started (reverse):
 // either way they must be unwound, not leaked or resumed.
 __global__ void throwing_at_barrier_kernel(int* out) {
-  __shared__ int s[64];
+  GG_SHARED(int[64], s);
   s[threadIdx.x] = threadIdx.x;
   if (threadIdx.x == 20) throw std::logic_error("thrown before the barrier");
   __syncthreads();
@@ -303,7 +303,7 @@ TEST(CudasimDiagnostics, RepeatedFailuresDoNotExhaustTheSimulator) {
 __global__ void global_overflow_kernel(int* p, int n) { p[n + threadIdx.x] = 1; }
 
 __global__ void shared_overflow_kernel(int* out, int index) {
-  __shared__ int s[64];
+  GG_SHARED(int[64], s);
   s[index + threadIdx.x] = 1;  // index is 64 at run time: past the end
   __syncthreads();
   out[threadIdx.x] = s[threadIdx.x];

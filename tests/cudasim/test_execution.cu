@@ -64,7 +64,7 @@ TEST(CudasimThreadOrder, WithBarrierBothOrdersAgree) {
 // The order in which a block's threads start, recorded through a shared counter: forward is the linear index
 // order (x fastest), reverse its mirror. Also checked after a barrier, where the runtime resumes threads.
 __global__ void start_order_kernel(int* before, int* after) {
-  __shared__ int counter;
+  GG_SHARED(int, counter);
   const int t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
   const int n = blockDim.x * blockDim.y * blockDim.z;
   if (t == 0) counter = 0;
@@ -102,7 +102,7 @@ TEST(CudasimThreadOrder, EnvironmentSetsTheDefault) {
 // ---- worker pool ------------------------------------------------------------------------------------------------
 
 __global__ void many_blocks_kernel(const int* in, long long* out, int* visits) {
-  __shared__ int s[32];
+  GG_SHARED(int[32], s);
   const int b = blockIdx.x + gridDim.x * blockIdx.y;
   const int t = threadIdx.x;
   s[t] = in[(b * 31 + t) % 4099] * (t + 1);

@@ -1,6 +1,7 @@
-// Shared memory: static __shared__ arrays and GG_DYNAMIC_SHARED. Threads of a block communicate through it
-// across __syncthreads; each block has its own; dynamic shared starts as NaN bytes so a read-before-write
-// shows; more than 48 KiB of dynamic shared needs the cudaFuncSetAttribute opt-in, as on a GPU.
+// Shared memory: static GG_SHARED arrays and GG_DYNAMIC_SHARED. Threads of a block communicate through it
+// across __syncthreads; each block has its own; both kinds start every block as 0xff bytes (NaN for floats) so
+// a read-before-write shows; static plus dynamic bytes count against the per-block ceiling, and more than 48 KiB
+// needs the cudaFuncSetAttribute opt-in, up to the selected architecture's ceiling, as on a GPU.
 #include <cmath>
 #include <cstdint>
 
@@ -13,7 +14,7 @@ using namespace gramgan_simtest;
 constexpr int kBlock = 128;
 
 __global__ void static_shared_rotate_kernel(const int* in, int* out) {
-  __shared__ int tile[kBlock];
+  GG_SHARED(int[kBlock], tile);
   const int t = threadIdx.x;
   const int base = blockIdx.x * blockDim.x;
   tile[t] = in[base + t];
@@ -109,7 +110,7 @@ TEST(CudasimShared, DynamicSharedIsAlignedForVectorTypes) {
 // Every block fills its tile with its own id, waits, and checks the whole tile: a tile shared between blocks
 // running at the same time (several workers) would show another block's id.
 __global__ void shared_isolation_kernel(int* mismatches) {
-  __shared__ int tile[256];
+  GG_SHARED(int[256], tile);
   GG_DYNAMIC_SHARED(int, dyn);
   const int t = threadIdx.x;
   for (int round = 0; round < 4; ++round) {
@@ -159,9 +160,9 @@ TEST(CudasimShared, Over48KiBDynamicSharedNeedsOptIn) {
 
   // Exactly the default limit needs no opt-in.
   out.upload({0});
-  cudasim::launch<big_dynamic_shared_no_opt_in_kernel>(dim3(1), dim3(128), cudasim::kDefaultDynamicSharedBytes,
-                                                       nullptr, out.get(), int(cudasim::kDefaultDynamicSharedBytes / 4));
-  const long long n48 = cudasim::kDefaultDynamicSharedBytes / 4;
+  cudasim::launch<big_dynamic_shared_no_opt_in_kernel>(dim3(1), dim3(128), cudasim::kDefaultSharedBytes, nullptr,
+                                                       out.get(), int(cudasim::kDefaultSharedBytes / 4));
+  const long long n48 = cudasim::kDefaultSharedBytes / 4;
   EXPECT_EQ(out.download()[0], n48 * (n48 - 1) / 2);
 
   ASSERT_EQ(cudaFuncSetAttribute(big_dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBytes)),
@@ -179,10 +180,90 @@ TEST(CudasimShared, Over48KiBDynamicSharedNeedsOptIn) {
 
   // The opt-in itself is capped at the device's maximum.
   EXPECT_EQ(cudaFuncSetAttribute(big_dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 int(cudasim::kMaxDynamicSharedBytes + 1)),
+                                 int(cudasim::max_shared_bytes_opt_in() + 1)),
             cudaErrorInvalidValue);
   EXPECT_EQ(cudaFuncSetAttribute(big_dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, -1),
             cudaErrorInvalidValue);
+}
+
+// Thread 0 reads the tile before anyone writes it, then every thread writes its block's id: a tile that started
+// zeroed, or kept the previous block's values, would show in `first`.
+__global__ void static_shared_first_read_kernel(unsigned* first) {
+  GG_SHARED(unsigned[64], tile);
+  if (threadIdx.x == 0) first[blockIdx.x] = tile[63];
+  __syncthreads();
+  tile[threadIdx.x] = blockIdx.x;
+}
+
+TEST(CudasimShared, StaticSharedStartsEveryBlockAsGarbage) {
+  ScopedWorkers one(1);  // every block reuses the tile of the one worker
+  constexpr int kBlocks = 4;
+  DeviceArray<unsigned> first(kBlocks, 0u);
+  for (int launch = 0; launch < 2; ++launch) {
+    cudasim::launch<static_shared_first_read_kernel>(dim3(kBlocks), dim3(64), 0, nullptr, first.get());
+    for (unsigned value : first.download()) EXPECT_EQ(value, 0xffffffffu) << "launch " << launch;
+  }
+}
+
+constexpr std::size_t kStaticBytes = 40 * 1024;
+
+__device__ void touch_static_and_dynamic(int* out) {
+  GG_SHARED(unsigned char[kStaticBytes], tile);
+  GG_DYNAMIC_SHARED(unsigned char, dyn);
+  tile[threadIdx.x] = 1;
+  dyn[threadIdx.x] = 2;
+  __syncthreads();
+  if (threadIdx.x == 0) atomicAdd(out, tile[5] + dyn[5]);
+}
+// One kernel per case: the simulator remembers each kernel's static bytes and opt-in.
+__global__ void static_plus_dynamic_kernel(int* out) { touch_static_and_dynamic(out); }
+__global__ void static_plus_opt_in_kernel(int* out) { touch_static_and_dynamic(out); }
+__global__ void static_plus_dynamic_first_launch_kernel(int* out) { touch_static_and_dynamic(out); }
+
+TEST(CudasimShared, StaticAndDynamicSharedShareTheDefaultLimit) {
+  DeviceArray<int> out(1, 0);
+  // 40 KiB static + 8 KiB dynamic is exactly the 48 KiB default.
+  cudasim::launch<static_plus_dynamic_kernel>(dim3(2), dim3(64), 8 * 1024, nullptr, out.get());
+  EXPECT_EQ(out.download()[0], 6);
+  // 40 + 16 KiB is over it: the dynamic bytes alone would pass.
+  const std::string message = launch_failure(
+      [&] { cudasim::launch<static_plus_dynamic_kernel>(dim3(2), dim3(64), 16 * 1024, nullptr, out.get()); });
+  GG_EXPECT_CONTAINS(message, "static_plus_dynamic_kernel");
+  GG_EXPECT_CONTAINS(message, std::to_string(kStaticBytes) + " bytes of static shared memory plus 16384 dynamic");
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  // A kernel's first launch is checked as its threads reach the declaration.
+  const std::string first = launch_failure([&] {
+    cudasim::launch<static_plus_dynamic_first_launch_kernel>(dim3(2), dim3(64), 16 * 1024, nullptr, out.get());
+  });
+  GG_EXPECT_CONTAINS(first, "GG_SHARED at ");
+  GG_EXPECT_CONTAINS(first, "exceed the limit of 49152 per block");
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+}
+
+TEST(CudasimShared, OptInCeilingFollowsTheArchitectureAndCountsStaticShared) {
+  EXPECT_THROW(cudasim::set_architecture(75), cudasim::Error);
+  DeviceArray<int> out(1, 0);
+  cudasim::launch<static_plus_opt_in_kernel>(dim3(1), dim3(64), 64, nullptr, out.get());  // learns the 40 KiB
+  constexpr int kDynamic = 80 * 1024;
+  {
+    ScopedArchitecture sm86(86);  // 99 KiB: 40 + 80 does not fit
+    EXPECT_EQ(cudasim::max_shared_bytes_opt_in(), 99u * 1024);
+    EXPECT_EQ(cudaFuncSetAttribute(static_plus_opt_in_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kDynamic),
+              cudaErrorInvalidValue);
+  }
+  {
+    ScopedArchitecture sm80(80);  // 163 KiB
+    ASSERT_EQ(cudaFuncSetAttribute(static_plus_opt_in_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kDynamic),
+              cudaSuccess);
+    out.upload({0});
+    cudasim::launch<static_plus_opt_in_kernel>(dim3(2), dim3(64), kDynamic, nullptr, out.get());
+    EXPECT_EQ(out.download()[0], 6);
+  }
+  ScopedArchitecture sm89(89);  // the opt-in stands, but 40 + 80 KiB exceed this architecture's 99 KiB
+  const std::string message = launch_failure(
+      [&] { cudasim::launch<static_plus_opt_in_kernel>(dim3(1), dim3(64), kDynamic, nullptr, out.get()); });
+  GG_EXPECT_CONTAINS(message, "exceed the limit of " + std::to_string(99 * 1024) + " per block on sm_89");
+  cudaGetLastError();
 }
 
 }  // namespace

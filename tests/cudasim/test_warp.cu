@@ -286,7 +286,7 @@ TEST(CudasimWarpReduce, FloatShuffleDownSumMatchesTreeOrder) {
 // Lanes exchange through shared memory with only __syncwarp between the write and the read; each lane reads
 // a slot written by a lane that runs after it in forward order and before it in reverse order.
 __global__ void syncwarp_exchange_kernel(int* out, int rounds) {
-  __shared__ int s[128];
+  GG_SHARED(int[128], s);
   const int t = threadIdx.x, lane = t % 32, base = t - lane;
   int v = t * 3 + 1;
   for (int r = 0; r < rounds; ++r) {
@@ -316,7 +316,7 @@ TEST(CudasimSyncwarp, SharedMemoryExchange) {
 
 // Two independent half-warps, each synchronising only its own 16 lanes.
 __global__ void syncwarp_halves_kernel(int* out) {
-  __shared__ int s[32];
+  GG_SHARED(int[32], s);
   const int lane = threadIdx.x;
   const unsigned half = lane < 16 ? 0x0000ffffu : 0xffff0000u;
   s[lane] = lane * lane;

@@ -31,7 +31,7 @@ __device__ T warp_sum(T value) {
 // Sum of `value` over the block, valid in thread 0. Called once per kernel, so the shared slots are not reused.
 template <class T>
 __device__ T block_sum(T value) {
-  __shared__ T warp_sums[kWarps];
+  GG_SHARED(T[kWarps], warp_sums);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   value = warp_sum(value);
   if (lane == 0) warp_sums[warp] = value;

@@ -1,6 +1,7 @@
 // Both forms of kernels/block_reduce.cuh over the same inputs: the xor-shuffle form the GPU build uses and the
 // shared-memory form the simulator uses. They claim the same tree, so tests/test_sample_kernels.cpp requires
-// their results to be bitwise equal, on the simulator and (with a device) on the GPU.
+// their results to be bitwise equal, on the simulator and (with a device) on the GPU; only a NaN's payload may
+// differ (a GPU returns the canonical NaN).
 #include <stdexcept>
 
 #include "kernels/block_reduce.cuh"

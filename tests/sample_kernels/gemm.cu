@@ -39,8 +39,8 @@ __device__ float4 load_quad(const float* m, int rows, int cols, int row, int col
 __global__ void __launch_bounds__(kThreads)
     gemm_tiled_kernel(const float* a, const float* b, float* c, int m, int n, int k) {
   // a is stored transposed so the inner loop reads kMicro consecutive rows of one column as a float4.
-  alignas(16) __shared__ float a_tile[kTileK][kTile];
-  alignas(16) __shared__ float b_tile[kTileK][kTile];
+  GG_SHARED(float[kTileK][kTile], a_tile);
+  GG_SHARED(float[kTileK][kTile], b_tile);
 
   const int t = threadIdx.x;
   const int ty = t / kThreadsPerRow, tx = t % kThreadsPerRow;
