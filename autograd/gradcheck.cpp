@@ -310,9 +310,9 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
 
 const std::vector<std::string>& op_names() {
   static const std::vector<std::string> names = {
-      "conv2d",         "instance_norm", "adain", "relu",     "leaky_relu", "tanh", "tanh_unit", "add",        "scale",
-      "channel_affine", "max_pool",      "avg_pool", "upsample",   "gram", "tv_sqrt",   "tv_squared", "mse",
-      "gram_mse",       "lsgan_d",       "lsgan_g",  "composed"};
+      "conv2d", "instance_norm",  "adain",    "relu",     "leaky_relu", "tanh", "tanh_unit", "add",
+      "scale",  "channel_affine", "max_pool", "avg_pool", "upsample",   "gram", "tv_sqrt",   "tv_squared",
+      "mse",    "gram_mse",       "lsgan_d",  "lsgan_g",  "composed"};
   return names;
 }
 

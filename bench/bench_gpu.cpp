@@ -605,7 +605,8 @@ struct MemoryOp {
   std::string name;
   double bytes;
   // Allocates the op's buffers into `keep` and returns one run of it on `stream`.
-  std::function<std::function<void()>(std::vector<std::unique_ptr<GpuBuffer>>& keep, gramgan::cuda::StreamHandle stream)>
+  std::function<std::function<void()>(std::vector<std::unique_ptr<GpuBuffer>>& keep,
+                                      gramgan::cuda::StreamHandle stream)>
       make;
 };
 
@@ -668,10 +669,11 @@ std::vector<MemoryOp> memory_ops() {
                      return [=] { gpu::activation_backward<float>(a, 0.2f, kActCount, x, y, dy, dx, stream); };
                    }});
   }
-  ops.push_back({"Add/8M", 3.0 * kActCount * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-                   float *a = buffer(k, kActCount), *b = buffer(k, kActCount), *y = buffer(k, kActCount, false);
-                   return [=] { gpu::add<float>(kActCount, a, b, y, stream); };
-                 }});
+  ops.push_back(
+      {"Add/8M", 3.0 * kActCount * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
+         float *a = buffer(k, kActCount), *b = buffer(k, kActCount), *y = buffer(k, kActCount, false);
+         return [=] { gpu::add<float>(kActCount, a, b, y, stream); };
+       }});
 
   const std::size_t pool_in = std::size_t(kPoolPlanes) * kPoolSize * kPoolSize;
   ops.push_back({"Pool2x2Forward/max/256x256x256", 1.25 * pool_in * 4,
@@ -730,23 +732,23 @@ std::vector<MemoryOp> memory_ops() {
                    return [=] { gpu::mse_forward_backward<float>(kContentCount, p, t, value, dp, ws, stream); };
                  }});
 
-  ops.push_back(
-      {"AdamStep/2M", 7.0 * kAdamCount * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-         float *param = buffer(k, kAdamCount), *grad = buffer(k, kAdamCount), *m = buffer(k, kAdamCount, false),
-               *v = buffer(k, kAdamCount, false);
-         auto config = std::make_shared<gramgan::AdamConfig>();
-         return [=] {
-           gpu::adam_step<float>(*config, kAdamCount, param, grad, m, v, stream);
-           ++config->step;
-         };
-       }});
+  ops.push_back({"AdamStep/2M", 7.0 * kAdamCount * 4,
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
+                   float *param = buffer(k, kAdamCount), *grad = buffer(k, kAdamCount),
+                         *m = buffer(k, kAdamCount, false), *v = buffer(k, kAdamCount, false);
+                   auto config = std::make_shared<gramgan::AdamConfig>();
+                   return [=] {
+                     gpu::adam_step<float>(*config, kAdamCount, param, grad, m, v, stream);
+                     ++config->step;
+                   };
+                 }});
 
-  ops.push_back(
-      {"ReduceSum/8M", 1.0 * kActCount * 4, [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
-         float *x = buffer(k, kActCount), *out = buffer(k, 1, false),
-               *ws = buffer(k, gpu::reduce_workspace(kActCount), false);
-         return [=] { gpu::reduce<float>(gramgan::Reduction::sum, kActCount, x, out, ws, stream); };
-       }});
+  ops.push_back({"ReduceSum/8M", 1.0 * kActCount * 4,
+                 [=](Buffers& k, gramgan::cuda::StreamHandle stream) -> std::function<void()> {
+                   float *x = buffer(k, kActCount), *out = buffer(k, 1, false),
+                         *ws = buffer(k, gpu::reduce_workspace(kActCount), false);
+                   return [=] { gpu::reduce<float>(gramgan::Reduction::sum, kActCount, x, out, ws, stream); };
+                 }});
   return ops;
 }
 

@@ -262,10 +262,12 @@ class BlockScheduler {
       const ThreadSlot& s = w_.slots[t];
       if (s.line != lead.line || s.file != lead.file || s.barrier != lead.barrier) {
         diagnose(where(t) + ": threads of one block wait at different barriers: this thread at " + describe_wait(t) +
-                 ", thread " + [&] {
+                 ", thread " +
+                 [&] {
                    const uint3 i = thread_index(first, w_.grid->spec.block);
                    return triple(i.x, i.y, i.z);
-                 }() + " at " + describe_wait(first));
+                 }() +
+                 " at " + describe_wait(first));
         return;
       }
       count += s.value != 0;

@@ -56,11 +56,17 @@ struct dim3 {
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-#define GG_SIM_VECTOR_TYPES(T, name, align2, align4)                          \
-  struct alignas(align2) name##2 { T x, y; };                                 \
-  struct name##3 { T x, y, z; };                                              \
-  struct alignas(align4) name##4 { T x, y, z, w; };                           \
-  inline constexpr name##2 make_##name##2(T x, T y) { return {x, y}; }        \
+#define GG_SIM_VECTOR_TYPES(T, name, align2, align4)                           \
+  struct alignas(align2) name##2 {                                             \
+    T x, y;                                                                    \
+  };                                                                           \
+  struct name##3 {                                                             \
+    T x, y, z;                                                                 \
+  };                                                                           \
+  struct alignas(align4) name##4 {                                             \
+    T x, y, z, w;                                                              \
+  };                                                                           \
+  inline constexpr name##2 make_##name##2(T x, T y) { return {x, y}; }         \
   inline constexpr name##3 make_##name##3(T x, T y, T z) { return {x, y, z}; } \
   inline constexpr name##4 make_##name##4(T x, T y, T z, T w) { return {x, y, z, w}; }
 GG_SIM_VECTOR_TYPES(float, float, 8, 16)
@@ -226,9 +232,9 @@ T from_bits(std::uint64_t bits) {
 template <auto Kernel, class... Args>
 void launch(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, cudaStream_t, Args... args) {
   auto body = [&] { Kernel(args...); };
-  detail::run_grid({grid, block, dynamic_shared_bytes, detail::kernel_name<Kernel>(),
-                    reinterpret_cast<const void*>(Kernel)},
-                   &detail::thread_loop<decltype(body)>, &body);
+  detail::run_grid(
+      {grid, block, dynamic_shared_bytes, detail::kernel_name<Kernel>(), reinterpret_cast<const void*>(Kernel)},
+      &detail::thread_loop<decltype(body)>, &body);
 }
 
 template <class Kernel>
@@ -311,22 +317,22 @@ T atomic_update(T* address, F update) {
 }
 }  // namespace detail
 
-#define GG_SIM_INTEGER_ATOMICS(T)                                                                    \
-  inline T atomicAdd(T* a, T v) { return __atomic_fetch_add(a, v, __ATOMIC_RELAXED); }              \
-  inline T atomicSub(T* a, T v) { return __atomic_fetch_sub(a, v, __ATOMIC_RELAXED); }              \
-  inline T atomicExch(T* a, T v) { return __atomic_exchange_n(a, v, __ATOMIC_RELAXED); }            \
-  inline T atomicAnd(T* a, T v) { return __atomic_fetch_and(a, v, __ATOMIC_RELAXED); }              \
-  inline T atomicOr(T* a, T v) { return __atomic_fetch_or(a, v, __ATOMIC_RELAXED); }                \
-  inline T atomicXor(T* a, T v) { return __atomic_fetch_xor(a, v, __ATOMIC_RELAXED); }              \
-  inline T atomicMin(T* a, T v) {                                                                   \
-    return detail::atomic_update(a, [v](T old) { return old < v ? old : v; });                      \
-  }                                                                                                 \
-  inline T atomicMax(T* a, T v) {                                                                   \
-    return detail::atomic_update(a, [v](T old) { return old > v ? old : v; });                      \
-  }                                                                                                 \
-  inline T atomicCAS(T* a, T compare, T v) {                                                        \
-    __atomic_compare_exchange_n(a, &compare, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);         \
-    return compare;                                                                                 \
+#define GG_SIM_INTEGER_ATOMICS(T)                                                           \
+  inline T atomicAdd(T* a, T v) { return __atomic_fetch_add(a, v, __ATOMIC_RELAXED); }      \
+  inline T atomicSub(T* a, T v) { return __atomic_fetch_sub(a, v, __ATOMIC_RELAXED); }      \
+  inline T atomicExch(T* a, T v) { return __atomic_exchange_n(a, v, __ATOMIC_RELAXED); }    \
+  inline T atomicAnd(T* a, T v) { return __atomic_fetch_and(a, v, __ATOMIC_RELAXED); }      \
+  inline T atomicOr(T* a, T v) { return __atomic_fetch_or(a, v, __ATOMIC_RELAXED); }        \
+  inline T atomicXor(T* a, T v) { return __atomic_fetch_xor(a, v, __ATOMIC_RELAXED); }      \
+  inline T atomicMin(T* a, T v) {                                                           \
+    return detail::atomic_update(a, [v](T old) { return old < v ? old : v; });              \
+  }                                                                                         \
+  inline T atomicMax(T* a, T v) {                                                           \
+    return detail::atomic_update(a, [v](T old) { return old > v ? old : v; });              \
+  }                                                                                         \
+  inline T atomicCAS(T* a, T compare, T v) {                                                \
+    __atomic_compare_exchange_n(a, &compare, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED); \
+    return compare;                                                                         \
   }
 GG_SIM_INTEGER_ATOMICS(int)
 GG_SIM_INTEGER_ATOMICS(unsigned)
@@ -343,7 +349,8 @@ inline float atomicExch(float* a, float v) {
   return detail::from_bits<float>(
       __atomic_exchange_n(reinterpret_cast<std::uint32_t*>(a), std::uint32_t(detail::to_bits(v)), __ATOMIC_RELAXED));
 }
-// CUDA's wrapping increment/decrement: ((old >= limit) ? 0 : old + 1) and ((old == 0 || old > limit) ? limit : old - 1).
+// CUDA's wrapping increment/decrement: ((old >= limit) ? 0 : old + 1) and ((old == 0 || old > limit) ? limit : old -
+// 1).
 inline unsigned atomicInc(unsigned* a, unsigned limit) {
   return detail::atomic_update(a, [limit](unsigned old) { return old >= limit ? 0u : old + 1; });
 }

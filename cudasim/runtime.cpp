@@ -268,10 +268,10 @@ std::string validate(const detail::LaunchSpec& spec, GridRun& grid) {
   if (b.x == 0 || b.y == 0 || b.z == 0) return "block " + blk + " has a zero dimension";
   if (b.x > 1024 || b.y > 1024 || b.z > 64) return "block " + blk + " exceeds the limits (1024, 1024, 64)";
   if (std::uint64_t(b.x) * b.y * b.z > 1024)
-    return "block " + blk + " has " + std::to_string(std::uint64_t(b.x) * b.y * b.z) +
-           " threads; the limit is 1024";
+    return "block " + blk + " has " + std::to_string(std::uint64_t(b.x) * b.y * b.z) + " threads; the limit is 1024";
   if (g.x == 0 || g.y == 0 || g.z == 0) return "grid " + grd + " has a zero dimension";
-  if (g.x > 2147483647u || g.y > 65535 || g.z > 65535) return "grid " + grd + " exceeds the limits (2^31-1, 65535, 65535)";
+  if (g.x > 2147483647u || g.y > 65535 || g.z > 65535)
+    return "grid " + grd + " exceeds the limits (2^31-1, 65535, 65535)";
   std::size_t limit = kDefaultSharedBytes;
   bool opted_in = false;
   {
@@ -306,8 +306,9 @@ namespace detail {
 using internal::tls_fiber;
 
 void run_grid(const LaunchSpec& spec, void (*thread_loop)(void*), void* body) {
-  if (tls_fiber != nullptr) throw Error("cudasim: kernel " + std::string(spec.kernel_name) +
-                                        ": launched from inside a kernel (dynamic parallelism is not simulated)");
+  if (tls_fiber != nullptr)
+    throw Error("cudasim: kernel " + std::string(spec.kernel_name) +
+                ": launched from inside a kernel (dynamic parallelism is not simulated)");
   std::lock_guard lock(g_launch_mutex);
   GridRun grid;
   if (const std::string problem = validate(spec, grid); !problem.empty()) {

@@ -63,7 +63,7 @@ cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 cudaError_t cudaStreamCreate(cudaStream_t* stream);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);
-cudaError_t cudaGetLastError();   // returns and clears the last error of the calling thread
+cudaError_t cudaGetLastError();  // returns and clears the last error of the calling thread
 cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorName(cudaError_t error);
 // For cudaErrorLaunchFailure this is the full diagnostic of the calling thread's last failed launch.

@@ -53,7 +53,7 @@ struct Fiber {
   ctx::fcontext_t caller = nullptr;   // where suspend() returns to (the block scheduler)
   void* mapping = nullptr;            // stack with a guard page at its low end
   std::size_t mapping_bytes = 0;
-  void (*job)(void*) = nullptr;       // thread_loop<Body> of the current launch
+  void (*job)(void*) = nullptr;  // thread_loop<Body> of the current launch
   void* job_argument = nullptr;
   bool job_done = true;
   void* fake_stack = nullptr;  // ASan's fake stack of this fiber while it is switched out
@@ -116,14 +116,15 @@ struct Worker {
   std::string diagnostic;  // first problem found in this block
   std::exception_ptr kernel_exception;
   int failed_thread = -1;
-  int waiting = 0;           // threads parked at a barrier or warp op
-  int waiting_warp_ops = 0;  // of those, parked at a warp op
+  int waiting = 0;            // threads parked at a barrier or warp op
+  int waiting_warp_ops = 0;   // of those, parked at a warp op
   std::vector<int> released;  // threads whose wait the scheduler just resolved (kept: no allocation per block)
   std::vector<const void*> block_shared_seen;  // GG_SHARED variables the block has reached
   std::size_t block_static_shared = 0;         // their bytes
 
   ~Worker() {
-    // Idle fibers sit in fiber_entry's loop with nothing to unwind; parked ones were unwound by BlockScheduler::fail_block (block_scheduler.cpp).
+    // Idle fibers sit in fiber_entry's loop with nothing to unwind; parked ones were unwound by
+    // BlockScheduler::fail_block (block_scheduler.cpp).
     for (Fiber* f : all_fibers) {
       munmap(f->mapping, f->mapping_bytes);
       delete f;
@@ -157,8 +158,8 @@ struct Worker {
   // Switch from the scheduler into fiber f until it suspends.
   void resume(Fiber* f) {
 #if GG_SIM_ASAN
-    __sanitizer_start_switch_fiber(&scheduler_fake_stack, static_cast<char*>(f->mapping) + f->mapping_bytes - kStackBytes,
-                                   kStackBytes);
+    __sanitizer_start_switch_fiber(&scheduler_fake_stack,
+                                   static_cast<char*>(f->mapping) + f->mapping_bytes - kStackBytes, kStackBytes);
 #endif
     tls_fiber = f;
     const ctx::transfer_t back = ctx::jump_fcontext(f->context, f);
@@ -173,8 +174,7 @@ struct Worker {
 // Switch from fiber f back to its scheduler; returns when the scheduler resumes f.
 inline void suspend(Fiber* f) {
 #if GG_SIM_ASAN
-  __sanitizer_start_switch_fiber(&f->fake_stack, tls_worker->scheduler_stack_bottom,
-                                 tls_worker->scheduler_stack_bytes);
+  __sanitizer_start_switch_fiber(&f->fake_stack, tls_worker->scheduler_stack_bottom, tls_worker->scheduler_stack_bytes);
 #endif
   const ctx::transfer_t back = ctx::jump_fcontext(f->caller, nullptr);
 #if GG_SIM_ASAN

@@ -202,9 +202,9 @@ Allocator& allocator(const Device& device) {
                                   [index](void* ptr) { detail::gpu::release(index, ptr); },
                                   [index] { detail::gpu::synchronize(index); },
                                   [index] { return detail::gpu::memory_info(index); }};
-    entry = new CachingAllocator(device.to_string(), calls,
-                                 exact_allocator_requested() ? CachingAllocator::Mode::exact
-                                                             : CachingAllocator::Mode::caching);
+    entry = new CachingAllocator(
+        device.to_string(), calls,
+        exact_allocator_requested() ? CachingAllocator::Mode::exact : CachingAllocator::Mode::caching);
   }
   return *entry;
 }

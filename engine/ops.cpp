@@ -119,13 +119,13 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias,
   }
   const Tensor b = bias ? *bias : Tensor();
   Tensor y = like_empty(x, conv_out_shape(s));
-  dispatch(x, [&]<class T>(auto stream) {
-    conv2d_forward(s, ptr<T>(x), ptr<T>(weight), ptr<T>(b), ptr<T>(y), stream);
-  });
+  dispatch(x,
+           [&]<class T>(auto stream) { conv2d_forward(s, ptr<T>(x), ptr<T>(weight), ptr<T>(b), ptr<T>(y), stream); });
   return y;
 }
 
-Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dGeometry& geometry) {
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape,
+                            const Conv2dGeometry& geometry) {
   const Checks check("conv2d_backward_data");
   check.dims(dy, "dy", 4, kNCHW);
   check.dims(weight, "weight", 4, "(Cout, Cin, KH, KW)");
@@ -165,8 +165,8 @@ InstanceNormOutputs instance_norm_forward(const Tensor& x, const Tensor& gamma, 
   const Shape stats{x.size(0), x.size(1)};
   InstanceNormOutputs out{like_empty(x, x.shape()), like_empty(x, stats), like_empty(x, stats)};
   dispatch(x, [&]<class T>(auto stream) {
-    instance_norm_forward(dim(x, 0), dim(x, 1), plane(x), T(eps), ptr<T>(x), ptr<T>(gamma), ptr<T>(beta),
-                          ptr<T>(out.y), ptr<T>(out.mean), ptr<T>(out.inv_std), stream);
+    instance_norm_forward(dim(x, 0), dim(x, 1), plane(x), T(eps), ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(out.y),
+                          ptr<T>(out.mean), ptr<T>(out.inv_std), stream);
   });
   return out;
 }
@@ -316,8 +316,7 @@ Tensor channel_affine_forward(const Tensor& x, const Tensor& scale, const Tensor
   check.shape(shift, "shift", Shape{x.size(1)});
   Tensor y = like_empty(x, x.shape());
   dispatch(x, [&]<class T>(auto stream) {
-    channel_affine_forward(dim(x, 0), dim(x, 1), plane(x), ptr<T>(x), ptr<T>(scale), ptr<T>(shift), ptr<T>(y),
-                           stream);
+    channel_affine_forward(dim(x, 0), dim(x, 1), plane(x), ptr<T>(x), ptr<T>(scale), ptr<T>(shift), ptr<T>(y), stream);
   });
   return y;
 }
@@ -444,8 +443,7 @@ LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram) {
   LossOutputs out{scalar_empty(features), like_empty(features, features.shape())};
   dispatch(features, [&]<class T>(auto stream) {
     const int batch = dim(features, 0), channels = dim(features, 1);
-    const Tensor ws =
-        workspace<T>(gram_mse_workspace(batch, channels, plane(features), stream), features.device());
+    const Tensor ws = workspace<T>(gram_mse_workspace(batch, channels, plane(features), stream), features.device());
     gram_mse_forward_backward(batch, channels, plane(features), ptr<T>(features), ptr<T>(target_gram),
                               ptr<T>(out.value), ptr<T>(out.grad), ptr<T>(ws), stream);
   });

@@ -20,7 +20,8 @@ struct Conv2dGeometry {
 };
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dGeometry& geometry);
 // dx of shape x_shape from dy.
-Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape, const Conv2dGeometry& geometry);
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape& x_shape,
+                            const Conv2dGeometry& geometry);
 struct Conv2dWeightGrads {
   Tensor dweight, dbias;  // dbias undefined unless asked for
 };

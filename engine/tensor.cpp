@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/allocator.h"
 #include "cudasim/runtime.h"
+#include "engine/allocator.h"
 #include "engine/device_cuda.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
@@ -31,8 +31,7 @@ void download(const Device& device, void* host, const void* src, std::size_t byt
     detail::gpu::copy(device.index(), host, src, bytes, detail::gpu::CopyKind::device_to_host);
 }
 
-void copy_between(const Device& dst_device, void* dst, const Device& src_device, const void* src,
-                  std::size_t bytes) {
+void copy_between(const Device& dst_device, void* dst, const Device& src_device, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   if (src_device.is_cpu() && dst_device.is_cpu()) {
     GG_CUDA_CHECK(cudasim::cudaMemcpy(dst, src, bytes, cudasim::cudaMemcpyDeviceToDevice));
@@ -181,9 +180,8 @@ Tensor& Tensor::copy_(const Tensor& source) {
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
   if (is_planned(*this)) return *this;
-  detail::dispatch(device(), dtype_, [&]<class T>(auto stream) {
-    fill(detail::ptr<T>(*this), std::size_t(numel()), T(value), stream);
-  });
+  detail::dispatch(device(), dtype_,
+                   [&]<class T>(auto stream) { fill(detail::ptr<T>(*this), std::size_t(numel()), T(value), stream); });
   return *this;
 }
 
@@ -231,8 +229,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
     }
   }
   if (inferred >= 0) {
-    if (known == 0 || numel() % known != 0)
-      fail("no size for the -1 gives " + std::to_string(numel()) + " elements");
+    if (known == 0 || numel() % known != 0) fail("no size for the -1 gives " + std::to_string(numel()) + " elements");
     dims[inferred] = numel() / known;
   } else if (known != numel()) {
     fail(std::to_string(numel()) + " elements cannot become " + std::to_string(known));
@@ -247,8 +244,7 @@ const Shape& Tensor::shape() const {
 
 std::int64_t Tensor::size(int dim) const {
   const int n = dims();
-  if (dim < -n || dim >= n)
-    throw Error("size(" + std::to_string(dim) + "): dimension out of range for " + to_string());
+  if (dim < -n || dim >= n) throw Error("size(" + std::to_string(dim) + "): dimension out of range for " + to_string());
   return shape_[dim < 0 ? dim + n : dim];
 }
 

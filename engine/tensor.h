@@ -96,8 +96,7 @@ class Tensor {
                      const Device& device = Device::cpu());
   // Copies `values` (row-major, values.size() == shape.numel()) to a new tensor; dtype follows the span.
   static Tensor from_host(std::span<const float> values, const Shape& shape, const Device& device = Device::cpu());
-  static Tensor from_host(std::span<const double> values, const Shape& shape,
-                          const Device& device = Device::cpu());
+  static Tensor from_host(std::span<const double> values, const Shape& shape, const Device& device = Device::cpu());
 
   // Row-major copy of the values; T must match dtype() (no silent conversion).
   template <class T>

@@ -98,8 +98,8 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-    adain_backward_style_kernel(int style_plane, const T* style, const T* style_mean, const T* style_std,
-                                const T* sums, T* dstyle) {
+    adain_backward_style_kernel(int style_plane, const T* style, const T* style_mean, const T* style_std, const T* sums,
+                                T* dstyle) {
   const int instance = int(blockIdx.x);
   const std::size_t offset = std::size_t(instance) * style_plane;
   const T dmean = sums[instance] / T(style_plane);
@@ -137,8 +137,7 @@ void adain_forward(int batch, int channels, int plane, int style_plane, T eps, c
     throw std::invalid_argument(std::string(kName) + ": eps must be >= 0, got " + std::to_string(double(eps)));
   check_pointers(kName, {content, style, y, content_mean, content_inv_std, style_mean, style_std});
   const dim3 grid(unsigned(batch * channels));
-  launch<adain_style_stats_kernel<T>>(grid, dim3(kThreads), 0, stream, style_plane, eps, style, style_mean,
-                                      style_std);
+  launch<adain_style_stats_kernel<T>>(grid, dim3(kThreads), 0, stream, style_plane, eps, style, style_mean, style_std);
   launch<adain_forward_kernel<T>>(grid, dim3(kThreads), 0, stream, plane, eps, content,
                                   static_cast<const T*>(style_mean), static_cast<const T*>(style_std), y, content_mean,
                                   content_inv_std);
@@ -157,8 +156,8 @@ void adain_backward(int batch, int channels, int plane, int style_plane, const T
                     T* dcontent, T* dstyle, T* workspace, StreamHandle stream) {
   constexpr const char* kName = "adain_backward";
   check_shape(kName, batch, channels, plane, style_plane);
-  check_pointers(kName, {content, style, dy, content_mean, content_inv_std, style_mean, style_std, dcontent, dstyle,
-                         workspace});
+  check_pointers(
+      kName, {content, style, dy, content_mean, content_inv_std, style_mean, style_std, dcontent, dstyle, workspace});
   const dim3 grid(unsigned(batch * channels));
   launch<adain_backward_content_kernel<T>>(grid, dim3(kThreads), 0, stream, plane, content, dy, content_mean,
                                            content_inv_std, style_std, dcontent, workspace);
@@ -166,9 +165,9 @@ void adain_backward(int batch, int channels, int plane, int style_plane, const T
                                          static_cast<const T*>(workspace), dstyle);
 }
 
-#define GG_INSTANTIATE(T)                                                                                             \
-  template void adain_forward<T>(int, int, int, int, T, const T*, const T*, T*, T*, T*, T*, T*, StreamHandle);        \
-  template void adain_backward<T>(int, int, int, int, const T*, const T*, const T*, const T*, const T*, const T*,    \
+#define GG_INSTANTIATE(T)                                                                                         \
+  template void adain_forward<T>(int, int, int, int, T, const T*, const T*, T*, T*, T*, T*, T*, StreamHandle);    \
+  template void adain_backward<T>(int, int, int, int, const T*, const T*, const T*, const T*, const T*, const T*, \
                                   const T*, T*, T*, T*, StreamHandle);
 GG_INSTANTIATE(float)
 GG_INSTANTIATE(double)

@@ -6,7 +6,8 @@
 //   dvalue/dG_n = 2 (G_n - T) / (N C^2), and through G_n = F_n F_n^T / (C plane) (gram.cu's backward):
 //   dF_n = (E_n F_n) 2 / (N C^3 plane),  E_n = (G_n - T) + (G_n - T)^T = 2 (G_n - T) for a symmetric target.
 //   Using E keeps the gradient exact when a caller's target is not quite symmetric.
-// LSGAN (Mao et al. 2017): D: value = mean((score_real - 1)^2) + mean(score_fake^2); G: value = mean((score_fake - 1)^2);
+// LSGAN (Mao et al. 2017): D: value = mean((score_real - 1)^2) + mean(score_fake^2); G: value = mean((score_fake -
+// 1)^2);
 //   the gradient of mean((x - a)^2) is 2 (x - a) / count.
 // Reductions are fixed-order trees (kernels/reduce_tree.cuh): no floating-point atomics, same bits every run.
 //
@@ -137,10 +138,12 @@ void lsgan_d_forward_backward(std::size_t count_real, const T* score_real, std::
                               T* value, T* dscore_real, T* dscore_fake, T* workspace, StreamHandle stream) {
   require(count_real > 0 && count_fake > 0, "lsgan_d_forward_backward",
           "count_real and count_fake must be positive (the mean of nothing is undefined)");
-  require(score_real && score_fake && value && dscore_real && dscore_fake && workspace, "lsgan_d_forward_backward", "null device pointer");
+  require(score_real && score_fake && value && dscore_real && dscore_fake && workspace, "lsgan_d_forward_backward",
+          "null device pointer");
   const std::size_t real_blocks = reduce_blocks(count_real), fake_blocks = reduce_blocks(count_fake);
   launch<squared_error_kernel<T>>(reduce_grid(count_real), dim3(kReduceThreads), 0, stream, count_real, score_real,
-                                  static_cast<const T*>(nullptr), T(1), T(2.0 / double(count_real)), dscore_real, workspace);
+                                  static_cast<const T*>(nullptr), T(1), T(2.0 / double(count_real)), dscore_real,
+                                  workspace);
   launch<squared_error_kernel<T>>(reduce_grid(count_fake), dim3(kReduceThreads), 0, stream, count_fake, score_fake,
                                   static_cast<const T*>(nullptr), T(0), T(2.0 / double(count_fake)), dscore_fake,
                                   workspace + real_blocks);

@@ -9,9 +9,9 @@
 //
 // One block of kThreads per instance: each thread walks the plane with stride kThreads (coalesced), and
 // block_sum folds the per-thread sums in a fixed tree. The statistics are the corrected two-pass sums of
-// kernels/plane_stats.cuh: mean = shift + sum(d) / P, var = sum(d^2) / P - (sum(d) / P)^2 for d = x - shift. The backward pass writes per-instance sums to
-// the workspace; a second kernel folds them over the batch in order n = 0, 1, ..., so dgamma and dbeta have the
-// same bits on every run without floating-point atomics.
+// kernels/plane_stats.cuh: mean = shift + sum(d) / P, var = sum(d^2) / P - (sum(d) / P)^2 for d = x - shift. The
+// backward pass writes per-instance sums to the workspace; a second kernel folds them over the batch in order n = 0, 1,
+// ..., so dgamma and dbeta have the same bits on every run without floating-point atomics.
 #include <initializer_list>
 #include <stdexcept>
 #include <string>

@@ -143,14 +143,10 @@ GG_HOST_DEVICE inline SinCos sincos_2pi(double u) {
   const double c = ::fma(z, pc, 1.0);
   // 2 pi u = q pi/2 + x.
   switch (int(q) & 3) {
-    case 0:
-      return {s, c};
-    case 1:
-      return {c, -s};
-    case 2:
-      return {-s, -c};
-    default:
-      return {-c, s};
+    case 0: return {s, c};
+    case 1: return {c, -s};
+    case 2: return {-s, -c};
+    default: return {-c, s};
   }
 }
 

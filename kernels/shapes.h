@@ -21,7 +21,7 @@ enum class Activation {
   relu,
   leaky_relu,  // x > 0 ? x : slope x
   tanh,
-  tanh_unit,   // (tanh(x) + 1) / 2: the generator's output map to [0, 1]
+  tanh_unit,  // (tanh(x) + 1) / 2: the generator's output map to [0, 1]
 };
 
 enum class Pool { max, average };

@@ -85,25 +85,23 @@ void normal_any(T* out, std::size_t count, std::uint64_t seed, std::uint64_t off
 }  // namespace
 
 void fill(float* out, std::size_t count, float value, StreamHandle stream) { fill_any(out, count, value, stream); }
-void fill(double* out, std::size_t count, double value, StreamHandle stream) {
-  fill_any(out, count, value, stream);
-}
+void fill(double* out, std::size_t count, double value, StreamHandle stream) { fill_any(out, count, value, stream); }
 
 void fill_uniform(float* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, float low, float high,
                   StreamHandle stream) {
   uniform_any(out, count, seed, offset, low, high, stream);
 }
-void fill_uniform(double* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, double low,
-                  double high, StreamHandle stream) {
+void fill_uniform(double* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, double low, double high,
+                  StreamHandle stream) {
   uniform_any(out, count, seed, offset, low, high, stream);
 }
 
-void fill_normal(float* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, float mean,
-                 float stddev, StreamHandle stream) {
+void fill_normal(float* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, float mean, float stddev,
+                 StreamHandle stream) {
   normal_any(out, count, seed, offset, mean, stddev, stream);
 }
-void fill_normal(double* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, double mean,
-                 double stddev, StreamHandle stream) {
+void fill_normal(double* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, double mean, double stddev,
+                 StreamHandle stream) {
   normal_any(out, count, seed, offset, mean, stddev, stream);
 }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs missing packages, builds (both backends when nvcc
-# exists), runs ctest, checks the scripts with shellcheck, rehearses the GPU kit when nvcc exists
-# (scripts/gpu-check.sh --rehearse: its packages, configure and sm_90 build, isolated from this machine's), then
-# builds and runs the suite again under AddressSanitizer + UBSan, then runs each libFuzzer target for 60 s
-# (scripts/fuzz.sh; clang-14).
+# exists), runs ctest, checks the scripts with shellcheck and the C++/CUDA sources with clang-format,
+# rehearses the GPU kit when nvcc exists (scripts/gpu-check.sh --rehearse: its packages, configure and sm_90
+# build, isolated from this machine's), then builds and runs the suite again under AddressSanitizer + UBSan,
+# then runs each libFuzzer target for 60 s (scripts/fuzz.sh; clang-14).
 # Usage: scripts/test.sh [--no-sanitize] [--no-fuzz] [--no-gpu-rehearsal]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,9 @@ ctest --test-dir build --output-on-failure --timeout 600 -j "$(nproc)"
 
 echo "== shellcheck scripts/*.sh .ci/run =="
 shellcheck scripts/*.sh .ci/run
+
+echo "== clang-format: every C++/CUDA source matches .clang-format =="
+git ls-files -z '*.h' '*.cpp' '*.cu' '*.cuh' '*.inc' | xargs -0 clang-format --dry-run -Werror
 
 if [ "$gpu_rehearsal" = 1 ] && { command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; }; then
   echo "== GPU kit rehearsal (scripts/gpu-check.sh --rehearse) =="

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <functional>
 #include <span>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/device.h"
@@ -235,15 +235,23 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST(Adain, RejectsMismatchedInputs) {
   const Tensor x = Tensor::zeros({2, 3, 4, 4}), s = Tensor::zeros({2, 3, 5, 5});
-  EXPECT_NE(error_of([&] { ops::adain_forward(x, Tensor::zeros({2, 4, 5, 5})); }).find("batch and channels"),
+  EXPECT_NE(error_of([&] {
+              ops::adain_forward(x, Tensor::zeros({2, 4, 5, 5}));
+            }).find("batch and channels"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { ops::adain_forward(x, Tensor::zeros({2, 3, 5, 5}, DType::float64)); }).find("float64"),
+  EXPECT_NE(error_of([&] {
+              ops::adain_forward(x, Tensor::zeros({2, 3, 5, 5}, DType::float64));
+            }).find("float64"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { ops::adain_forward(Tensor::zeros({2, 3, 1, 1}), s); }).find("at least 2"),
+  EXPECT_NE(error_of([&] {
+              ops::adain_forward(Tensor::zeros({2, 3, 1, 1}), s);
+            }).find("at least 2"),
             std::string::npos);
   EXPECT_NE(error_of([&] { ops::adain_forward(x, s, -1.0); }).find("eps"), std::string::npos);
   const ops::AdainOutputs saved = ops::adain_forward(x, s);
-  EXPECT_NE(error_of([&] { ops::adain_backward(x, s, Tensor::zeros({2, 3, 4, 5}), saved); }).find("dy"),
+  EXPECT_NE(error_of([&] {
+              ops::adain_backward(x, s, Tensor::zeros({2, 3, 4, 5}), saved);
+            }).find("dy"),
             std::string::npos);
   ops::AdainOutputs wrong = saved;
   wrong.style_std = Tensor::zeros({3});

@@ -173,7 +173,7 @@ TEST_F(CliDamagedFiles, TrainResumeRefusesUnknownNamesInSavedConfig) {
     write_raw_file(checkpoint, raw);
     const auto before = snapshot(run);
     expect_cli_error(run_cli({"train", "--resume", "--out", run.string(), "--steps", "2", "--device", "cpu"}),
-                      {"checkpoint.safetensors", std::string("'") + key + "'", "unknown value 'bogus'", valid});
+                     {"checkpoint.safetensors", std::string("'") + key + "'", "unknown value 'bogus'", valid});
     EXPECT_EQ(snapshot(run), before) << "a refused resume changed the run folder";
   }
 }

@@ -7,10 +7,10 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,11 +36,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using gramgan::test::CliResult;
-using gramgan::test::snapshot;
 using gramgan::test::expect_cli_error;
 using gramgan::test::noise_image;
 using gramgan::test::read_file;
 using gramgan::test::run_cli;
+using gramgan::test::snapshot;
 using gramgan::test::TempDir;
 
 bool is_fifo(const std::string& path) {
@@ -75,15 +75,25 @@ class CliFiles : public ::testing::Test {
 
   std::vector<std::string> transfer(const std::string& out, const std::string& content = "",
                                     const std::string& style = "", const std::string& steps = "1") const {
-    return {"transfer", "--content", content.empty() ? dir_ / "photo.png" : content,
-            "--style",  style.empty() ? dir_ / "style.png" : style,
-            "--out",    out,
-            "--vgg",    "random",
-            "--size",   "32",
-            "--steps",  steps,
-            "--style-layers", "relu1_1",
-            "--content-layers", "relu1_2",
-            "--device", "cpu"};
+    return {"transfer",
+            "--content",
+            content.empty() ? dir_ / "photo.png" : content,
+            "--style",
+            style.empty() ? dir_ / "style.png" : style,
+            "--out",
+            out,
+            "--vgg",
+            "random",
+            "--size",
+            "32",
+            "--steps",
+            steps,
+            "--style-layers",
+            "relu1_1",
+            "--content-layers",
+            "relu1_2",
+            "--device",
+            "cpu"};
   }
 
   std::string generator_file() const {
@@ -102,8 +112,7 @@ class CliFiles : public ::testing::Test {
   }
 
   std::vector<std::string> train(const std::string& out, long long steps, const std::string& content = "") const {
-    return gramgan::test::tiny_train_cli(content.empty() ? dir_ / "content" : content, dir_ / "style.png", out,
-                                         steps);
+    return gramgan::test::tiny_train_cli(content.empty() ? dir_ / "content" : content, dir_ / "style.png", out, steps);
   }
 
   TempDir dir_;
@@ -147,8 +156,7 @@ TEST_F(CliFiles, BadOutputsFailBeforeTheWork) {
   const auto start = std::chrono::steady_clock::now();
   expect_cli_error(run_cli(transfer(dir_ / "file.txt/out.png", "", "", "1000000")), "file.txt");
   expect_cli_error(run_cli(transfer(dir_ / "folder", "", "", "1000000")), "a folder");
-  expect_cli_error(run_cli(stylize({dir_ / "photo.png", dir_ / "style.png"}, dir_ / "file.txt")),
-                     "not a folder");
+  expect_cli_error(run_cli(stylize({dir_ / "photo.png", dir_ / "style.png"}, dir_ / "file.txt")), "not a folder");
   expect_cli_error(run_cli(stylize({dir_ / "photo.png"}, dir_ / "file.txt/x/out.png")), "file.txt");
   expect_cli_error(run_cli(train(dir_ / "file.txt", 1000000)), "not a folder");
   expect_cli_error(run_cli(train(dir_ / "file.txt/run", 1000000)), "file.txt");
@@ -334,8 +342,8 @@ TEST_F(CliFiles, FailedSampleIsAWarningAndFailedCheckpointNamesTheOneKept) {
   const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0) << std::strerror(errno);
   const pid_t pid = gramgan::test::spawn_cli(
-      {"train", "--resume", "--out", run, "--steps", "2", "--sample-every", "1", "--device", "cpu"},
-      dir_ / "train.out", dir_ / "train.err");
+      {"train", "--resume", "--out", run, "--steps", "2", "--sample-every", "1", "--device", "cpu"}, dir_ / "train.out",
+      dir_ / "train.err");
   ::setrlimit(RLIMIT_FSIZE, &previous);
   std::signal(SIGXFSZ, previous_handler);
   ASSERT_GT(pid, 0);
@@ -343,7 +351,8 @@ TEST_F(CliFiles, FailedSampleIsAWarningAndFailedCheckpointNamesTheOneKept) {
   const std::string err = read_file(dir_.path() / "train.err");
   EXPECT_NE(err.find("WARNING: the sample of step 2 is lost"), std::string::npos) << err;
   EXPECT_NE(err.find("training stopped after step 2 and the checkpoint of step 1 is kept; once the cause is fixed, "
-                     "continue with gramgan train --resume --out " + run),
+                     "continue with gramgan train --resume --out " +
+                     run),
             std::string::npos)
       << err;
   EXPECT_EQ(log_rows(run), 2);
@@ -409,9 +418,9 @@ TEST_F(CliFiles, ResumeStoresAbsoluteInputsAndReachesMovedOnes) {
   // A re-pointed content folder with other photos does not fit the saved data order.
   fs::create_directories(dir_.path() / "three");
   for (int i = 0; i < 3; ++i) fs::copy_file(dir_ / "photo.png", dir_ / ("three/" + std::to_string(i) + ".png"));
-  expect_cli_error(run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--content",
-                              dir_ / "three"}),
-                     "data order");
+  expect_cli_error(
+      run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--content", dir_ / "three"}),
+      "data order");
 }
 
 TEST_F(CliFiles, ResumeRefusesStepsAtOrBelowTheCheckpointAndNamesIgnoredOptions) {
@@ -421,11 +430,11 @@ TEST_F(CliFiles, ResumeRefusesStepsAtOrBelowTheCheckpointAndNamesIgnoredOptions)
   for (const char* steps : {"2", "1"}) {
     SCOPED_TRACE(steps);
     expect_cli_error(run_cli({"train", "--resume", "--out", run, "--steps", steps, "--device", "cpu"}),
-                       "already at step 2");
+                     "already at step 2");
   }
   EXPECT_TRUE(snapshot(run) == before) << "a refused resume changed the run folder";
-  const CliResult r = run_cli(
-      {"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--size", "64", "--lr-g", "0.5"});
+  const CliResult r =
+      run_cli({"train", "--resume", "--out", run, "--steps", "3", "--device", "cpu", "--size", "64", "--lr-g", "0.5"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("ignored with --resume: --size, --lr-g"), std::string::npos) << r.err;
 }

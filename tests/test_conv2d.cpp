@@ -176,25 +176,25 @@ const Padding kZeros = Padding::zeros, kReflect = Padding::reflect;
 
 std::vector<Conv2dShape> cases() {
   return {
-      make(2, 3, 11, 13, 32, 3, 1, 1, kReflect),  // 3 -> 32, VGG/generator 3x3
-      make(2, 32, 9, 7, 3, 3, 1, 1, kZeros),      // 32 -> 3
-      make(1, 3, 12, 11, 8, 9, 1, 4, kReflect),   // c9s1 generator head
-      make(2, 8, 10, 9, 3, 9, 1, 4, kReflect),    // c9s1 generator tail
-      make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),      // PatchGAN 4x4 stride 2
-      make(1, 5, 9, 10, 7, 4, 1, 1, kZeros),      // PatchGAN 4x4 stride 1
-      make(2, 5, 11, 10, 7, 3, 2, 1, kReflect),   // generator downsampling
-      make(1, 64, 6, 5, 64, 3, 1, 1, kZeros),     // 64 -> 64, small spatial
-      make(2, 7, 8, 9, 5, 1, 1, 0, kZeros),       // 1x1
-      make(1, 4, 7, 8, 6, 2, 2, 0, kZeros),       // 2x2 stride 2
-      make(1, 3, 9, 8, 5, 5, 2, 2, kReflect),     // 5x5 stride 2 reflect
-      make(1, 6, 10, 11, 4, 7, 1, 3, kReflect),   // 7x7
-      make(1, 2, 3, 4, 3, 5, 1, 2, kReflect),     // both mirrors hit the middle row: 3 reads of one pixel
-      make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),     // Cout > 128: two large row tiles
-      make(1, 130, 5, 4, 2, 3, 2, 1, kReflect),   // Cin > 128 (data gradient), stride 2
-      make(1, 72, 12, 11, 70, 3, 1, 1, kReflect), // large tiles in both GEMM dimensions, partial at both ends
-      make(2, 20, 15, 11, 24, 3, 2, 1, kReflect), // medium tiles; data gradient over two 256-pixel tiles
-      make(2, 3, 24, 20, 8, 3, 1, 1, kReflect),   // enough pixels for several weight-gradient splits
-      make(1, 4, 6, 9, 5, 3, 2, 2, kZeros, 5),    // 3x5 kernel, pad 2 beyond the kernel's reach on rows
+      make(2, 3, 11, 13, 32, 3, 1, 1, kReflect),   // 3 -> 32, VGG/generator 3x3
+      make(2, 32, 9, 7, 3, 3, 1, 1, kZeros),       // 32 -> 3
+      make(1, 3, 12, 11, 8, 9, 1, 4, kReflect),    // c9s1 generator head
+      make(2, 8, 10, 9, 3, 9, 1, 4, kReflect),     // c9s1 generator tail
+      make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),       // PatchGAN 4x4 stride 2
+      make(1, 5, 9, 10, 7, 4, 1, 1, kZeros),       // PatchGAN 4x4 stride 1
+      make(2, 5, 11, 10, 7, 3, 2, 1, kReflect),    // generator downsampling
+      make(1, 64, 6, 5, 64, 3, 1, 1, kZeros),      // 64 -> 64, small spatial
+      make(2, 7, 8, 9, 5, 1, 1, 0, kZeros),        // 1x1
+      make(1, 4, 7, 8, 6, 2, 2, 0, kZeros),        // 2x2 stride 2
+      make(1, 3, 9, 8, 5, 5, 2, 2, kReflect),      // 5x5 stride 2 reflect
+      make(1, 6, 10, 11, 4, 7, 1, 3, kReflect),    // 7x7
+      make(1, 2, 3, 4, 3, 5, 1, 2, kReflect),      // both mirrors hit the middle row: 3 reads of one pixel
+      make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),      // Cout > 128: two large row tiles
+      make(1, 130, 5, 4, 2, 3, 2, 1, kReflect),    // Cin > 128 (data gradient), stride 2
+      make(1, 72, 12, 11, 70, 3, 1, 1, kReflect),  // large tiles in both GEMM dimensions, partial at both ends
+      make(2, 20, 15, 11, 24, 3, 2, 1, kReflect),  // medium tiles; data gradient over two 256-pixel tiles
+      make(2, 3, 24, 20, 8, 3, 1, 1, kReflect),    // enough pixels for several weight-gradient splits
+      make(1, 4, 6, 9, 5, 3, 2, 2, kZeros, 5),     // 3x5 kernel, pad 2 beyond the kernel's reach on rows
   };
 }
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/allocator.h"
 #include "cudasim/runtime.h"
+#include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/stream.h"
@@ -171,7 +171,7 @@ TEST(Device, CachingAllocatorEmptiesItsCacheBeforeGivingUp) {
   BudgetedRaw raw(4096);
   CachingAllocator cache = raw.make();
   cache.deallocate(cache.allocate(2048), 2048);  // cached: the budget now has 2048 bytes left
-  void* big = cache.allocate(3072);  // fails once, frees the cached block, succeeds
+  void* big = cache.allocate(3072);              // fails once, frees the cached block, succeeds
   EXPECT_NE(big, nullptr);
   EXPECT_EQ(cache.stats().reserved, 3072u);
   EXPECT_ERROR_MENTIONS(cache.allocate(8192), "out of memory allocating 8192 bytes");
@@ -183,7 +183,7 @@ TEST(Device, CachingAllocatorSynchronisesBeforeReturningBlocks) {
   CachingAllocator cache = raw.make();
   cache.deallocate(cache.allocate(1024), 1024);
   cache.deallocate(cache.allocate(2048), 2048);
-  EXPECT_TRUE(raw.events.empty());  // cached, not freed
+  EXPECT_TRUE(raw.events.empty());   // cached, not freed
   void* big = cache.allocate(3072);  // out of budget: the cache is emptied, one synchronisation before the frees
   EXPECT_EQ(raw.events, (std::vector<std::string>{"sync", "free", "free"}));
   cache.deallocate(big, 3072);

@@ -181,8 +181,11 @@ TEST(OutOfMemoryMessage, NamesWhatHowMuchFreeAndAdvice) {
 TEST(OutOfMemoryMessage, CachingAllocatorRetriesThenNamesTheLabel) {
   int attempts = 0, frees = 0;
   gramgan::CachingAllocator allocator(
-      "cuda:7", {[&](std::size_t) -> void* { return ++attempts == 1 ? &attempts : nullptr; }, [&](void*) { ++frees; },
-                 [] {}, [] { return std::pair<std::size_t, std::size_t>{2 * kMiB, 16 * kMiB}; }});
+      "cuda:7",
+      {[&](std::size_t) -> void* { return ++attempts == 1 ? &attempts : nullptr; }, [&](void*) { ++frees; }, [] {},
+       [] {
+         return std::pair<std::size_t, std::size_t>{2 * kMiB, 16 * kMiB};
+       }});
   void* cached = allocator.allocate(100);
   allocator.deallocate(cached, 100);  // one block in the cache, freed before the retry
   const AllocationScope scope("activations: G");

@@ -13,8 +13,8 @@ namespace {
 
 using gramgan::Activation;
 using gramgan::DType;
-using gramgan::RandomStream;
 using gramgan::Padding;
+using gramgan::RandomStream;
 using gramgan::Tensor;
 using namespace gramgan::autograd;
 
@@ -26,8 +26,7 @@ Tensor random_tensor(const gramgan::Shape& shape, std::uint64_t seed, DType dtyp
 
 std::shared_ptr<nn::Sequential> small_net(RandomStream& rng) {
   auto net = std::make_shared<nn::Sequential>();
-  net->add(std::make_shared<nn::Conv2d>(2, 4, 3, nn::Conv2dOptions{1, 1, Padding::reflect, true}, rng,
-                                        DType::float64));
+  net->add(std::make_shared<nn::Conv2d>(2, 4, 3, nn::Conv2dOptions{1, 1, Padding::reflect, true}, rng, DType::float64));
   net->add(std::make_shared<nn::InstanceNorm2d>(4, 1e-5, DType::float64), "norm");
   net->add(std::make_shared<nn::ActivationLayer>(Activation::leaky_relu, 0.2));
   net->add(std::make_shared<nn::Pool2x2>(gramgan::Pool::average));

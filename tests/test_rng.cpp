@@ -81,8 +81,8 @@ TEST(Rng, Philox4x32KnownAnswers) {
 
 TEST(Rng, BlockMapsSeedAndCounterAsDocumented) {
   const std::uint64_t counter = kOffset + 0x25;  // carries into the high counter word
-  const philox::Block direct = philox::philox4x32_10(
-      {{std::uint32_t(counter), std::uint32_t(counter >> 32), 0, 0}}, std::uint32_t(kSeed), std::uint32_t(kSeed >> 32));
+  const philox::Block direct = philox::philox4x32_10({{std::uint32_t(counter), std::uint32_t(counter >> 32), 0, 0}},
+                                                     std::uint32_t(kSeed), std::uint32_t(kSeed >> 32));
   const philox::Block mapped = philox::block(kSeed, kOffset, 0x25);
   EXPECT_EQ(std::memcmp(&direct, &mapped, sizeof direct), 0);
   EXPECT_EQ(philox::groups(0, 4), 0u);
@@ -96,10 +96,10 @@ TEST(Rng, CpuTensorMatchesHostEvaluationBitForBit) {
                         host_fill<float>(false, n, kSeed, kOffset, -2.0f, 3.0f)));
   EXPECT_TRUE(same_bits(draw<double>(false, n, kSeed, kOffset, -2.0, 3.0),
                         host_fill<double>(false, n, kSeed, kOffset, -2.0, 3.0)));
-  EXPECT_TRUE(same_bits(draw<float>(true, n, kSeed, kOffset, 0.5, 2.0),
-                        host_fill<float>(true, n, kSeed, kOffset, 0.5f, 2.0f)));
-  EXPECT_TRUE(same_bits(draw<double>(true, n, kSeed, kOffset, 0.5, 2.0),
-                        host_fill<double>(true, n, kSeed, kOffset, 0.5, 2.0)));
+  EXPECT_TRUE(
+      same_bits(draw<float>(true, n, kSeed, kOffset, 0.5, 2.0), host_fill<float>(true, n, kSeed, kOffset, 0.5f, 2.0f)));
+  EXPECT_TRUE(
+      same_bits(draw<double>(true, n, kSeed, kOffset, 0.5, 2.0), host_fill<double>(true, n, kSeed, kOffset, 0.5, 2.0)));
 }
 
 TEST(Rng, UniformWordsMapAsDocumented) {

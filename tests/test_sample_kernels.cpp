@@ -265,7 +265,9 @@ bool same_result(T got, T expected) {
 template <class Backend, class T>
 void check_forms(gramgan::BlockReduceOp op_kind) {
   using gramgan::BlockReduceOp;
-  SCOPED_TRACE(std::string(op_kind == BlockReduceOp::sum ? "sum" : op_kind == BlockReduceOp::min ? "min" : "max") +
+  SCOPED_TRACE(std::string(op_kind == BlockReduceOp::sum   ? "sum"
+                           : op_kind == BlockReduceOp::min ? "min"
+                                                           : "max") +
                (sizeof(T) == 4 ? " float" : " double"));
   const int blocks = 5, values = gramgan::kBlockReduceValues;
   const auto x = order_sensitive_values<T>(blocks);

@@ -91,9 +91,8 @@ int print_memory_estimate(const gan::TrainConfig& config) {
 
 // --resume keeps the checkpoint's settings: says which of the options given are therefore ignored.
 void warn_ignored_with_resume(const CLI::App& cmd) {
-  static const char* const kApplied[] = {"--resume",      "--out",          "--steps",    "--sample-every",
-                                         "--checkpoint-every", "--device", "--content",  "--style",
-                                         "--detect-anomaly",   "--dry-run"};
+  static const char* const kApplied[] = {"--resume", "--out",     "--steps", "--sample-every",   "--checkpoint-every",
+                                         "--device", "--content", "--style", "--detect-anomaly", "--dry-run"};
   std::string ignored;
   for (const CLI::Option* option : cmd.get_options()) {
     const std::string name = option->get_name();

@@ -49,8 +49,7 @@ namespace {
 // device and inode, is not walked (counted) again, and neither is the walked folder or one of its ancestors: a
 // link to "." or ".." neither loops nor multiplies photos.
 // Run folders (gramgan train's, see is_run_folder) are skipped: their sample strips are not photos.
-void walk_png_files(const fs::path& dir, std::set<std::pair<dev_t, ino_t>>& seen,
-                    std::vector<std::string>& paths) {
+void walk_png_files(const fs::path& dir, std::set<std::pair<dev_t, ino_t>>& seen, std::vector<std::string>& paths) {
   std::error_code ec;
   std::vector<fs::path> entries;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
@@ -76,7 +75,8 @@ std::vector<std::string> list_png_files(const std::string& directory) {
   if (::stat(directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw Error(directory + ": not a folder (--content expects a folder of PNGs)");
   if (is_run_folder(directory))
-    throw Error(directory + ": a run folder of gramgan train, not a folder of photos; give --content the photos' folder");
+    throw Error(directory +
+                ": a run folder of gramgan train, not a folder of photos; give --content the photos' folder");
   // The folder and its ancestors count as seen: a link to any of them is a loop, and following it would also read
   // photos from outside the folder.
   std::set<std::pair<dev_t, ino_t>> seen;

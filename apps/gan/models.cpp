@@ -100,8 +100,7 @@ Variable Generator::forward(const Variable& x, const nn::Sequential::LayerDone& 
 
 // ---- Discriminator -----------------------------------------------------------------------------------------------
 
-Discriminator::Discriminator(const DiscriminatorOptions& options, RandomStream& rng, DType dtype,
-                             const Device& device)
+Discriminator::Discriminator(const DiscriminatorOptions& options, RandomStream& rng, DType dtype, const Device& device)
     : options_(options) {
   const int w = options.width;
   if (w < 1) throw Error("discriminator: width must be >= 1; got " + std::to_string(w));
@@ -111,9 +110,9 @@ Discriminator::Discriminator(const DiscriminatorOptions& options, RandomStream& 
   const Conv2dOptions s2{.stride = 2, .pad = 1, .padding = Padding::zeros, .bias = false};
   const Conv2dOptions s1{.stride = 1, .pad = 1, .padding = Padding::zeros, .bias = false};
   const Conv2dOptions s1_bias{.stride = 1, .pad = 1, .padding = Padding::zeros, .bias = true};
-  body_.add(conv_block({.in = 3, .out = w, .kernel = 4, .conv = s2_bias, .instance_norm = false, .activation = leaky},
-                       init),
-            "layer1");
+  body_.add(
+      conv_block({.in = 3, .out = w, .kernel = 4, .conv = s2_bias, .instance_norm = false, .activation = leaky}, init),
+      "layer1");
   body_.add(conv_block({.in = w, .out = 2 * w, .kernel = 4, .conv = s2, .activation = leaky}, init), "layer2");
   body_.add(conv_block({.in = 2 * w, .out = 4 * w, .kernel = 4, .conv = s2, .activation = leaky}, init), "layer3");
   body_.add(conv_block({.in = 4 * w, .out = 8 * w, .kernel = 4, .conv = s1, .activation = leaky}, init), "layer4");

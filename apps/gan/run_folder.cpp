@@ -12,8 +12,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "engine/error.h"
@@ -90,8 +90,9 @@ void check_empty(const std::string& dir) {
   for (std::size_t i = 0; i < names.size() && i < 4; ++i) listed += (i ? ", " : "") + names[i];
   if (names.size() > 4) listed += " and " + std::to_string(names.size() - 4) + " more";
   if (fs::exists(fs::path(dir) / "checkpoint.safetensors"))
-    throw Error(dir + ": already holds a run (checkpoint.safetensors); pass --resume to continue it or choose "
-                      "another --out");
+    throw Error(dir +
+                ": already holds a run (checkpoint.safetensors); pass --resume to continue it or choose "
+                "another --out");
   if (is_run_folder(dir))
     throw Error(dir + ": holds a run that stopped before its first checkpoint (" + listed +
                 "); there is nothing to resume: delete the folder or choose another --out");
@@ -156,8 +157,8 @@ void RunFolder::lock(bool new_run, long long resumed_step) {
   const std::time_t now = std::time(nullptr);
   char since[32] = "";
   std::strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
-  const std::string holder = std::string("gramgan train (pid ") + std::to_string(::getpid()) + " on host " + host +
-                             ", since " + since + ")\n";
+  const std::string holder =
+      std::string("gramgan train (pid ") + std::to_string(::getpid()) + " on host " + host + ", since " + since + ")\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, holder.data(), holder.size(), 0) != ssize_t(holder.size()))
     throw Error(path + ": cannot write the run's lock file: " + std::strerror(errno));
 }

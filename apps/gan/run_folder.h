@@ -96,7 +96,7 @@ class RunFolder {
   long long checkpoint_step() const;
 
  private:
-  bool flush_log() const;  // writes the pending rows; false (and warns once) when that fails
+  bool flush_log() const;             // writes the pending rows; false (and warns once) when that fails
   std::string pending_steps() const;  // "step N" or "steps N to M": the rows held back
 
   std::string dir_;

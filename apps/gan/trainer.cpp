@@ -304,7 +304,8 @@ void Trainer::save_checkpoint_or_stop() const {
   } catch (const Error& e) {
     const std::string kept = checkpoint_step_ >= 0 ? "the checkpoint of step " + std::to_string(checkpoint_step_) +
                                                          " is kept; once the cause is fixed, continue with gramgan "
-                                                         "train --resume --out " + config_.out_dir
+                                                         "train --resume --out " +
+                                                         config_.out_dir
                                                    : "no checkpoint had been written yet";
     throw Error(std::string(e.what()) + "; training stopped after step " + std::to_string(step_) + " and " + kept);
   }

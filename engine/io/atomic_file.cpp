@@ -110,9 +110,9 @@ void make_folders(const std::string& dir) {
 void make_parent_folders(const std::string& target) { make_folders(parent_folder(follow_links(target))); }
 
 bool same_file(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
-  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
-         sa.st_ino == sb.st_ino;
+  struct stat sa {
+  }, sb{};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 AtomicFile::AtomicFile(const std::string& target) : target_(target) {

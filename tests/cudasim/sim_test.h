@@ -14,10 +14,9 @@ namespace gramgan_simtest {
 
 #define GG_SIM_CHECK(expr) ASSERT_EQ((expr), ::cudasim::cudaSuccess) << #expr
 
-#define GG_EXPECT_CONTAINS(text, needle)                                                                 \
-  EXPECT_NE(std::string(text).find(needle), std::string::npos)                                           \
-      << "expected to find \"" << (needle) << "\" in:\n"                                                 \
-      << (text)
+#define GG_EXPECT_CONTAINS(text, needle)                                                                          \
+  EXPECT_NE(std::string(text).find(needle), std::string::npos) << "expected to find \"" << (needle) << "\" in:\n" \
+                                                               << (text)
 
 // Simulated device memory holding n elements of T; freed on scope exit so ASan sees no leaks.
 template <class T>

@@ -66,12 +66,12 @@ TEST(CudasimAtomics, AddReturnsOldValue) {
 __global__ void atomic_semantics_kernel(int* i, unsigned* u, unsigned long long* ull, float* f, int* old) {
   int k = 0;
   i[0] = 10;
-  old[k++] = atomicSub(&i[0], 3);   // 10 -> 7
-  old[k++] = atomicExch(&i[0], -4); // 7 -> -4
-  old[k++] = atomicMin(&i[0], -9);  // -4 -> -9
-  old[k++] = atomicMin(&i[0], 5);   // stays -9
-  old[k++] = atomicMax(&i[0], -20); // stays -9
-  old[k++] = atomicMax(&i[0], 12);  // -9 -> 12
+  old[k++] = atomicSub(&i[0], 3);       // 10 -> 7
+  old[k++] = atomicExch(&i[0], -4);     // 7 -> -4
+  old[k++] = atomicMin(&i[0], -9);      // -4 -> -9
+  old[k++] = atomicMin(&i[0], 5);       // stays -9
+  old[k++] = atomicMax(&i[0], -20);     // stays -9
+  old[k++] = atomicMax(&i[0], 12);      // -9 -> 12
   old[k++] = atomicCAS(&i[0], 11, 99);  // no swap
   old[k++] = atomicCAS(&i[0], 12, 99);  // swap -> 99
   old[k++] = atomicAnd(&i[0], 0x0f);    // 99 & 15 = 3
@@ -118,12 +118,12 @@ TEST(CudasimAtomics, Semantics) {
   cudasim::launch<atomic_semantics_kernel>(dim3(1), dim3(1), 0, nullptr, i.get(), u.get(), ull.get(), f.get(),
                                            old.get());
   const auto o = old.download();
-  const std::vector<int> expected = {10, 7,  -4, -9, -9, -9, 12, 12, 99, 3, 0x33, 0x22,  // int
-                                     1,  1,  1,  1,                                    // unsigned min/max
-                                     2,  3,  0,  10, 0,                                // inc
-                                     0,  5,  4,  9,  5,                                // dec
-                                     1,  1,  1,  1,                                    // unsigned long long
-                                     1,  1,  1};                                       // float
+  const std::vector<int> expected = {10, 7, -4, -9, -9, -9, 12, 12, 99, 3, 0x33, 0x22,  // int
+                                     1,  1, 1,  1,                                      // unsigned min/max
+                                     2,  3, 0,  10, 0,                                  // inc
+                                     0,  5, 4,  9,  5,                                  // dec
+                                     1,  1, 1,  1,                                      // unsigned long long
+                                     1,  1, 1};                                         // float
   for (std::size_t k = 0; k < expected.size(); ++k) EXPECT_EQ(o[k], expected[k]) << "step " << k;
   EXPECT_EQ(o[expected.size()], -12345);
 }
@@ -138,7 +138,7 @@ __global__ void contended_kernel(int* min_max, unsigned* bits, unsigned* inc, un
   atomicAnd(&bits[1], ~(1u << (g % 29)));
   atomicXor(&bits[2], 1u << (g % 32));  // every bit flipped kTotal/32 times (an even count)
   atomicXor(&bits[3], g == 77 ? 0x5a5a5a5au : 0u);
-  atomicInc(inc, 16);   // cycles through 0..16
+  atomicInc(inc, 16);  // cycles through 0..16
   atomicDec(dec, 16);
   // Increment through a CAS loop, the pattern kernels use for atomics the hardware lacks.
   int seen = *reinterpret_cast<volatile int*>(cas_counter), assumed;

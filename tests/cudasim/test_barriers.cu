@@ -59,8 +59,7 @@ TEST(CudasimBarriers, ManyBarriersInALoop) {
     std::array<long long, kN> s, next;
     for (int t = 0; t < kN; ++t) s[t] = in[b * kN + t];
     for (int step = 0; step < kSteps; ++step) {
-      for (int t = 0; t < kN; ++t)
-        next[t] = (s[(t + kN - 1) % kN] * 3 + s[t] + s[(t + 1) % kN] * 5 + step) % 1000003;
+      for (int t = 0; t < kN; ++t) next[t] = (s[(t + kN - 1) % kN] * 3 + s[t] + s[(t + 1) % kN] * 5 + step) % 1000003;
       s = next;
     }
     for (int t = 0; t < kN; ++t) expected[b * kN + t] = int(s[t]);

@@ -63,9 +63,11 @@ std::string at_line(int line) { return "test_diagnostics.cu:" + std::to_string(l
 __global__ void different_barriers_kernel(int* lines) {
   if (blockIdx.x == 2) {
     if (threadIdx.x < 16) {
-      lines[0] = __LINE__; __syncthreads();
+      lines[0] = __LINE__;
+      __syncthreads();
     } else {
-      lines[1] = __LINE__; __syncthreads();
+      lines[1] = __LINE__;
+      __syncthreads();
     }
   } else {
     __syncthreads();
@@ -75,27 +77,27 @@ __global__ void different_barriers_kernel(int* lines) {
 TEST(CudasimDiagnostics, ThreadsAtDifferentSyncthreads) {
   DeviceArray<int> lines(2, 0);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
-  const std::string message = launch_failure([&] {
-    cudasim::launch<different_barriers_kernel>(dim3(4), dim3(32), 0, nullptr, lines.get());
-  });
+  const std::string message =
+      launch_failure([&] { cudasim::launch<different_barriers_kernel>(dim3(4), dim3(32), 0, nullptr, lines.get()); });
   const auto l = lines.download();
-  for (const std::string& piece :
-       {std::string("different_barriers_kernel"), std::string("block (2,0,0)"), std::string("thread ("),
-        std::string("different"), at_line(l[0]), at_line(l[1])})
+  for (const std::string& piece : {std::string("different_barriers_kernel"), std::string("block (2,0,0)"),
+                                   std::string("thread ("), std::string("different"), at_line(l[0]), at_line(l[1])})
     GG_EXPECT_CONTAINS(message, piece);
   EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
   expect_recovered();
 }
 
 __global__ void different_barrier_kinds_kernel() {
-  if (threadIdx.x == 7) __syncthreads_count(1);
-  else __syncthreads_count(0);
+  if (threadIdx.x == 7)
+    __syncthreads_count(1);
+  else
+    __syncthreads_count(0);
 }
 
 TEST(CudasimDiagnostics, SyncthreadsCountAtTwoCallSites) {
-  expect_launch_failure([] { cudasim::launch<different_barrier_kinds_kernel>(dim3(1), dim3(40), 0, nullptr); },
-                        {"different_barrier_kinds_kernel", "block (0,0,0)", "thread (", "different",
-                         "__syncthreads_count"});
+  expect_launch_failure(
+      [] { cudasim::launch<different_barrier_kinds_kernel>(dim3(1), dim3(40), 0, nullptr); },
+      {"different_barrier_kinds_kernel", "block (0,0,0)", "thread (", "different", "__syncthreads_count"});
 }
 
 __global__ void exited_before_barrier_kernel(int* out) {
@@ -165,8 +167,10 @@ TEST(CudasimDiagnostics, FullMaskInPartialWarp) {
 
 __global__ void different_warp_ops_kernel(int* out) {
   const int lane = threadIdx.x % 32;
-  if (lane < 16) out[lane] = int(__ballot_sync(0xffffffffu, 1));
-  else out[lane] = __shfl_sync(0xffffffffu, lane, 0);
+  if (lane < 16)
+    out[lane] = int(__ballot_sync(0xffffffffu, 1));
+  else
+    out[lane] = __shfl_sync(0xffffffffu, lane, 0);
 }
 
 TEST(CudasimDiagnostics, LanesAtDifferentWarpOps) {
@@ -186,23 +190,23 @@ TEST(CudasimDiagnostics, ShuffleWidthNotPowerOfTwo) {
 
 __global__ void shuffle_vs_barrier_deadlock_kernel(int* lines) {
   if (threadIdx.x == 0) {
-    lines[0] = __LINE__; lines[2] = __shfl_sync(0xffffffffu, 5, 0);
+    lines[0] = __LINE__;
+    lines[2] = __shfl_sync(0xffffffffu, 5, 0);
   } else {
-    lines[1] = __LINE__; __syncthreads();
+    lines[1] = __LINE__;
+    __syncthreads();
   }
 }
 
 TEST(CudasimDiagnostics, ShuffleAgainstBarrierDeadlock) {
   DeviceArray<int> lines(3, 0);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
-  const std::string message = launch_failure([&] {
-    cudasim::launch<shuffle_vs_barrier_deadlock_kernel>(dim3(1), dim3(32), 0, nullptr, lines.get());
-  });
+  const std::string message = launch_failure(
+      [&] { cudasim::launch<shuffle_vs_barrier_deadlock_kernel>(dim3(1), dim3(32), 0, nullptr, lines.get()); });
   const auto l = lines.download();
-  for (const std::string& piece :
-       {std::string("shuffle_vs_barrier_deadlock_kernel"), std::string("block (0,0,0)"), std::string("thread (0,0,0)"),
-        std::string("deadlock"), std::string("__shfl_sync"), std::string("__syncthreads"), at_line(l[0]),
-        at_line(l[1])})
+  for (const std::string& piece : {std::string("shuffle_vs_barrier_deadlock_kernel"), std::string("block (0,0,0)"),
+                                   std::string("thread (0,0,0)"), std::string("deadlock"), std::string("__shfl_sync"),
+                                   std::string("__syncthreads"), at_line(l[0]), at_line(l[1])})
     GG_EXPECT_CONTAINS(message, piece);
   EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
   expect_recovered();

@@ -38,9 +38,9 @@ void check_indexing(dim3 grid, dim3 block) {
           for (unsigned ty = 0; ty < block.y; ++ty)
             for (unsigned tx = 0; tx < block.x; ++tx, ++id) {
               ASSERT_EQ(h[id], 1) << "global id " << id << " written " << h[id] << " times";
-              const std::array<int, kFields> expected = {
-                  int(tx),      int(ty),      int(tz),      int(bx),      int(by),      int(bz),
-                  int(block.x), int(block.y), int(block.z), int(grid.x),  int(grid.y),  int(grid.z)};
+              const std::array<int, kFields> expected = {int(tx),      int(ty),     int(tz),      int(bx),
+                                                         int(by),      int(bz),     int(block.x), int(block.y),
+                                                         int(block.z), int(grid.x), int(grid.y),  int(grid.z)};
               for (int k = 0; k < kFields; ++k)
                 ASSERT_EQ(f[id * kFields + k], expected[k]) << "global id " << id << " field " << k;
             }
@@ -58,7 +58,7 @@ TEST(CudasimIndexing, OneDimensionalShapes) {
 TEST(CudasimIndexing, DegenerateAxesAndLimits) {
   check_indexing(dim3(1, 5, 1), dim3(1, 1, 7));
   check_indexing(dim3(2, 1, 3), dim3(1, 9, 1));
-  check_indexing(dim3(1, 1, 1), dim3(2, 2, 64));  // block z at its limit
+  check_indexing(dim3(1, 1, 1), dim3(2, 2, 64));   // block z at its limit
   check_indexing(dim3(1, 1, 1), dim3(32, 32, 1));  // 1024 threads, the block limit
 }
 

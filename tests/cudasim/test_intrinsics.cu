@@ -1,8 +1,8 @@
 // Math and bit intrinsics and the vector types, evaluated inside a kernel and compared with references written
 // independently here (bit loops, 64-bit arithmetic, memcpy), over edge values and a pseudo-random sweep.
 #include <cmath>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -111,8 +111,8 @@ __global__ void float_intrinsics_kernel(const float* x, float* out, int n) {
 
 TEST(CudasimIntrinsics, FloatConversionsAndSaturate) {
   // Finite values within int range: __float2int_* of NaN/inf is not defined behaviour on the host.
-  const std::vector<float> x = {0.0f, -0.0f, 0.5f, 1.5f, 2.5f, -2.5f, -2.7f, 3.5f, 1.0f, 1.0000001f, -1e-30f,
-                                0.999f, 7.25e6f, -123.75f, 1e-38f};
+  const std::vector<float> x = {0.0f, -0.0f,      0.5f,    1.5f,   2.5f,    -2.5f,    -2.7f, 3.5f,
+                                1.0f, 1.0000001f, -1e-30f, 0.999f, 7.25e6f, -123.75f, 1e-38f};
   const int n = int(x.size());
   DeviceArray<float> d_x(x), out(n * 8, 0.0f);
   cudasim::launch<float_intrinsics_kernel>(dim3(1), dim3(32), 0, nullptr, d_x.get(), out.get(), n);

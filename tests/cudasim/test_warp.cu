@@ -59,15 +59,25 @@ int source_lane(int op, int lane, int param, int width) {
 template <class T>
 T value_for(int i);
 template <>
-int value_for<int>(int i) { return -1000 * i - 7; }
+int value_for<int>(int i) {
+  return -1000 * i - 7;
+}
 template <>
-unsigned value_for<unsigned>(int i) { return 0x80000000u + 3u * unsigned(i); }
+unsigned value_for<unsigned>(int i) {
+  return 0x80000000u + 3u * unsigned(i);
+}
 template <>
-float value_for<float>(int i) { return float(i) + 0.25f; }
+float value_for<float>(int i) {
+  return float(i) + 0.25f;
+}
 template <>
-double value_for<double>(int i) { return 1e10 + i * 1.5; }  // needs the upper 32 bits to travel
+double value_for<double>(int i) {
+  return 1e10 + i * 1.5;
+}  // needs the upper 32 bits to travel
 template <>
-long long value_for<long long>(int i) { return (1LL << 40) + static_cast<long long>(i) * (1LL << 33) - i; }
+long long value_for<long long>(int i) {
+  return (1LL << 40) + static_cast<long long>(i) * (1LL << 33) - i;
+}
 
 // One launch of shuffle_kernel<T>; checks every thread against the host rule. Threads outside the mask
 // must keep the sentinel the output was filled with.
@@ -78,8 +88,7 @@ void check_shuffle(int op, unsigned mask, int param, int width, dim3 block, int 
   for (int i = 0; i < blocks * n; ++i) in[i] = value_for<T>(i);
   const T sentinel = value_for<T>(-12345);
   DeviceArray<T> d_in(in), d_out(blocks * n, sentinel);
-  cudasim::launch<shuffle_kernel<T>>(dim3(blocks), block, 0, nullptr, d_in.get(), d_out.get(), op, mask, param,
-                                     width);
+  cudasim::launch<shuffle_kernel<T>>(dim3(blocks), block, 0, nullptr, d_in.get(), d_out.get(), op, mask, param, width);
   const auto out = d_out.download();
   for (int b = 0; b < blocks; ++b)
     for (int t = 0; t < n; ++t) {
@@ -112,12 +121,12 @@ TYPED_TEST(CudasimShuffleTyped, Width8) { check_full_mask_shuffles<TypeParam>(8)
 
 TEST(CudasimShuffle, RuleSanity) {
   // The host rule itself, on the cases the CUDA programming guide spells out.
-  EXPECT_EQ(source_lane(kIdx, 20, 40, 32), 8);     // srcLane wraps modulo width
-  EXPECT_EQ(source_lane(kIdx, 20, 3, 16), 19);     // ... within the caller's segment
-  EXPECT_EQ(source_lane(kUp, 17, 2, 16), 17);      // below the segment start: own value
-  EXPECT_EQ(source_lane(kDown, 14, 2, 16), 14);    // past the segment end: own value
-  EXPECT_EQ(source_lane(kXor, 9, 8, 8), 1);        // xor may read an earlier segment
-  EXPECT_EQ(source_lane(kXor, 1, 8, 8), 1);        // but not a later one
+  EXPECT_EQ(source_lane(kIdx, 20, 40, 32), 8);   // srcLane wraps modulo width
+  EXPECT_EQ(source_lane(kIdx, 20, 3, 16), 19);   // ... within the caller's segment
+  EXPECT_EQ(source_lane(kUp, 17, 2, 16), 17);    // below the segment start: own value
+  EXPECT_EQ(source_lane(kDown, 14, 2, 16), 14);  // past the segment end: own value
+  EXPECT_EQ(source_lane(kXor, 9, 8, 8), 1);      // xor may read an earlier segment
+  EXPECT_EQ(source_lane(kXor, 1, 8, 8), 1);      // but not a later one
 }
 
 TEST(CudasimShuffle, PartialMaskLowerHalf) {
@@ -272,8 +281,10 @@ TEST(CudasimWarpReduce, FloatShuffleDownSumMatchesTreeOrder) {
     for (int offset = 16; offset > 0; offset /= 2) {
       std::vector<float> next = v;
       for (int l = 0; l < 32; ++l)
-        if (l + offset < 32) next[l] = v[l] + v[l + offset];
-        else next[l] = v[l] + v[l];  // own value returned past the end
+        if (l + offset < 32)
+          next[l] = v[l] + v[l + offset];
+        else
+          next[l] = v[l] + v[l];  // own value returned past the end
       v = next;
     }
     expected[w] = v[0];
