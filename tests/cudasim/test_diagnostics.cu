@@ -63,10 +63,10 @@ std::string at_line(int line) { return "test_diagnostics.cu:" + std::to_string(l
 __global__ void different_barriers_kernel(int* lines) {
   if (blockIdx.x == 2) {
     if (threadIdx.x < 16) {
-      lines[0] = __LINE__;
+      lines[0] = __LINE__ + 1;  // the line of the call below
       __syncthreads();
     } else {
-      lines[1] = __LINE__;
+      lines[1] = __LINE__ + 1;  // the line of the call below
       __syncthreads();
     }
   } else {
@@ -190,10 +190,10 @@ TEST(CudasimDiagnostics, ShuffleWidthNotPowerOfTwo) {
 
 __global__ void shuffle_vs_barrier_deadlock_kernel(int* lines) {
   if (threadIdx.x == 0) {
-    lines[0] = __LINE__;
+    lines[0] = __LINE__ + 1;  // the line of the call below
     lines[2] = __shfl_sync(0xffffffffu, 5, 0);
   } else {
-    lines[1] = __LINE__;
+    lines[1] = __LINE__ + 1;  // the line of the call below
     __syncthreads();
   }
 }
