@@ -74,7 +74,7 @@ void launch(dim3 grid, dim3 block, std::size_t shared_bytes, StreamHandle stream
   if (shared_bytes > 48 * 1024)
     GG_CUDA_CHECK(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
   const cudaStream_t cuda_stream = runtime_stream(stream);
-  Kernel<<<grid, block, shared_bytes, cuda_stream> > >(args...);
+  Kernel<<<grid, block, shared_bytes, cuda_stream>>>(args...);
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess)
     throw CudaError(detail::launch_name<Kernel>().c_str(), __FILE__, __LINE__, cudaGetErrorName(status),
