@@ -32,6 +32,7 @@ Variable gram(const Variable& features);
 inline constexpr double kTvEps = 1e-8;
 Variable tv_loss(TvMode mode, const Variable& x, double eps = kTvEps);
 Variable mse_loss(const Variable& prediction, const Tensor& target);
+// target_gram (C, C) for the whole batch, or (N, C, C): each image against its own style's Gram.
 Variable gram_mse_loss(const Variable& features, const Tensor& target_gram);
 Variable lsgan_d_loss(const Variable& score_real, const Variable& score_fake);
 Variable lsgan_g_loss(const Variable& score_fake);

@@ -226,6 +226,14 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
              return gram_mse_loss(l[0], t);
            }});
     }
+  if (op == "gram_mse")  // arbitrary style: one target Gram per image
+    for (const Shape& s : {odd, Shape{3, 5, 9, 7}}) {
+      const Tensor t = src.uniform({s[0], s[1], s[1]}, 0.0, 0.3);
+      out.push_back({op,
+                     "features " + dims(s) + ", per-image target",
+                     {src.leaf(src.uniform(s), "features")},
+                     [t](const Leaves& l, Branches*) { return gram_mse_loss(l[0], t); }});
+    }
   if (op == "lsgan_d")
     for (const Shape& s : {Shape{2, 1, 5, 7}, Shape{3, 1, 4, 4}})
       out.push_back({op,

@@ -166,7 +166,7 @@ void BM_GramMseForwardBackward(benchmark::State& state, GramCase g) {
   SimBuffer f(features), target(std::size_t(g.channels) * g.channels), value(1, false), df(features, false),
       workspace(sim::gram_mse_workspace(g.batch, g.channels, g.plane), false);
   for (auto _ : state)
-    sim::gram_mse_forward_backward(g.batch, g.channels, g.plane, f.get(), target.get(), value.get(), df.get(),
+    sim::gram_mse_forward_backward(g.batch, g.channels, g.plane, f.get(), target.get(), false, value.get(), df.get(),
                                    workspace.get(), nullptr);
   state.counters["FLOP/s"] = rate(2.0 * gram_flops(g));  // the Gram and the gradient's (E F) product
 }

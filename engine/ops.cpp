@@ -439,12 +439,16 @@ LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram) {
   const Checks check("gram_mse");
   check.dims(features, "features", 4, kNCHW);
   check.like(target_gram, "target_gram", features, "features");
-  check.shape(target_gram, "target_gram", Shape{features.size(1), features.size(1)});
+  const bool per_image = target_gram.defined() && target_gram.dims() == 3;
+  if (per_image)
+    check.shape(target_gram, "target_gram", Shape{features.size(0), features.size(1), features.size(1)});
+  else
+    check.shape(target_gram, "target_gram", Shape{features.size(1), features.size(1)});
   LossOutputs out{scalar_empty(features), like_empty(features, features.shape())};
   dispatch(features, [&]<class T>(auto stream) {
     const int batch = dim(features, 0), channels = dim(features, 1);
     const Tensor ws = workspace<T>(gram_mse_workspace(batch, channels, plane(features), stream), features.device());
-    gram_mse_forward_backward(batch, channels, plane(features), ptr<T>(features), ptr<T>(target_gram),
+    gram_mse_forward_backward(batch, channels, plane(features), ptr<T>(features), ptr<T>(target_gram), per_image,
                               ptr<T>(out.value), ptr<T>(out.grad), ptr<T>(ws), stream);
   });
   return out;

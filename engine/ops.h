@@ -79,7 +79,8 @@ struct LossOutputs {
 };
 LossOutputs tv(TvMode mode, const Tensor& x, double eps = 1e-8);
 LossOutputs mse(const Tensor& prediction, const Tensor& target);
-LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram);  // target_gram (C, C)
+// target_gram (C, C) shared by the batch, or (N, C, C): one target per image.
+LossOutputs gram_mse(const Tensor& features, const Tensor& target_gram);
 struct LsganDOutputs {
   Tensor value, dscore_real, dscore_fake;  // the gradients of value with respect to the scores
 };

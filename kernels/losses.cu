@@ -1,7 +1,8 @@
 // Fused losses: each launcher writes the scalar value and the gradient of that value in one launch sequence.
 //
 // Content (MSE):  value = mean((p - t)^2) over `count` elements;  dp = 2 (p - t) / count.
-// Style (Gram MSE), features F: (N, C, plane), target T: (C, C) shared by the batch, G_n = F_n F_n^T / (C plane):
+// Style (Gram MSE), features F: (N, C, plane), target T: (C, C) shared by the batch or (N, C, C) one per image
+// (T_n below is then the n-th), G_n = F_n F_n^T / (C plane):
 //   value = (1/N) sum_n (1/C^2) sum_ij (G_n - T)_ij^2
 //   dvalue/dG_n = 2 (G_n - T) / (N C^2), and through G_n = F_n F_n^T / (C plane) (gram.cu's backward):
 //   dF_n = (E_n F_n) 2 / (N C^3 plane),  E_n = (G_n - T) + (G_n - T)^T = 2 (G_n - T) for a symmetric target.
@@ -46,15 +47,16 @@ __global__ void __launch_bounds__(kReduceThreads)
 template <class T>
 __global__ void __launch_bounds__(kReduceThreads)
     gram_difference_kernel(int channels, std::size_t total, int splits, const T* split_grams, T scale, const T* target,
-                           T* sym_difference, T* partials) {
+                           bool target_per_image, T* sym_difference, T* partials) {
   const std::size_t square = std::size_t(channels) * channels;
   T acc = T(0);
   for (std::size_t i = detail::reduce_first_item(); i < total; i += detail::reduce_item_stride()) {
     const T g = detail::gram_split_sum(split_grams, total, splits, i) * scale;
     const std::size_t rc = i % square, r = rc / channels, c = rc % channels;
-    const T diff = g - target[rc];
+    const T* target_n = target + (target_per_image ? i - rc : 0);
+    const T diff = g - target_n[rc];
     acc += diff * diff;
-    sym_difference[i] = diff + (g - target[c * channels + r]);
+    sym_difference[i] = diff + (g - target_n[c * channels + r]);
   }
   acc = block_sum<kReduceThreads>(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
@@ -105,8 +107,8 @@ std::size_t gram_mse_workspace(int batch, int channels, int plane, StreamHandle)
 }
 
 template <class T>
-void gram_mse_forward_backward(int batch, int channels, int plane, const T* features, const T* target_gram, T* value,
-                               T* dfeatures, T* workspace, StreamHandle stream) {
+void gram_mse_forward_backward(int batch, int channels, int plane, const T* features, const T* target_gram,
+                               bool target_per_image, T* value, T* dfeatures, T* workspace, StreamHandle stream) {
   check_gram_mse_shape(batch, channels, plane);
   require(features && target_gram && value && dfeatures && workspace, "gram_mse_forward_backward",
           "null device pointer");
@@ -119,7 +121,8 @@ void gram_mse_forward_backward(int batch, int channels, int plane, const T* feat
 
   detail::launch_gram_tiles(batch, channels, plane, split, features, T(1), split_grams, stream);
   launch<gram_difference_kernel<T>>(reduce_grid(total), dim3(kReduceThreads), 0, stream, channels, total, split.splits,
-                                    split_grams, T(1.0 / (c * p)), target_gram, sym_difference, partials);
+                                    split_grams, T(1.0 / (c * p)), target_gram, target_per_image, sym_difference,
+                                    partials);
   const dim3 apply(unsigned((plane + detail::kGramTile - 1) / detail::kGramTile),
                    unsigned(detail::gram_row_tiles(channels)), unsigned(batch));
   launch<detail::gram_apply_kernel<T>>(apply, dim3(detail::kGramThreads), 0, stream, channels, plane, sym_difference,
@@ -160,11 +163,11 @@ void lsgan_g_forward_backward(std::size_t count, const T* score_fake, T* value, 
   finalize_sum(workspace, reduce_blocks(count), 1.0 / double(count), 0, 0.0, value, stream);
 }
 
-#define GG_INSTANTIATE(T)                                                                                  \
-  template void mse_forward_backward<T>(std::size_t, const T*, const T*, T*, T*, T*, StreamHandle);        \
-  template void gram_mse_forward_backward<T>(int, int, int, const T*, const T*, T*, T*, T*, StreamHandle); \
-  template void lsgan_d_forward_backward<T>(std::size_t, const T*, std::size_t, const T*, T*, T*, T*, T*,  \
-                                            StreamHandle);                                                 \
+#define GG_INSTANTIATE(T)                                                                                        \
+  template void mse_forward_backward<T>(std::size_t, const T*, const T*, T*, T*, T*, StreamHandle);              \
+  template void gram_mse_forward_backward<T>(int, int, int, const T*, const T*, bool, T*, T*, T*, StreamHandle); \
+  template void lsgan_d_forward_backward<T>(std::size_t, const T*, std::size_t, const T*, T*, T*, T*, T*,        \
+                                            StreamHandle);                                                       \
   template void lsgan_g_forward_backward<T>(std::size_t, const T*, T*, T*, T*, StreamHandle);
 GG_INSTANTIATE(float)
 GG_INSTANTIATE(double)

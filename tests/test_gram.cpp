@@ -127,7 +127,7 @@ TEST(GramForward, SplitKMatchesGramMseBitwise) {
   const auto g = run_gram_forward(batch, channels, plane, f);
   Buffer<float> features(f), target(g), value(1), df(f.size()),
       workspace(sim::gram_mse_workspace(batch, channels, plane));
-  sim::gram_mse_forward_backward(batch, channels, plane, features.get(), target.get(), value.get(), df.get(),
+  sim::gram_mse_forward_backward(batch, channels, plane, features.get(), target.get(), false, value.get(), df.get(),
                                  workspace.get(), nullptr);
   EXPECT_EQ(value.to_host()[0], 0.0f);
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "tests/op_test_support.h"
@@ -172,19 +173,23 @@ struct GramMseResult {
   std::vector<double> grad;
 };
 
-// value = (1/N) sum_n mean_ij (G_n - T)_ij^2 and its gradient, straight from the definitions.
+// value = (1/N) sum_n mean_ij (G_n - T_n)_ij^2 and its gradient, straight from the definitions. `target` holds
+// C^2 values (T_n = T for every n) or N C^2 (one per image).
 GramMseResult gram_mse_reference(int batch, int channels, int plane, const std::vector<double>& f,
                                  const std::vector<double>& target) {
   const double cp = double(channels) * plane;
+  const std::size_t square = std::size_t(channels) * channels;
+  const bool per_image = target.size() != square;
   GramMseResult out{0.0, std::vector<double>(f.size(), 0.0)};
   for (int n = 0; n < batch; ++n) {
     const double* fn = f.data() + std::size_t(n) * channels * plane;
-    std::vector<double> diff(std::size_t(channels) * channels);
+    const double* tn = target.data() + (per_image ? std::size_t(n) * square : 0);
+    std::vector<double> diff(square);
     for (int r = 0; r < channels; ++r)
       for (int c = 0; c < channels; ++c) {
         double g = 0;
         for (int k = 0; k < plane; ++k) g += fn[std::size_t(r) * plane + k] * fn[std::size_t(c) * plane + k];
-        diff[std::size_t(r) * channels + c] = g / cp - target[std::size_t(r) * channels + c];
+        diff[std::size_t(r) * channels + c] = g / cp - tn[std::size_t(r) * channels + c];
         out.value += diff[std::size_t(r) * channels + c] * diff[std::size_t(r) * channels + c];
       }
     // dvalue/dG = 2 diff / (N C^2); dG_rc/dF_ak = (delta_ra F_ck + delta_ca F_rk) / (C P).
@@ -207,8 +212,9 @@ std::pair<T, std::vector<T>> run_gram_mse(int batch, int channels, int plane, co
                                           const std::vector<T>& target) {
   Buffer<T> features(f), target_gram(target), value(1), df(f.size()),
       workspace(sim::gram_mse_workspace(batch, channels, plane));
-  sim::gram_mse_forward_backward(batch, channels, plane, features.get(), target_gram.get(), value.get(), df.get(),
-                                 workspace.get(), nullptr);
+  const bool per_image = target.size() != std::size_t(channels) * channels;
+  sim::gram_mse_forward_backward(batch, channels, plane, features.get(), target_gram.get(), per_image, value.get(),
+                                 df.get(), workspace.get(), nullptr);
   return {value.scalar(), df.to_host()};
 }
 
@@ -258,14 +264,41 @@ TEST(GramMseForwardBackward, GradientMatchesFiniteDifferences) {
   expect_close(run_gram_mse(batch, channels, plane, f, t).second, numeric, 1e-10, 1e-6);
 }
 
+// Arbitrary style: every image against its own target (not symmetric, so each T_n's transpose is read right), in
+// one tile and across tiles with K split.
+TEST(GramMseForwardBackward, PerImageTargetsMatchReference) {
+  for (const auto& [batch, channels, plane] : {std::tuple{3, 4, 9}, std::tuple{2, 67, 45}, std::tuple{3, 5, 1500}}) {
+    const auto f = random_vector<double>(std::size_t(batch) * channels * plane, 48);
+    const auto t = random_vector<double>(std::size_t(batch) * channels * channels, 49, -0.3, 0.3);
+    const auto ref = gram_mse_reference(batch, channels, plane, f, t);
+    const auto [value, df] = run_gram_mse(batch, channels, plane, f, t);
+    expect_close(value, ref.value, 0, 1e-12);
+    expect_close(df, ref.grad, 1e-18, 1e-11);
+  }
+}
+
+// A per-image target that repeats one Gram gives the shared target's bits.
+TEST(GramMseForwardBackward, RepeatedPerImageTargetEqualsSharedBitwise) {
+  const int batch = 3, channels = 6, plane = 50;
+  const auto f = random_vector<float>(std::size_t(batch) * channels * plane, 52);
+  const auto td = symmetric_target(channels, 53, 0.3);
+  const std::vector<float> shared(td.begin(), td.end());
+  std::vector<float> repeated;
+  for (int n = 0; n < batch; ++n) repeated.insert(repeated.end(), shared.begin(), shared.end());
+  const auto a = run_gram_mse(batch, channels, plane, f, shared), b = run_gram_mse(batch, channels, plane, f, repeated);
+  EXPECT_TRUE(same_bytes(std::vector<float>{a.first}, std::vector<float>{b.first}));
+  EXPECT_TRUE(same_bytes(a.second, b.second));
+}
+
 TEST(GramMseArguments, InvalidArgumentsThrow) {
   Buffer<float> a(64), v(1);
   EXPECT_THROW(sim::gram_mse_workspace(0, 3, 4), std::invalid_argument);
   EXPECT_THROW(sim::gram_mse_workspace(1, 3, 0), std::invalid_argument);
-  EXPECT_THROW(sim::gram_mse_forward_backward(1, 0, 4, a.get(), a.get(), v.get(), a.get(), a.get(), nullptr),
+  EXPECT_THROW(sim::gram_mse_forward_backward(1, 0, 4, a.get(), a.get(), false, v.get(), a.get(), a.get(), nullptr),
                std::invalid_argument);
-  EXPECT_THROW(sim::gram_mse_forward_backward<float>(1, 2, 4, a.get(), nullptr, v.get(), a.get(), a.get(), nullptr),
-               std::invalid_argument);
+  EXPECT_THROW(
+      sim::gram_mse_forward_backward<float>(1, 2, 4, a.get(), nullptr, false, v.get(), a.get(), a.get(), nullptr),
+      std::invalid_argument);
 }
 
 // ---- adversarial: LSGAN ----
@@ -338,8 +371,8 @@ TEST(GramMseCuda, MatchesCpu) {
   const std::vector<float> t(td.begin(), td.end());
   Buffer<float, CudaMemory> features(f), target(t), value(1), df(f.size()),
       workspace(gramgan::cuda::gram_mse_workspace(batch, channels, plane));
-  gramgan::cuda::gram_mse_forward_backward(batch, channels, plane, features.get(), target.get(), value.get(), df.get(),
-                                           workspace.get(), nullptr);
+  gramgan::cuda::gram_mse_forward_backward(batch, channels, plane, features.get(), target.get(), false, value.get(),
+                                           df.get(), workspace.get(), nullptr);
   const auto cpu = run_gram_mse(batch, channels, plane, f, t);
   expect_close(value.scalar(), cpu.first, 0, 1e-5);
   expect_close(df.to_host(), to_double(cpu.second), 1e-10, 1e-4);

@@ -192,6 +192,18 @@ TEST(EngineOpsErrors, LauncherArgumentErrorsBecomeGramganErrors) {
   EXPECT_NE(message.find("conv2d_forward"), std::string::npos) << message;
 }
 
+// gram_mse takes a (C, C) target for the batch or an (N, C, C) one per image; any other shape is named.
+TEST(EngineOpsErrors, GramMseTargetShapeIsChecked) {
+  const Tensor f = random_tensor({2, 3, 4, 4}, 1);
+  EXPECT_EQ(error_of([&] { ops::gram_mse(f, random_tensor({3, 3}, 2)); }), "");
+  EXPECT_EQ(error_of([&] { ops::gram_mse(f, random_tensor({2, 3, 3}, 2)); }), "");
+  for (const Shape& bad : {Shape{4, 4}, Shape{3, 3, 3}, Shape{1, 3, 3}}) {
+    const std::string message = error_of([&] { ops::gram_mse(f, random_tensor(bad, 2)); });
+    EXPECT_NE(message.find("gram_mse"), std::string::npos) << message;
+    EXPECT_NE(message.find("target_gram"), std::string::npos) << message;
+  }
+}
+
 TEST(EngineOpsErrors, DeviceMismatchIsNamed) {
   if (!gramgan::cuda_available()) GTEST_SKIP() << "no GPU: " << gramgan::cuda_unavailable_reason();
   const Tensor a = random_tensor({2, 2}, 1), b = a.to(Device::cuda(0));
