@@ -10,8 +10,8 @@ std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands) {
   // At most one here, so a stray word is reported as unexpected rather than as a missing subcommand.
   app->require_subcommand(0, 1);
   commands = {
-      add_info_command(*app),     add_train_command(*app),     add_stylize_command(*app),
-      add_transfer_command(*app), add_gradcheck_command(*app),
+      add_info_command(*app),     add_train_command(*app),  add_stylize_command(*app),
+      add_transfer_command(*app), add_report_command(*app), add_gradcheck_command(*app),
   };
   // After the subcommands: CLI11 copies a parent's footer into subcommands made after it is set.
   app->footer(

@@ -18,5 +18,6 @@ Command add_gradcheck_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_stylize_command(CLI::App& app);
 Command add_transfer_command(CLI::App& app);
+Command add_report_command(CLI::App& app);
 
 }  // namespace gramgan::cli

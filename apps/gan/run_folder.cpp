@@ -108,6 +108,10 @@ bool is_run_folder(const std::string& dir) {
          (fs::exists(d / "config.json", ec) && fs::exists(d / "log.csv", ec));
 }
 
+std::string run_folder_holder(const std::string& dir) {
+  return current_holder((fs::path(dir) / RunFolder::kLockName).string());
+}
+
 std::string csv_number(double v) {
   char buffer[40];
   std::snprintf(buffer, sizeof buffer, "%.9g", v);

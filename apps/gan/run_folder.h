@@ -33,6 +33,11 @@ std::string csv_number(double v);
 // content folder's walk skips, so a run's own sample strips never become training photos.
 bool is_run_folder(const std::string& dir);
 
+// The process training in the run folder `dir`, as its lock file names it ("gramgan train (pid N on host H, since
+// T)"), or "" when no process holds the lock. Probes with a shared lock for an instant: a train starting meanwhile
+// waits that instant out (RunFolder::lock), so reading a run never disturbs it.
+std::string run_folder_holder(const std::string& dir);
+
 // --resume with --steps `steps` at or below `at`, the step of the checkpoint in `dir`: the error to throw.
 Error steps_not_beyond(const std::string& dir, long long steps, long long at);
 
