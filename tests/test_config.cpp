@@ -42,6 +42,9 @@ gan::TrainConfig unusual_config() {
   c.out_dir = "runs/x";
   c.sample_every = 11;
   c.checkpoint_every = 13;
+  c.arch = gan::Arch::adain;
+  c.decoder = {.width = 7};
+  c.content_target = gan::ContentTarget::photo;
   return c;
 }
 
@@ -59,7 +62,12 @@ TEST(ConfigJson, RoundTripsEveryField) {
   EXPECT_EQ(back.content_layers, c.content_layers);
   // The keys are a file format: the spelling config.json has always had.
   const nlohmann::json j = nlohmann::json::parse(text);
-  EXPECT_EQ(j.size(), 25u);
+  EXPECT_EQ(back.arch, gan::Arch::adain);
+  EXPECT_EQ(back.decoder.width, 7);
+  EXPECT_EQ(back.content_target, gan::ContentTarget::photo);
+  EXPECT_EQ(j.size(), 28u);
+  EXPECT_EQ(j.at("arch"), "adain");
+  EXPECT_EQ(j.at("content_target"), "photo");
   EXPECT_EQ(j.at("vgg_pool"), "average");
   EXPECT_EQ(j.at("tv_mode"), "squared");
   EXPECT_EQ(j.at("dtype"), "float64");
@@ -78,6 +86,16 @@ TEST(ConfigJson, UnknownEnumStringIsAnErrorNamingTheValidValues) {
     EXPECT_ERROR_MENTIONS(gan::config_from_json(text, "x"), "unknown value 'bogus'");
     EXPECT_ERROR_MENTIONS(gan::config_from_json(text, "x"), valid);
   }
+}
+
+// Runs from before the arbitrary-style architecture have no arch, decoder_width or content_target: johnson runs.
+TEST(ConfigJson, ConfigsWithoutTheAdainKeysAreJohnsonRuns) {
+  nlohmann::json j = nlohmann::json::parse(gan::config_to_json(unusual_config()));
+  for (const char* key : {"arch", "decoder_width", "content_target"}) j.erase(key);
+  const gan::TrainConfig back = gan::config_from_json(j.dump(), "x");
+  EXPECT_EQ(back.arch, gan::Arch::johnson);
+  EXPECT_EQ(back.decoder.width, gan::DecoderOptions{}.width);
+  EXPECT_EQ(back.content_target, gan::ContentTarget::adain);
 }
 
 TEST(ConfigJson, MissingOrMistypedFieldIsAnError) {

@@ -56,7 +56,9 @@ struct ConfigEnumKey {
 };
 inline constexpr ConfigEnumKey kConfigEnumKeys[] = {{"vgg_pool", "valid values: max, average"},
                                                     {"tv_mode", "valid values: sqrt, squared"},
-                                                    {"dtype", "valid values: float32, float64"}};
+                                                    {"dtype", "valid values: float32, float64"},
+                                                    {"arch", "valid values: johnson, adain"},
+                                                    {"content_target", "valid values: adain, photo"}};
 
 // dir/content/0.png, 1.png, ... (`images` noise images of width x height, seeds 10, 11, ...) and dir/style.png
 // (the same size, seed 99): inputs for tiny_train_config(dir / "content", dir / "style.png", ...).

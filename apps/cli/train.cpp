@@ -1,8 +1,10 @@
-// gramgan train: trains a generator for one style image on a folder of content photos (apps/gan/trainer.h).
+// gramgan train: trains a generator for one style image (johnson), or one model for a folder of style images
+// (adain), on a folder of content photos (apps/gan/trainer.h).
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -24,7 +26,9 @@ struct TrainArgs {
   gan::TrainConfig config;
   // --vgg-pool and --tv as given; their defaults are the config's.
   std::string device, pool = gan::enum_name(gan::kPoolNames, config.vgg_pool),
-                      tv = gan::enum_name(gan::kTvModeNames, config.tv_mode);
+                      tv = gan::enum_name(gan::kTvModeNames, config.tv_mode),
+                      arch = gan::enum_name(gan::kArchNames, config.arch),
+                      content_target = gan::enum_name(gan::kContentTargetNames, config.content_target);
   bool resume = false, detect_anomaly = false, dry_run = false;
 };
 
@@ -130,8 +134,25 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     requested_device = args.device.empty() ? saved.device : args.device;
     config.device = choose_device(requested_device);
   } else {
+    config.arch = gan::parse_enum(gan::kArchNames, args.arch, "--arch");
+    const bool adain = config.arch == gan::Arch::adain;
     if (config.content_dir.empty() || config.style_path.empty())
-      throw Error("train: --content DIR and --style FILE are required (or --resume with --out RUN_DIR)");
+      throw Error(std::string("train: --content DIR and --style ") + (adain ? "DIR" : "FILE") +
+                  " are required (or --resume with --out RUN_DIR)");
+    std::error_code ec;
+    const bool style_is_dir = std::filesystem::is_directory(config.style_path, ec);
+    if (adain && !style_is_dir)
+      throw Error("--style " + config.style_path +
+                  ": --arch adain trains on a folder of style images (paintings); give a folder");
+    if (!adain && style_is_dir)
+      throw Error("--style " + config.style_path +
+                  ": is a folder; --arch johnson trains one model per style image (give a PNG), --arch adain one "
+                  "model for a folder of them");
+    if (!adain && (cmd.count("--decoder-width") || cmd.count("--content-target")))
+      throw Error("--decoder-width and --content-target apply to --arch adain only");
+    if (adain && (cmd.count("--g-width") || cmd.count("--g-blocks")))
+      throw Error("--g-width and --g-blocks apply to --arch johnson only (--arch adain: --decoder-width)");
+    config.content_target = gan::parse_enum(gan::kContentTargetNames, args.content_target, "--content-target");
     config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
     config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
@@ -147,7 +168,8 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   reading.finish();
   report_device_choice(requested_device);
   if (args.resume) warn_ignored_with_resume(cmd);
-  std::fprintf(stderr, "gramgan train: %s on %s, %lld steps%s, run folder %s\n", config.style_path.c_str(),
+  std::fprintf(stderr, "gramgan train: %s%s on %s, %lld steps%s, run folder %s\n",
+               config.arch == gan::Arch::adain ? "arbitrary style (adain) from " : "", config.style_path.c_str(),
                config.device.c_str(), config.steps,
                args.resume ? (" (resuming at step " + std::to_string(trainer.step()) + ")").c_str() : "",
                config.out_dir.c_str());
@@ -178,11 +200,17 @@ Command add_train_command(CLI::App& app) {
   gan::TrainConfig& c = args->config;
   c.out_dir = "runs/train";
   CLI::App* cmd = app.add_subcommand("train", "Train a style-transfer generator (and its PatchGAN discriminator)");
+  cmd->add_option("--arch", args->arch,
+                  "johnson: one generator G(x) per style image (--style FILE); adain: one model G(x, y) for any "
+                  "style, trained on a folder of paintings (--style DIR)")
+      ->check(CLI::IsMember(gan::enum_names(gan::kArchNames)))
+      ->capture_default_str();
   cmd->add_option("--content", c.content_dir, "Folder of content photos (every *.png below it)")
       ->check(value_option())
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--style", c.style_path,
-                  "Style image (PNG); with a discriminator (--lambda-adv > 0) at least --size on each side")
+                  "johnson: the style image (PNG; with a discriminator, --lambda-adv > 0, at least --size on each "
+                  "side); adain: a folder of style images (every *.png below it, as --size crops)")
       ->check(value_option());
   add_vgg_option(*cmd, c.vgg);
   cmd->add_option("--vgg-pool", args->pool, pooling_help())
@@ -190,7 +218,8 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--size", c.size,
                   "Crop size (square; multiple of " + std::to_string(gan::kCropMultiple) +
-                      ", >= " + std::to_string(gan::kMinCrop) + ")")
+                      ", >= " + std::to_string(gan::kMinCrop) + "; adain: multiple of " +
+                      std::to_string(gan::kAdainCropMultiple) + ", >= " + std::to_string(gan::kAdainMinCrop) + ")")
       ->check(integer_option(1, kIntMax).description(""))  // the text says what --size must be
       ->capture_default_str();
   cmd->add_option("--batch", c.batch, "Content images per step")
@@ -231,6 +260,15 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--g-blocks", c.generator.residual_blocks, "Generator residual blocks")
       ->check(integer_option(0, kIntMax))
+      ->capture_default_str();
+  cmd->add_option("--decoder-width", c.decoder.width,
+                  "adain: decoder width (channels of its level next to the image; 2x and 4x deeper, as VGG's 64)")
+      ->check(integer_option(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--content-target", args->content_target,
+                  "adain: the content loss compares G(x, y)'s relu4_1 with the AdaIN target (adain), or its "
+                  "--content-layers with the photo's (photo)")
+      ->check(CLI::IsMember(gan::enum_names(gan::kContentTargetNames)))
       ->capture_default_str();
   cmd->add_option("--d-width", c.discriminator.width, "Discriminator width (channels of its first layer)")
       ->check(integer_option(1, kIntMax))

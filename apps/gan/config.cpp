@@ -17,6 +17,7 @@ namespace {
 // written and then forgotten on read. `Config` is TrainConfig or const TrainConfig.
 template <class Config, class Visit>
 void for_each_field(Config& c, Visit&& visit) {
+  visit("arch", c.arch);
   visit("content_dir", c.content_dir);
   visit("style", c.style_path);
   visit("vgg", c.vgg);
@@ -35,6 +36,8 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("lr_d", c.lr_d);
   visit("generator_width", c.generator.width);
   visit("generator_residual_blocks", c.generator.residual_blocks);
+  visit("decoder_width", c.decoder.width);
+  visit("content_target", c.content_target);
   visit("discriminator_width", c.discriminator.width);
   visit("device", c.device);
   visit("dtype", c.dtype);
@@ -48,6 +51,12 @@ void for_each_field(Config& c, Visit&& visit) {
 const auto& names_of(Pool) { return kPoolNames; }
 const auto& names_of(TvMode) { return kTvModeNames; }
 const auto& names_of(DType) { return kDTypeNames; }
+const auto& names_of(Arch) { return kArchNames; }
+const auto& names_of(ContentTarget) { return kContentTargetNames; }
+
+// Keys that configurations written before the arbitrary-style architecture lack: missing, they keep the defaults
+// (those runs are johnson runs).
+bool optional_key(std::string_view key) { return key == "arch" || key == "decoder_width" || key == "content_target"; }
 
 }  // namespace
 
@@ -81,6 +90,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     TrainConfig c;
     for_each_field(c, [&](const char* key, auto& value) {
       using T = std::decay_t<decltype(value)>;
+      if (optional_key(key) && !j.contains(key)) return;
       if constexpr (std::is_enum_v<T>)
         value = parse_enum(names_of(T{}), j.at(key).get<std::string>(), unreadable + "'" + key + "'");
       else

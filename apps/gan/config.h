@@ -6,12 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "apps/gan/adain_model.h"
+#include "apps/gan/enum_names.h"
 #include "apps/gan/models.h"
 #include "apps/gan/objective.h"
 
 namespace gramgan::gan {
 
 struct TrainConfig {
+  Arch arch = Arch::johnson;
+  // johnson: style_path is one style image; adain: a folder of style images (paintings).
   std::string content_dir, style_path;
   std::string vgg;  // a safetensors path, or kRandomVgg (vgg.h)
   Pool vgg_pool = Pool::max;
@@ -23,6 +27,8 @@ struct TrainConfig {
   TvMode tv_mode = TvMode::sqrt;
   double lr_g = 1e-3, lr_d = 2e-4;
   GeneratorOptions generator;
+  DecoderOptions decoder;                               // adain
+  ContentTarget content_target = ContentTarget::adain;  // adain
   DiscriminatorOptions discriminator;
   std::string device = "cpu";
   DType dtype = DType::float32;

@@ -14,6 +14,12 @@
 
 namespace gramgan::gan {
 
+// gramgan train --arch: one Johnson generator per style image, or one AdaIN decoder for any style (adain_model.h).
+enum class Arch { johnson, adain };
+// What the AdaIN architecture's content loss compares G(x, y)'s features with (apps/README.md says why adain is the
+// default): the AdaIN target t at relu4_1, or the photo's own features phi(x) at the content layers.
+enum class ContentTarget { adain, photo };
+
 template <class E>
 struct EnumName {
   E value;
@@ -22,6 +28,9 @@ struct EnumName {
 
 inline constexpr std::array<EnumName<Pool>, 2> kPoolNames{{{Pool::max, "max"}, {Pool::average, "average"}}};
 inline constexpr std::array<EnumName<TvMode>, 2> kTvModeNames{{{TvMode::sqrt, "sqrt"}, {TvMode::squared, "squared"}}};
+inline constexpr std::array<EnumName<Arch>, 2> kArchNames{{{Arch::johnson, "johnson"}, {Arch::adain, "adain"}}};
+inline constexpr std::array<EnumName<ContentTarget>, 2> kContentTargetNames{
+    {{ContentTarget::adain, "adain"}, {ContentTarget::photo, "photo"}}};
 // config.json's spelling, which is the engine's (dtype_name).
 inline constexpr std::array<EnumName<DType>, 2> kDTypeNames{{{DType::float32, "float32"}, {DType::float64, "float64"}}};
 // gramgan gradcheck --dtype spells C's type names.

@@ -8,19 +8,27 @@ namespace gramgan::gan {
 
 PerceptualLoss::PerceptualLoss(const Vgg19Features& vgg, std::vector<std::string> content_layers,
                                std::vector<std::string> style_layers, const Tensor& style_image, TvMode tv_mode)
+    : PerceptualLoss(vgg, std::move(content_layers), std::move(style_layers), tv_mode) {
+  for (auto& [layer, gram] : style_targets(style_image))  // (1, C, C)
+    style_grams_[layer] = gram.reshape({gram.size(1), gram.size(2)});
+}
+
+PerceptualLoss::PerceptualLoss(const Vgg19Features& vgg, std::vector<std::string> content_layers,
+                               std::vector<std::string> style_layers, TvMode tv_mode)
     : vgg_(vgg), content_layers_(std::move(content_layers)), style_layers_(std::move(style_layers)), tv_mode_(tv_mode) {
   check_vgg_layers(content_layers_, "content layers");
   check_vgg_layers(style_layers_, "style layers");
   all_layers_ = content_layers_;
   for (const std::string& layer : style_layers_)
     if (std::find(all_layers_.begin(), all_layers_.end(), layer) == all_layers_.end()) all_layers_.push_back(layer);
+}
 
+std::map<std::string, Tensor> PerceptualLoss::style_targets(const Tensor& style_images) const {
   autograd::NoGradGuard no_grad;
-  const auto features = vgg_.forward(Variable(style_image), style_layers_);
-  for (const std::string& layer : style_layers_) {
-    const Tensor gram = ops::gram_forward(features.at(layer).value());  // (1, C, C)
-    style_grams_[layer] = gram.reshape({gram.size(1), gram.size(2)});
-  }
+  std::map<std::string, Tensor> grams;
+  for (auto& [layer, feature] : vgg_.forward(Variable(style_images), style_layers_))
+    grams[layer] = ops::gram_forward(feature.value());
+  return grams;
 }
 
 std::map<std::string, Tensor> PerceptualLoss::content_targets(const Tensor& content_images) const {
@@ -33,6 +41,12 @@ std::map<std::string, Tensor> PerceptualLoss::content_targets(const Tensor& cont
 
 PerceptualTerms PerceptualLoss::operator()(const Variable& output,
                                            const std::map<std::string, Tensor>& content_targets) const {
+  if (style_grams_.empty()) throw Error("PerceptualLoss: no fixed style image; pass the batch's style targets");
+  return (*this)(output, content_targets, style_grams_);
+}
+
+PerceptualTerms PerceptualLoss::operator()(const Variable& output, const std::map<std::string, Tensor>& content_targets,
+                                           const std::map<std::string, Tensor>& style_targets) const {
   const auto features = vgg_.forward(output, all_layers_);
   // Named for --detect-anomaly: "layer loss.style.relu3_1".
   std::vector<std::pair<double, Variable>> content, style;
@@ -49,7 +63,7 @@ PerceptualTerms PerceptualLoss::operator()(const Variable& output,
     const autograd::LayerScope scope("loss.style");
     for (const std::string& layer : style_layers_) {
       const autograd::LayerScope at(layer);
-      style.emplace_back(1.0, autograd::gram_mse_loss(features.at(layer), style_grams_.at(layer)));
+      style.emplace_back(1.0, autograd::gram_mse_loss(features.at(layer), style_targets.at(layer)));
     }
     terms.style = weighted_sum(style);
   }

@@ -85,9 +85,13 @@ void check_train_config(const TrainConfig& c) {
     throw Error(
         "--lambda-content, --lambda-style, --lambda-adv and --lambda-tv are all 0: there is nothing to train; "
         "give at least one a positive weight");
-  if (c.size < kMinCrop || c.size % kCropMultiple != 0)
-    throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(kCropMultiple) +
-                " and at least " + std::to_string(kMinCrop));
+  const bool adain = c.arch == Arch::adain;
+  const int multiple = adain ? kAdainCropMultiple : kCropMultiple, least = adain ? kAdainMinCrop : kMinCrop;
+  if (c.size < least || c.size % multiple != 0)
+    throw Error("--size " + std::to_string(c.size) + ": must be a multiple of " + std::to_string(multiple) +
+                " and at least " + std::to_string(least) + (adain ? " with --arch adain" : ""));
+  if (adain && (c.decoder.width < 1 || c.decoder.width > 4096))
+    throw Error("--decoder-width " + std::to_string(c.decoder.width) + ": must be in [1, 4096]");
   if (c.batch < 1) throw Error("--batch " + std::to_string(c.batch) + ": must be at least 1");
   if (c.steps < 0) throw Error("--steps " + std::to_string(c.steps) + ": must be >= 0");
   if (c.out_dir.empty()) throw Error("--out: a run folder is required");
@@ -134,27 +138,42 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning, const Re
   }
 
   // Inputs first: a bad path fails before anything is written.
-  style_image_ = read_style_image(c.style_path, c.size, objective_.adversarial());
+  const bool adain = c.arch == Arch::adain;
+  if (adain)  // the paintings: size x size crops in their own seeded order, independent of the photos'
+    style_data_ = std::make_unique<ContentDataset>(c.style_path, c.size, c.seed ^ kStyleCropStream);
+  else
+    style_image_ = read_style_image(c.style_path, c.size, objective_.adversarial());
   data_ = std::make_unique<ContentDataset>(c.content_dir, c.size, c.seed, on_photo_read);
   RandomStream init(c.seed);
-  generator_ = labelled(kParametersG, [&] { return std::make_unique<Generator>(c.generator, init, c.dtype, device_); });
+  if (adain)
+    decoder_ =
+        labelled(kParametersG, [&] { return std::make_unique<AdainDecoder>(c.decoder, init, c.dtype, device_); });
+  else
+    generator_ =
+        labelled(kParametersG, [&] { return std::make_unique<Generator>(c.generator, init, c.dtype, device_); });
   // --lambda-adv 0: no discriminator at all (not built, trained, saved or loaded).
   if (objective_.adversarial())
     discriminator_ = labelled(kParametersD,
                               [&] { return std::make_unique<Discriminator>(c.discriminator, init, c.dtype, device_); });
   {
     const AllocationScope scope(kOptimizerState);
-    adam_g_ = std::make_unique<nn::Adam>(generator_->parameters(), adam_config_g(c.lr_g));
+    adam_g_ = std::make_unique<nn::Adam>(trained_generator().parameters(), adam_config_g(c.lr_g));
     if (discriminator_) adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), adam_config_d(c.lr_d));
   }
   // A damaged checkpoint fails here, before the VGG (and its warning for --vgg random) and before any write.
   if (resume && !planning) load_checkpoint();
   vgg_ = labelled(kParametersVgg, [&] { return make_vgg(c.vgg, c.vgg_pool, c.seed, c.dtype, device_); });
   perceptual_ = labelled(kStyleTargets, [&] {
+    if (adain)  // style targets come with each batch; the AdaIN content target lives at relu4_1
+      return std::make_unique<PerceptualLoss>(
+          *vgg_, c.content_target == ContentTarget::adain ? std::vector<std::string>{kAdainLayer} : c.content_layers,
+          c.style_layers, c.tv_mode);
     return std::make_unique<PerceptualLoss>(*vgg_, c.content_layers, c.style_layers,
                                             images_to_tensor({style_image_}, c.dtype, device_), c.tv_mode);
   });
-  if (planning) return;  // estimate_memory: nothing on disk, no checkpoint values (the sizes are the same)
+  if (planning) return;
+  vgg_identity_ =
+      vgg_identity(c.vgg, c.seed);  // estimate_memory: nothing on disk, no checkpoint values (the sizes are the same)
 
   // Everything is checked: take the run folder (held while this trainer lives) and write its first files.
   folder_.lock(!resume, resumed_step);
@@ -177,7 +196,7 @@ MemoryEstimate Trainer::estimate_memory(const TrainConfig& config) {
     Trainer trainer(config, false, true, {});
     std::int64_t vgg_parameters = 0;
     for (const nn::NamedParameter& p : trainer.vgg_->named_parameters()) vgg_parameters += p.variable.value().numel();
-    estimate.parameters["G"] = parameter_count(*trainer.generator_);
+    estimate.parameters["G"] = parameter_count(trainer.trained_generator());
     estimate.parameters["D"] = trainer.discriminator_ ? parameter_count(*trainer.discriminator_) : 0;
     estimate.parameters["VGG"] = vgg_parameters;
     trainer.train_step();
@@ -198,25 +217,44 @@ StepLog Trainer::train_step() {
   log.lambdas = c.lambdas;
 
   const bool planning = memory_planning();
+  const bool adain = c.arch == Arch::adain;
   if (!planning) {
     last_content_ = data_->next_batch(c.batch);
     last_style_.clear();
-    for (int i = 0; i < (objective_.adversarial() ? c.batch : 0); ++i)
+    if (adain) last_style_ = style_data_->next_batch(c.batch);
+    for (int i = 0; i < (objective_.adversarial() && !adain ? c.batch : 0); ++i)
       last_style_.push_back(random_crop(style_image_, c.size, c.size,
                                         mix_seed(c.seed ^ kStyleCropStream, std::uint64_t(step_), std::uint64_t(i))));
   }
   const AllocationScope inputs(kInputs);
   const Tensor content =
       planning ? planned_images(c.batch, c.size, c.dtype, device_) : images_to_tensor(last_content_, c.dtype, device_);
-  const auto targets = perceptual_->content_targets(content);
+  // adain: G(x, y) = decoder(AdaIN(f(x), f(y))) with y the batch of painting crops, which are D's real samples
+  // too; the style loss compares each output with its own painting.
+  Tensor style_batch, adain_t;
+  std::map<std::string, Tensor> targets, style_targets;
+  if (adain) {
+    style_batch =
+        planning ? planned_images(c.batch, c.size, c.dtype, device_) : images_to_tensor(last_style_, c.dtype, device_);
+    adain_t = adain_target(encode(*vgg_, content), encode(*vgg_, style_batch));
+    style_targets = perceptual_->style_targets(style_batch);
+    if (c.content_target == ContentTarget::adain)
+      targets[kAdainLayer] = adain_t;
+    else
+      targets = perceptual_->content_targets(content);
+  } else {
+    targets = perceptual_->content_targets(content);
+  }
 
-  const Variable output = labelled(kActivationsG, [&] { return (*generator_)(Variable(content)); });
+  const Variable output = labelled(
+      kActivationsG, [&] { return adain ? (*decoder_)(Variable(adain_t)) : (*generator_)(Variable(content)); });
 
   // (a) D step on L_D with G fixed: y enters detached.
   if (objective_.adversarial()) {
     adam_d_->zero_grad();
-    const Variable real = Variable(planning ? planned_images(c.batch, c.size, c.dtype, device_)
-                                            : images_to_tensor(last_style_, c.dtype, device_));
+    const Variable real = adain ? Variable(style_batch)
+                                : Variable(planning ? planned_images(c.batch, c.size, c.dtype, device_)
+                                                    : images_to_tensor(last_style_, c.dtype, device_));
     const AllocationScope activations_d(kActivationsD);
     const Variable score_real = (*discriminator_)(real);
     const Variable score_fake = (*discriminator_)(output.detach());
@@ -238,7 +276,9 @@ StepLog Trainer::train_step() {
 
   // (b) G step on L_G with D fixed: frozen, D passes gradients to y but computes none for itself.
   adam_g_->zero_grad();
-  const PerceptualTerms terms = labelled(kActivationsVgg, [&] { return (*perceptual_)(output, targets); });
+  const PerceptualTerms terms = labelled(kActivationsVgg, [&] {
+    return adain ? (*perceptual_)(output, targets, style_targets) : (*perceptual_)(output, targets);
+  });
   Variable adv;
   if (objective_.adversarial()) {
     discriminator_->set_requires_grad(false);
@@ -264,7 +304,7 @@ StepLog Trainer::train_step() {
     g_loss.backward();
     return 0;
   });
-  log.grad_norm_g = gradient_norm(generator_->parameters());
+  log.grad_norm_g = gradient_norm(trained_generator().parameters());
   {
     const autograd::LayerScope scope("G");
     adam_g_->step();
@@ -330,9 +370,24 @@ void Trainer::write_sample() const {
   folder_.write_sample(step_, last_content_[0], tensor_to_image(last_output_, 0), style);
 }
 
+const Generator& Trainer::generator() const {
+  if (!generator_) throw Error("this is an adain run: its generator is decoder() over the frozen VGG");
+  return *generator_;
+}
+
+const AdainDecoder& Trainer::decoder() const {
+  if (!decoder_) throw Error("this is a johnson run: it has no AdaIN decoder");
+  return *decoder_;
+}
+
+const nn::Module& Trainer::trained_generator() const {
+  if (decoder_) return *decoder_;
+  return *generator_;
+}
+
 void Trainer::save_checkpoint() const {
   std::vector<SafetensorsEntry> entries;
-  const auto g = generator_->named_parameters();
+  const auto g = trained_generator().named_parameters();
   const auto d = discriminator_ ? discriminator_->named_parameters() : std::vector<nn::NamedParameter>{};
   append_parameters(entries, "G.", g);
   append_parameters(entries, "D.", d);
@@ -350,16 +405,25 @@ void Trainer::save_checkpoint() const {
   if (adam_d_) entries.push_back({"adam_d.steps", std::vector<std::int64_t>{adam_d_->steps()}});
   entries.push_back({"data.epoch_position", std::vector<std::int64_t>{data.epoch, data.position}});
   entries.push_back({"data.order", data.order});
+  if (style_data_) {
+    const ContentDataset::State& style = style_data_->state();
+    entries.push_back({"style_data.epoch_position", std::vector<std::int64_t>{style.epoch, style.position}});
+    entries.push_back({"style_data.order", style.order});
+  }
   entries.push_back({"rng.seed", std::vector<std::uint64_t>{config_.seed}});
   folder_.write_checkpoint(entries, config_);
-  save_generator(folder_.generator_path(), *generator_, {{"gramgan.step", std::to_string(step_)}});
+  const std::map<std::string, std::string> metadata{{"gramgan.step", std::to_string(step_)}};
+  if (decoder_)
+    save_decoder(folder_.generator_path(), *decoder_, {config_.decoder, vgg_identity_, config_.vgg_pool}, metadata);
+  else
+    save_generator(folder_.generator_path(), *generator_, metadata);
   checkpoint_step_ = step_;
 }
 
 void Trainer::load_checkpoint() {
   const std::string path = folder_.checkpoint_path();
   const SafetensorsFile file = SafetensorsFile::open(path);
-  const auto g = generator_->named_parameters();
+  const auto g = trained_generator().named_parameters();
   const auto d = discriminator_ ? discriminator_->named_parameters() : std::vector<nn::NamedParameter>{};
   load_parameters(file, "G.", g);
   load_parameters(file, "D.", d);
@@ -383,6 +447,11 @@ void Trainer::load_checkpoint() {
   if (step.size() != 1 || step[0] < 0 || position.size() != 2)
     throw Error(path + ": malformed 'step' or 'data.epoch_position'");
   data_->set_state({position[0], position[1], file.read_int64("data.order")});
+  if (style_data_) {
+    const std::vector<std::int64_t> style_position = file.read_int64("style_data.epoch_position");
+    if (style_position.size() != 2) throw Error(path + ": malformed 'style_data.epoch_position'");
+    style_data_->set_state({style_position[0], style_position[1], file.read_int64("style_data.order")});
+  }
   step_ = step[0];
   checkpoint_step_ = step_;
 }

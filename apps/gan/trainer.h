@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/gan/adain_model.h"
 #include "apps/gan/config.h"
 #include "apps/gan/dataset.h"
 #include "apps/gan/losses.h"
@@ -31,6 +32,9 @@ namespace gramgan::gan {
 // The crops G and D accept: a multiple of G's stride, and at least both networks' smallest side.
 inline constexpr int kCropMultiple = Generator::kStride;
 inline constexpr int kMinCrop = std::max(Generator::kMinSide, Discriminator::kMinSide);
+// The same for the adain architecture: VGG's three poolings before relu4_1 and the decoder's three upsamplings.
+inline constexpr int kAdainCropMultiple = AdainDecoder::kStride;
+inline constexpr int kAdainMinCrop = std::max(AdainDecoder::kMinSide, Discriminator::kMinSide);
 
 // The optimisers (apps/README.md, "Defaults and how they were chosen"): G with Adam's default betas (Johnson et
 // al.), D with beta1 0.5 (CycleGAN).
@@ -88,7 +92,12 @@ class Trainer {
 
   void save_checkpoint() const;  // checkpoint.safetensors and generator.safetensors, atomically
   void write_sample() const;     // samples/step_NNNNNN.png: content | stylised | style crop
-  const Generator& generator() const { return *generator_; }
+  // The johnson generator; throws for an adain run (its G is decoder() over the frozen VGG).
+  const Generator& generator() const;
+  // The adain decoder; throws for a johnson run.
+  const AdainDecoder& decoder() const;
+  // G's trained network, whichever the architecture.
+  const nn::Module& trained_generator() const;
   // Null with --lambda-adv 0: there is no discriminator then.
   const Discriminator* discriminator() const { return discriminator_.get(); }
 
@@ -104,11 +113,14 @@ class Trainer {
   RunFolder folder_;
   Device device_;
   std::unique_ptr<ContentDataset> data_;
-  Image style_image_;
+  Image style_image_;  // johnson
   std::unique_ptr<Vgg19Features> vgg_;
   std::unique_ptr<PerceptualLoss> perceptual_;
   GanObjective objective_;
-  std::unique_ptr<Generator> generator_;
+  std::unique_ptr<Generator> generator_;        // johnson
+  std::unique_ptr<AdainDecoder> decoder_;       // adain
+  std::unique_ptr<ContentDataset> style_data_;  // adain: the paintings, as size x size crops
+  std::string vgg_identity_;                    // what model files record (adain_model.h)
   std::unique_ptr<Discriminator> discriminator_;
   std::unique_ptr<nn::Adam> adam_g_, adam_d_;
   long long step_ = 0;
