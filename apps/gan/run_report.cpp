@@ -121,6 +121,9 @@ Stretch longest_stretch(std::size_t rows, Predicate holds) {
   return best;
 }
 
+// "1 step", "20 steps".
+std::string steps_text(std::size_t n) { return std::to_string(n) + (n == 1 ? " step" : " steps"); }
+
 std::string number(double v, int digits = 3) {
   char buffer[40];
   std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
@@ -151,8 +154,8 @@ HealthCheck check_d_loss(const RunLog& log, const std::vector<double>& steps, st
                    "): D tells real from fake almost perfectly, so G's adversarial gradient says little. Try a "
                    "lower --lr-d or a smaller discriminator.";
   } else {
-    check.detail = "longest stretch below " + number(kDLossNearZero) + ": " + std::to_string(s.length) +
-                   " steps (flagged from " + std::to_string(window) + ")";
+    check.detail = "longest stretch below " + number(kDLossNearZero) + ": " + steps_text(s.length) + " (flagged from " +
+                   std::to_string(window) + ")";
   }
   return check;
 }
@@ -172,7 +175,7 @@ HealthCheck check_gap(const RunLog& log, const std::vector<double>& steps, std::
   } else {
     const std::size_t last = log.rows() - 1;
     check.detail = "last gap " + number(gap(last)) + "; longest stretch at or above " + number(kGapSaturated) + ": " +
-                   std::to_string(s.length) + " steps (flagged from " + std::to_string(window) + ")";
+                   steps_text(s.length) + " (flagged from " + std::to_string(window) + ")";
   }
   return check;
 }
@@ -399,12 +402,14 @@ function draw(svg, series, options) {
   const W = 860, H = 280, L = 64, R = 170, T = 12, B = 34;
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   const xs = RUN.columns.step || [];
+  const scale = y => (y === null ? null : options.log ? Math.log10(y) : y);
   const lines = series.filter(s => RUN.columns[s.column]).map((s, i) => {
-    let ys = RUN.columns[s.column].map(y => (y === null || (options.log && !(y > 0)) ? null : y));
-    if (options.smooth) ys = ema(ys, 0.9);
-    return {name: s.name, color: COLORS[i % COLORS.length], ys: ys.map(y => (y === null ? null : options.log ? Math.log10(y) : y))};
+    const raw = RUN.columns[s.column].map(y => (y === null || (options.log && !(y > 0)) ? null : y));
+    // Smoothed: the EMA drawn over the raw curve, which stays visible but faint (as TensorBoard draws it).
+    return {name: s.name, color: COLORS[i % COLORS.length], raw: raw.map(scale),
+            ys: options.smooth ? ema(raw, 0.9).map(scale) : raw.map(scale)};
   });
-  const finite = lines.flatMap(l => l.ys).filter(y => y !== null && isFinite(y));
+  const finite = lines.flatMap(l => l.raw).filter(y => y !== null && isFinite(y));
   if (xs.length === 0 || finite.length === 0) {
     el('text', {x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty'}, svg).textContent =
         options.log ? 'no positive values to draw on a log scale' : 'no values logged yet';
@@ -424,14 +429,18 @@ function draw(svg, series, options) {
     el('text', {x: px(t), y: H - B + 16, 'text-anchor': 'middle', class: 'tick'}, svg).textContent = fmt(t);
   }
   el('text', {x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle', class: 'axis'}, svg).textContent = 'step';
-  lines.forEach((line, i) => {
+  const curve = ys => {
     let d = '', pen = false;
-    line.ys.forEach((y, k) => {
+    ys.forEach((y, k) => {
       if (y === null || !isFinite(y)) { pen = false; return; }
       d += (pen ? 'L' : 'M') + px(xs[k]).toFixed(1) + ' ' + py(y).toFixed(1);
       pen = true;
     });
-    const path = el('path', {d: d, stroke: line.color, class: 'curve'}, svg);
+    return d;
+  };
+  lines.forEach((line, i) => {
+    if (options.smooth) el('path', {d: curve(line.raw), stroke: line.color, class: 'curve raw'}, svg);
+    const path = el('path', {d: curve(line.ys), stroke: line.color, class: 'curve'}, svg);
     el('title', {}, path).textContent = line.name;
     el('rect', {x: W - R + 12, y: T + 4 + 18 * i, width: 12, height: 3, fill: line.color}, svg);
     el('text', {x: W - R + 30, y: T + 9 + 18 * i, class: 'tick'}, svg).textContent = line.name;
@@ -464,7 +473,7 @@ section { border: 1px solid #ddd; border-radius: 6px; padding: 12px 16px; margin
 .status { color: #555; margin: 0; }
 svg.chart { width: 100%; height: auto; display: block; }
 svg .grid { stroke: #eee; } svg .tick { font-size: 11px; fill: #555; } svg .axis { font-size: 12px; fill: #333; }
-svg .curve { fill: none; stroke-width: 1.5; } svg .empty { fill: #888; font-size: 14px; }
+svg .curve { fill: none; stroke-width: 1.5; } svg .raw { stroke-opacity: 0.25; stroke-width: 1; } svg .empty { fill: #888; font-size: 14px; }
 form { font-size: 13px; color: #444; margin-bottom: 4px; } form label { margin-right: 12px; }
 table.config { border-collapse: collapse; font-size: 13px; } table.config th { text-align: left; padding-right: 16px; }
 table.config th, table.config td { border-bottom: 1px solid #f0f0f0; padding: 2px 8px 2px 0; vertical-align: top; }
@@ -480,7 +489,7 @@ ul.notes { color: #8a6d00; }
 std::string chart_panel(const std::string& id, const std::string& title, const std::string& extra_controls) {
   return "<section id=\"panel-" + id + "\"><h2>" + title + "</h2><form>" + extra_controls +
          "<label><input type=\"checkbox\" name=\"log\"> log scale</label>"
-         "<label><input type=\"checkbox\" name=\"smooth\"> smooth (EMA 0.9)</label></form>"
+         "<label><input type=\"checkbox\" name=\"smooth\" checked> smooth (EMA 0.9)</label></form>"
          "<svg class=\"chart\" id=\"chart-" +
          id + "\" xmlns=\"http://www.w3.org/2000/svg\"></svg></section>";
 }
