@@ -69,14 +69,23 @@ void InstanceNorm2d::collect(const std::string& prefix, std::vector<NamedParamet
 Variable Sequential::forward(const Variable& x) { return forward(x, {}); }
 
 Variable Sequential::forward(const Variable& x, const LayerDone& on_layer_done) {
+  return forward(x, on_layer_done, {});
+}
+
+Variable Sequential::forward(const Variable& x, const LayerDone& on_layer_done, const LayerOutput& on_layer_output) {
   Variable y = x;
   std::size_t done = 0;
   for (auto& [name, module] : children_) {
     const LayerScope scope(name);
     y = module->forward(y);
+    if (on_layer_output) on_layer_output(name, *module, y);
     if (on_layer_done) on_layer_done(++done, children_.size());
   }
   return y;
+}
+
+std::optional<Activation> Sequential::output_activation() const {
+  return children_.empty() ? std::nullopt : children_.back().second->output_activation();
 }
 
 void Sequential::collect(const std::string& prefix, std::vector<NamedParameter>& out) const {

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,9 @@ class Module {
   std::vector<Variable> parameters() const;
   // Freezes (false) or unfreezes every parameter: a frozen module still passes gradients to its input.
   void set_requires_grad(bool requires_grad);
+  // The activation that produces this module's output, when one does (an ActivationLayer, or a Sequential whose
+  // last child has one): what tells a ReLU's zeros from a layer's values that happen to be 0.
+  virtual std::optional<Activation> output_activation() const { return std::nullopt; }
 
  protected:
   // Appends this module's parameters, names prefixed by `prefix` ("" or "name.").
@@ -77,6 +81,7 @@ class ActivationLayer : public Module {
  public:
   explicit ActivationLayer(Activation activation, double slope = 0.2) : activation_(activation), slope_(slope) {}
   Variable forward(const Variable& x) override { return activation(activation_, x, slope_); }
+  std::optional<Activation> output_activation() const override { return activation_; }
 
  private:
   Activation activation_;
@@ -112,7 +117,11 @@ class Sequential : public Module {
   // where each layer has finished when its forward returns.
   using LayerDone = std::function<void(std::size_t done, std::size_t total)>;
   Variable forward(const Variable& x, const LayerDone& on_layer_done);
+  // Also called after each child, with its name, the child and its output (activation statistics read them).
+  using LayerOutput = std::function<void(const std::string& name, const Module& layer, const Variable& output)>;
+  Variable forward(const Variable& x, const LayerDone& on_layer_done, const LayerOutput& on_layer_output);
   std::size_t size() const { return children_.size(); }
+  std::optional<Activation> output_activation() const override;
 
  protected:
   void collect(const std::string& prefix, std::vector<NamedParameter>& out) const override;

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config libpng-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
-          libboost-context-dev nlohmann-json3-dev libcli11-dev shellcheck clang-format python3 chromium)
+          libboost-context-dev nlohmann-json3-dev libcli11-dev shellcheck clang-format python3 python3-venv chromium)
 [ "${1:-}" = "--fuzz" ] && packages+=(clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -45,6 +45,7 @@ gan::TrainConfig unusual_config() {
   c.arch = gan::Arch::adain;
   c.decoder = {.width = 7};
   c.content_target = gan::ContentTarget::photo;
+  c.histogram_every = 17;
   return c;
 }
 
@@ -65,7 +66,8 @@ TEST(ConfigJson, RoundTripsEveryField) {
   EXPECT_EQ(back.arch, gan::Arch::adain);
   EXPECT_EQ(back.decoder.width, 7);
   EXPECT_EQ(back.content_target, gan::ContentTarget::photo);
-  EXPECT_EQ(j.size(), 28u);
+  EXPECT_EQ(j.size(), 29u);
+  EXPECT_EQ(j.at("histogram_every"), 17);
   EXPECT_EQ(j.at("arch"), "adain");
   EXPECT_EQ(j.at("content_target"), "photo");
   EXPECT_EQ(j.at("vgg_pool"), "average");
@@ -105,6 +107,13 @@ TEST(ConfigJson, MissingOrMistypedFieldIsAnError) {
   j = nlohmann::json::parse(gan::config_to_json(unusual_config()));
   j["vgg_pool"] = 3;
   EXPECT_ERROR_MENTIONS(gan::config_from_json(j.dump(), "x"), "unreadable");
+}
+
+// A checkpoint written before histogram_every existed still resumes, with the default.
+TEST(ConfigJson, AKeyAddedLaterMayBeMissing) {
+  nlohmann::json j = nlohmann::json::parse(gan::config_to_json(unusual_config()));
+  j.erase("histogram_every");
+  EXPECT_EQ(gan::config_from_json(j.dump(), "x").histogram_every, gan::TrainConfig{}.histogram_every);
 }
 
 template <class Table>

@@ -95,8 +95,9 @@ int print_memory_estimate(const gan::TrainConfig& config) {
 
 // --resume keeps the checkpoint's settings: says which of the options given are therefore ignored.
 void warn_ignored_with_resume(const CLI::App& cmd) {
-  static const char* const kApplied[] = {"--resume", "--out",     "--steps", "--sample-every",   "--checkpoint-every",
-                                         "--device", "--content", "--style", "--detect-anomaly", "--dry-run"};
+  static const char* const kApplied[] = {
+      "--resume", "--out",     "--steps",          "--sample-every", "--checkpoint-every", "--histogram-every",
+      "--device", "--content", "--detect-anomaly", "--style",        "--dry-run"};
   std::string ignored;
   for (const CLI::Option* option : cmd.get_options()) {
     const std::string name = option->get_name();
@@ -107,7 +108,8 @@ void warn_ignored_with_resume(const CLI::App& cmd) {
   if (!ignored.empty())
     std::fprintf(stderr,
                  "gramgan: WARNING: ignored with --resume: %s (the run keeps the settings of its checkpoint; only "
-                 "--steps, --sample-every, --checkpoint-every, --device, --content and --style apply)\n",
+                 "--steps, --sample-every, --checkpoint-every, --histogram-every, --device, --content and --style "
+                 "apply)\n",
                  ignored.c_str());
 }
 
@@ -129,6 +131,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     if (cmd.count("--style")) saved.style_path = config.style_path;
     if (cmd.count("--sample-every")) saved.sample_every = config.sample_every;
     if (cmd.count("--checkpoint-every")) saved.checkpoint_every = config.checkpoint_every;
+    if (cmd.count("--histogram-every")) saved.histogram_every = config.histogram_every;
     saved.out_dir = config.out_dir;
     config = saved;
     requested_device = args.device.empty() ? saved.device : args.device;
@@ -292,6 +295,10 @@ Command add_train_command(CLI::App& app) {
       ->check(integer_option(0, kLongMax))
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", c.checkpoint_every, "Checkpoint every N steps (0: only at the end)")
+      ->check(integer_option(0, kLongMax))
+      ->capture_default_str();
+  cmd->add_option("--histogram-every", c.histogram_every,
+                  "Write TensorBoard histograms of G's and D's parameters and gradients every N steps (0: never)")
       ->check(integer_option(0, kLongMax))
       ->capture_default_str();
   cmd->footer(environment_help());

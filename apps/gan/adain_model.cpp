@@ -40,8 +40,9 @@ AdainDecoder::AdainDecoder(const DecoderOptions& options, RandomStream& rng, DTy
 
 Variable AdainDecoder::forward(const Variable& features) { return body_.forward(features); }
 
-Variable AdainDecoder::forward(const Variable& features, const nn::Sequential::LayerDone& on_layer_done) {
-  return body_.forward(features, on_layer_done);
+Variable AdainDecoder::forward(const Variable& features, const nn::Sequential::LayerDone& on_layer_done,
+                               const nn::Sequential::LayerOutput& on_layer_output) {
+  return body_.forward(features, on_layer_done, on_layer_output);
 }
 
 Tensor encode(const Vgg19Features& vgg, const Tensor& images) {

@@ -40,7 +40,8 @@ class AdainDecoder : public SequentialBody {
   AdainDecoder(const DecoderOptions& options, RandomStream& rng, DType dtype = DType::float32,
                const Device& device = Device::cpu());
   Variable forward(const Variable& features) override;
-  Variable forward(const Variable& features, const nn::Sequential::LayerDone& on_layer_done);
+  Variable forward(const Variable& features, const nn::Sequential::LayerDone& on_layer_done,
+                   const nn::Sequential::LayerOutput& on_layer_output = {});
   const DecoderOptions& options() const { return options_; }
 
  private:

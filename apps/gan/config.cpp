@@ -45,6 +45,7 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("out", c.out_dir);
   visit("sample_every", c.sample_every);
   visit("checkpoint_every", c.checkpoint_every);
+  visit("histogram_every", c.histogram_every);
 }
 
 // The names of the enums a config holds (enum_names.h).
@@ -54,9 +55,11 @@ const auto& names_of(DType) { return kDTypeNames; }
 const auto& names_of(Arch) { return kArchNames; }
 const auto& names_of(ContentTarget) { return kContentTargetNames; }
 
-// Keys that configurations written before the arbitrary-style architecture lack: missing, they keep the defaults
-// (those runs are johnson runs).
-bool optional_key(std::string_view key) { return key == "arch" || key == "decoder_width" || key == "content_target"; }
+// Keys that configurations written before the arbitrary-style architecture (and before histogram_every) lack:
+// missing, they keep the defaults (those runs are johnson runs).
+bool optional_key(std::string_view key) {
+  return key == "arch" || key == "decoder_width" || key == "content_target" || key == "histogram_every";
+}
 
 }  // namespace
 

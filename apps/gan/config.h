@@ -35,6 +35,7 @@ struct TrainConfig {
   std::uint64_t seed = 0;
   std::string out_dir;
   long long sample_every = 100, checkpoint_every = 500;
+  long long histogram_every = 100;  // TensorBoard histograms of parameters and gradients; 0: never
 };
 
 // `config` with its input paths (content_dir, style_path, and vgg unless it is kRandomVgg) made absolute against

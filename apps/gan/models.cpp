@@ -89,13 +89,14 @@ Generator::Generator(const GeneratorOptions& options, RandomStream& rng, DType d
 
 Variable Generator::forward(const Variable& x) { return forward(x, {}); }
 
-Variable Generator::forward(const Variable& x, const nn::Sequential::LayerDone& on_layer_done) {
+Variable Generator::forward(const Variable& x, const nn::Sequential::LayerDone& on_layer_done,
+                            const nn::Sequential::LayerOutput& on_layer_output) {
   const Shape& s = x.value().shape();
   if (s.ndim() != 4 || s[1] != 3 || s[2] % kStride != 0 || s[3] % kStride != 0 || s[2] < kMinSide || s[3] < kMinSide)
     throw Error("generator: input must be (N, 3, H, W) with H and W multiples of " + std::to_string(kStride) +
                 " and at least " + std::to_string(kMinSide) + "; got " + s.to_string());
   const autograd::LayerScope scope("G");
-  return body_.forward(x, on_layer_done);
+  return body_.forward(x, on_layer_done, on_layer_output);
 }
 
 // ---- Discriminator -----------------------------------------------------------------------------------------------
@@ -119,13 +120,15 @@ Discriminator::Discriminator(const DiscriminatorOptions& options, RandomStream& 
   body_.add(conv_block({.in = 8 * w, .out = 1, .kernel = 4, .conv = s1_bias, .instance_norm = false}, init), "out");
 }
 
-Variable Discriminator::forward(const Variable& x) {
+Variable Discriminator::forward(const Variable& x) { return forward(x, nn::Sequential::LayerOutput{}); }
+
+Variable Discriminator::forward(const Variable& x, const nn::Sequential::LayerOutput& on_layer_output) {
   const Shape& s = x.value().shape();
   if (s.ndim() != 4 || s[1] != 3 || s[2] < kMinSide || s[3] < kMinSide)
     throw Error("discriminator: input must be (N, 3, H, W) with H and W at least " + std::to_string(kMinSide) +
                 "; got " + s.to_string());
   const autograd::LayerScope scope("D");
-  return body_.forward(x);
+  return body_.forward(x, {}, on_layer_output);
 }
 
 std::int64_t parameter_count(const nn::Module& module) {

@@ -38,7 +38,8 @@ class Generator : public SequentialBody {
   Generator(const GeneratorOptions& options, RandomStream& rng, DType dtype = DType::float32,
             const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
-  Variable forward(const Variable& x, const nn::Sequential::LayerDone& on_layer_done);
+  Variable forward(const Variable& x, const nn::Sequential::LayerDone& on_layer_done,
+                   const nn::Sequential::LayerOutput& on_layer_output = {});
   const GeneratorOptions& options() const { return options_; }
 
  private:
@@ -58,6 +59,8 @@ class Discriminator : public SequentialBody {
   Discriminator(const DiscriminatorOptions& options, RandomStream& rng, DType dtype = DType::float32,
                 const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
+  // `on_layer_output` hears each layer's output (nn::Sequential::LayerOutput).
+  Variable forward(const Variable& x, const nn::Sequential::LayerOutput& on_layer_output);
   const DiscriminatorOptions& options() const { return options_; }
 
  private:

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -27,19 +28,50 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kConfigKey = "gramgan.config";
-// log.csv's column names are a file format: they keep their first spelling (d_loss_raw, d_real_mean, ...) even
-// where the code now says loss_d and score_real_mean.
-constexpr const char* kLogHeader =
-    "step,content_raw,content_weighted,style_raw,style_weighted,adv_g_raw,adv_g_weighted,tv_raw,tv_weighted,"
-    "g_total,d_loss_raw,d_loss_weighted,d_real_mean,d_fake_mean,g_grad_norm,d_grad_norm,step_seconds";
+// One column of log.csv after its step, and the TensorBoard scalar "<group>/<name>" of the same value: one table,
+// so that the log and the events cannot drift apart. Absent values (no D) leave the csv field empty and write no
+// scalar. The names are a file format: they keep their first spelling (d_loss_raw, d_real_mean, ...) even where
+// the code now says loss_d and score_real_mean.
+struct LogColumn {
+  const char* name;
+  const char* group;
+  std::optional<double> (*value)(const StepLog&);
+};
+using V = std::optional<double>;
+constexpr LogColumn kLogColumns[] = {
+    {"content_raw", "G_loss", [](const StepLog& l) -> V { return l.content; }},
+    {"content_weighted", "G_loss", [](const StepLog& l) -> V { return l.lambdas.content * l.content; }},
+    {"style_raw", "G_loss", [](const StepLog& l) -> V { return l.style; }},
+    {"style_weighted", "G_loss", [](const StepLog& l) -> V { return l.lambdas.style * l.style; }},
+    {"adv_g_raw", "G_loss", [](const StepLog& l) -> V { return l.adv_g; }},
+    {"adv_g_weighted", "G_loss", [](const StepLog& l) -> V { return l.lambdas.adv * l.adv_g; }},
+    {"tv_raw", "G_loss", [](const StepLog& l) -> V { return l.tv; }},
+    {"tv_weighted", "G_loss", [](const StepLog& l) -> V { return l.lambdas.tv * l.tv; }},
+    {"g_total", "G_loss", [](const StepLog& l) -> V { return l.g_total; }},
+    {"d_loss_raw", "D_loss", [](const StepLog& l) -> V { return l.loss_d; }},
+    {"d_loss_weighted", "D_loss",
+     [](const StepLog& l) -> V { return l.loss_d ? V(l.lambdas.adv * *l.loss_d) : std::nullopt; }},
+    {"d_real_mean", "D_score", [](const StepLog& l) -> V { return l.score_real_mean; }},
+    {"d_fake_mean", "D_score", [](const StepLog& l) -> V { return l.score_fake_mean; }},
+    {"g_grad_norm", "grad_norm", [](const StepLog& l) -> V { return l.grad_norm_g; }},
+    {"d_grad_norm", "grad_norm", [](const StepLog& l) -> V { return l.grad_norm_d; }},
+    {"step_seconds", "time", [](const StepLog& l) -> V { return l.seconds; }},
+};
+
+const std::string& log_header() {
+  static const std::string header = [] {
+    std::string h = "step";
+    for (const LogColumn& column : kLogColumns) h += std::string(",") + column.name;
+    return h;
+  }();
+  return header;
+}
 
 void write_text_atomically(const std::string& path, const std::string& text) {
   AtomicFile file(path);
   file.write(text.data(), text.size());
   file.commit();
 }
-
-std::string csv_optional(const std::optional<double>& v) { return v ? csv_number(*v) : std::string(); }
 
 // Who holds the lock on the open lock file `fd`, as it wrote there (RunFolder::lock).
 std::string read_holder(int fd) {
@@ -169,13 +201,14 @@ void RunFolder::lock(bool new_run, long long resumed_step) {
 
 void RunFolder::prepare() const {
   make_folders((fs::path(dir_) / "samples").string());
-  for (const std::string& path : {checkpoint_path(), generator_path(), log_path(), config_path()})
+  for (const std::string& path :
+       {checkpoint_path(), generator_path(), log_path(), config_path(), (fs::path(dir_) / kNonFiniteStopName).string()})
     remove_stale_temporaries(path);
 }
 
 void RunFolder::start(const TrainConfig& config, const Device& device, std::size_t content_images) const {
   write_config(config, device, content_images);
-  write_text_atomically(log_path(), std::string(kLogHeader) + "\n");
+  write_text_atomically(log_path(), log_header() + "\n");
 }
 
 void RunFolder::write_config(const TrainConfig& config, const Device& device, std::size_t content_images) const {
@@ -192,32 +225,31 @@ void RunFolder::write_config(const TrainConfig& config, const Device& device, st
 void RunFolder::truncate_log(long long step) const {
   // Later rows belong to iterations that are about to be redone.
   std::ifstream in(log_path());
-  std::string line, kept = std::string(kLogHeader) + "\n";
+  const std::string& header = log_header();
+  std::string line, kept = header + "\n";
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
     long long row_step = -1;
     std::sscanf(line.c_str(), "%lld,", &row_step);
     // A row cut short by a kill (rows are appended, not written atomically) has fewer fields: dropped.
-    const bool complete =
-        std::count(line.begin(), line.end(), ',') == std::count(kLogHeader, kLogHeader + std::strlen(kLogHeader), ',');
+    const bool complete = std::count(line.begin(), line.end(), ',') == std::count(header.begin(), header.end(), ',');
     if (complete && row_step >= 1 && row_step <= step) kept += line + "\n";
   }
   write_text_atomically(log_path(), kept);
 }
 
 void RunFolder::append_log(const StepLog& l) const {
-  std::ostringstream row;
-  const LossWeights& w = l.lambdas;
-  row << l.step << ',' << csv_number(l.content) << ',' << csv_number(w.content * l.content) << ','
-      << csv_number(l.style) << ',' << csv_number(w.style * l.style) << ',' << csv_number(l.adv_g) << ','
-      << csv_number(w.adv * l.adv_g) << ',' << csv_number(l.tv) << ',' << csv_number(w.tv * l.tv) << ','
-      << csv_number(l.g_total) << ',' << csv_optional(l.loss_d) << ','
-      << (l.loss_d ? csv_number(w.adv * *l.loss_d) : std::string()) << ',' << csv_optional(l.score_real_mean) << ','
-      << csv_optional(l.score_fake_mean) << ',' << csv_number(l.grad_norm_g) << ',' << csv_optional(l.grad_norm_d)
-      << ',' << csv_number(l.seconds) << '\n';
+  std::string row = std::to_string(l.step);
+  tfevents::Summary scalars;
+  for (const LogColumn& column : kLogColumns) {
+    const std::optional<double> value = column.value(l);
+    row += ',' + (value ? csv_number(*value) : std::string());
+    if (value) scalars.add_scalar(std::string(column.group) + "/" + column.name, float(*value));
+  }
+  if (events_) events_->write(scalars.event(tfevents::wall_time_now(), l.step));
   if (pending_log_.empty()) first_pending_step_ = l.step;
   last_pending_step_ = l.step;
-  pending_log_ += row.str();
+  pending_log_ += row + '\n';
   flush_log();
 }
 
@@ -280,9 +312,93 @@ void RunFolder::write_sample(long long step, const Image& content, const Image& 
     for (int ch = 0; ch < 3; ++ch)
       for (int y = 0; y < s; ++y)
         for (int x = 0; x < s; ++x) grid.at(ch, y, p * (s + gap) + x) = panels[p]->at(ch, y, x);
+  if (events_) {
+    try {
+      tfevents::Summary image;
+      image.add_image("samples", grid.height, grid.width, encode_png(grid));
+      events_->write(image.event(tfevents::wall_time_now(), step));
+    } catch (const Error&) {
+      // Only libpng failing in memory gets here; the PNG file below then says why.
+    }
+  }
   char name[32];
   std::snprintf(name, sizeof name, "step_%06lld.png", step);
   write_png((fs::path(dir_) / "samples" / name).string(), grid);
+}
+
+void RunFolder::open_events(long long keep_to_step) {
+  std::vector<std::string> existing;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().starts_with(kEventsPrefix)) existing.push_back(it->path().string());
+  std::sort(existing.begin(), existing.end());
+  for (const std::string& path : existing) {
+    try {
+      remove_stale_temporaries(path);
+      tfevents::cut_back_event_file(path, keep_to_step);
+    } catch (const Error& e) {
+      std::fprintf(stderr,
+                   "gramgan: WARNING: %s; TensorBoard may show the steps after %lld twice (delete that file to "
+                   "avoid it); training goes on\n",
+                   e.what(), keep_to_step);
+    }
+  }
+  char host[256] = "unknown-host";
+  ::gethostname(host, sizeof host - 1);
+  std::string name = std::string(kEventsPrefix) + std::to_string(std::time(nullptr)) + "." + host;
+  std::replace(name.begin(), name.end(), '/', '_');
+  const std::string base = (fs::path(dir_) / name).string();
+  std::string path = base;
+  // A resume in the same second on the same host: ".N" sorts after the name without it, as TensorBoard orders files.
+  for (int n = 1; fs::exists(path, ec); ++n) path = base + "." + std::to_string(n);
+  events_ = std::make_unique<tfevents::EventFileWriter>(path);
+}
+
+std::string RunFolder::events_path() const { return events_ ? events_->path() : std::string(); }
+
+void RunFolder::write_histograms(long long step, const std::string& network,
+                                 const std::vector<autograd::nn::NamedParameter>& parameters) const {
+  if (!events_) return;
+  tfevents::Summary histograms;
+  for (const autograd::nn::NamedParameter& p : parameters) {
+    const std::string name = network + "." + p.name;
+    histograms.add_histogram("params/" + name, tfevents::make_histogram(host_values(p.variable.value())));
+    if (p.variable.grad().defined())
+      histograms.add_histogram("grads/" + name, tfevents::make_histogram(host_values(p.variable.grad())));
+  }
+  events_->write(histograms.event(tfevents::wall_time_now(), step));
+}
+
+void RunFolder::write_activations(long long step, const std::vector<ActivationStats>& stats) const {
+  if (!events_ || stats.empty()) return;
+  tfevents::Summary scalars;
+  for (const ActivationStats& s : stats) {
+    const std::string prefix = "activations/" + s.layer + "/";
+    scalars.add_scalar(prefix + "mean", float(s.mean));
+    scalars.add_scalar(prefix + "std", float(s.std));
+    if (s.zero_fraction) scalars.add_scalar(prefix + "zero_fraction", float(*s.zero_fraction));
+  }
+  events_->write(scalars.event(tfevents::wall_time_now(), step));
+}
+
+void RunFolder::write_non_finite_stop(const StepLog& log, const std::string& message) const {
+  json columns = json::array();
+  for (const LogColumn& column : kLogColumns)
+    if (const std::optional<double> value = column.value(log); value && !std::isfinite(*value))
+      columns.push_back(column.name);
+  const bool d = log.loss_d && !std::isfinite(*log.loss_d);
+  const json stop = {{"step", log.step}, {"network", d ? "D" : "G"}, {"columns", columns}, {"message", message}};
+  const std::string path = (fs::path(dir_) / kNonFiniteStopName).string();
+  try {
+    write_text_atomically(path, stop.dump(2) + "\n");
+  } catch (const Error& e) {
+    std::fprintf(stderr, "gramgan: WARNING: %s\n", e.what());
+  }
+}
+
+void RunFolder::remove_non_finite_stop() const {
+  std::error_code ec;
+  fs::remove(fs::path(dir_) / kNonFiniteStopName, ec);
 }
 
 void RunFolder::write_checkpoint(const std::vector<SafetensorsEntry>& entries, const TrainConfig& config) const {

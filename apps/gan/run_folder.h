@@ -1,18 +1,22 @@
 // The folder of a training run (apps/README.md, "Run folder"): config.json, log.csv, samples/step_NNNNNN.png,
-// checkpoint.safetensors and generator.safetensors. This file owns their names, their formats and how they are
-// written (atomically, except log.csv's appended rows); the trainer owns what goes into them.
+// checkpoint.safetensors, generator.safetensors, TensorBoard events (events.out.tfevents.<seconds>.<host>) and,
+// after a non-finite loss stopped the run, non_finite_stop.json. This file owns their names, their formats and how they
+// are written (atomically, except log.csv's appended rows); the trainer owns what goes into them.
 #pragma once
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "apps/gan/config.h"
+#include "apps/gan/network_stats.h"
 #include "engine/error.h"
 #include "engine/io/image.h"
 #include "engine/io/safetensors.h"
+#include "engine/io/tfevents.h"
 
 namespace gramgan::gan {
 
@@ -48,6 +52,8 @@ Error steps_not_beyond(const std::string& dir, long long steps, long long at);
 class RunFolder {
  public:
   static constexpr const char* kLockName = "gramgan.lock";
+  static constexpr const char* kEventsPrefix = "events.out.tfevents.";
+  static constexpr const char* kNonFiniteStopName = "non_finite_stop.json";
 
   explicit RunFolder(std::string dir) : dir_(std::move(dir)) {}
   ~RunFolder();
@@ -83,14 +89,36 @@ class RunFolder {
   void start(const TrainConfig& config, const Device& device, std::size_t content_images) const;
   // Resuming at `step`: log.csv keeps the rows up to it.
   void truncate_log(long long step) const;
-  // Appends a row to log.csv. A row that cannot be written (a full disk) is kept in memory and written with the
+  // Appends a row to log.csv, and its values as TensorBoard scalars (tag "<group>/<column>", the same column
+  // names). A row that cannot be written (a full disk) is kept in memory and written with the
   // next one, after a warning on stderr naming the step, the file and the reason; a second warning says when the
   // rows caught up. finish_log() throws if rows are still unwritten at the end.
   void append_log(const StepLog& log) const;
   // Throws gramgan::Error naming the steps whose rows log.csv still lacks (see append_log).
   void finish_log() const;
-  // samples/step_NNNNNN.png: the three images side by side, all size x size.
+  // samples/step_NNNNNN.png: the three images side by side, all size x size; also a TensorBoard image "samples".
   void write_sample(long long step, const Image& content, const Image& output, const Image& style) const;
+
+  // TensorBoard events. open_events cuts every events file already in the folder back to `keep_to_step` (a
+  // resumed run redoes the steps after its checkpoint, and their old events would show twice; a new run has
+  // none), atomically, then starts a new file events.out.tfevents.<unix seconds>.<host>[.N] that TensorBoard reads
+  // after the older ones. Needs the lock. The events writers never throw and never stop training: a failure warns
+  // once on stderr (tfevents::EventFileWriter), and one before open_events leaves the run without events.
+  void open_events(long long keep_to_step);
+  std::string events_path() const;  // "" before open_events
+  // Histograms "params/<network>.<name>" of each parameter and "grads/<network>.<name>" of its gradient (when it
+  // has one), `network` being "G" or "D" (the checkpoint's keys).
+  void write_histograms(long long step, const std::string& network,
+                        const std::vector<autograd::nn::NamedParameter>& parameters) const;
+  // Scalars "activations/<layer>/mean", ".../std" and, for ReLU layers, ".../zero_fraction".
+  void write_activations(long long step, const std::vector<ActivationStats>& stats) const;
+
+  // non_finite_stop.json after a non-finite loss stopped training at `log.step`: {"step": N, "network": "D" or
+  // "G" (whose loss was not finite), "columns": [the log.csv columns whose values were not finite], "message":
+  // the error's text}. What the report's health panel reads; a failure to write it only warns. A resumed run
+  // removes it (remove_non_finite_stop), as it truncates log.csv: the steps after the checkpoint are redone.
+  void write_non_finite_stop(const StepLog& log, const std::string& message) const;
+  void remove_non_finite_stop() const;
 
   // checkpoint.safetensors with `config` in its metadata (what saved_config reads back).
   void write_checkpoint(const std::vector<SafetensorsEntry>& entries, const TrainConfig& config) const;
@@ -109,6 +137,7 @@ class RunFolder {
   mutable std::string pending_log_;  // rows not yet in log.csv
   mutable long long first_pending_step_ = 0, last_pending_step_ = 0;
   mutable int log_error_ = 0;  // errno of the failed append; 0 when log.csv is complete
+  std::unique_ptr<tfevents::EventFileWriter> events_;
 };
 
 }  // namespace gramgan::gan

@@ -178,7 +178,9 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning, const Re
   // Everything is checked: take the run folder (held while this trainer lives) and write its first files.
   folder_.lock(!resume, resumed_step);
   folder_.prepare();
+  folder_.open_events(step_);
   if (resume) {
+    folder_.remove_non_finite_stop();
     folder_.truncate_log(step_);
     folder_.write_config(c, device_, data_->size());
   } else {
@@ -246,8 +248,15 @@ StepLog Trainer::train_step() {
     targets = perceptual_->content_targets(content);
   }
 
-  const Variable output = labelled(
-      kActivationsG, [&] { return adain ? (*decoder_)(Variable(adain_t)) : (*generator_)(Variable(content)); });
+  // Activation statistics only read the layers' outputs (network_stats.h): the step's numbers are the same.
+  const auto recorded = [&](const char* network) {
+    return record_activations_ && !planning ? record_activations(network, activation_stats_)
+                                            : nn::Sequential::LayerOutput{};
+  };
+  const Variable output = labelled(kActivationsG, [&] {
+    return adain ? decoder_->forward(Variable(adain_t), {}, recorded("G"))
+                 : generator_->forward(Variable(content), {}, recorded("G"));
+  });
 
   // (a) D step on L_D with G fixed: y enters detached.
   if (objective_.adversarial()) {
@@ -257,13 +266,13 @@ StepLog Trainer::train_step() {
                                                     : images_to_tensor(last_style_, c.dtype, device_));
     const AllocationScope activations_d(kActivationsD);
     const Variable score_real = (*discriminator_)(real);
-    const Variable score_fake = (*discriminator_)(output.detach());
+    const Variable score_fake = discriminator_->forward(output.detach(), recorded("D"));
     const Variable lsgan_d = objective_.discriminator_term(score_real, score_fake);
     log.loss_d = lsgan_d.value().item();
     log.score_real_mean = mean_of(score_real.value());
     log.score_fake_mean = mean_of(score_fake.value());
     if (!std::isfinite(*log.loss_d))
-      stop_non_finite(log.step, "the discriminator loss is not finite (" + csv_number(*log.loss_d) + ")",
+      stop_non_finite(log, "the discriminator loss is not finite (" + csv_number(*log.loss_d) + ")",
                       "a lower --lr-d (was " + csv_number(c.lr_d) + ") or --lambda-adv");
     labelled(kBackward, [&] {
       objective_.discriminator_loss(lsgan_d).backward();
@@ -292,7 +301,7 @@ StepLog Trainer::train_step() {
   log.tv = terms.tv.value().item();
   log.g_total = g_loss.value().item();
   if (!std::isfinite(log.g_total))
-    stop_non_finite(log.step,
+    stop_non_finite(log,
                     "the generator loss is not finite (" + csv_number(log.g_total) + ": content " +
                         csv_number(log.content) + ", style " + csv_number(log.style) + ", adversarial " +
                         csv_number(log.adv_g) + ", tv " + csv_number(log.tv) + ")",
@@ -320,10 +329,16 @@ void Trainer::run(const std::function<void(const StepLog&)>& on_step, const std:
   const TrainConfig& c = config_;
   while (step_ < c.steps) {
     if (stop && stop()) break;
+    const bool sample = c.sample_every > 0 && (step_ + 1) % c.sample_every == 0;
+    activation_stats_.clear();
+    record_activations_ = sample;
     const StepLog log = train_step();
+    record_activations_ = false;
     folder_.append_log(log);
     if (on_step) on_step(log);
-    if (c.sample_every > 0 && step_ % c.sample_every == 0) {
+    if (c.histogram_every > 0 && step_ % c.histogram_every == 0) write_histograms();
+    if (sample) {
+      folder_.write_activations(step_, activation_stats_);
       // A sample is a preview: losing one (a full disk) is said, and training goes on.
       try {
         write_sample();
@@ -351,14 +366,16 @@ void Trainer::save_checkpoint_or_stop() const {
   }
 }
 
-void Trainer::stop_non_finite(long long step, const std::string& what, const std::string& advice) const {
+void Trainer::stop_non_finite(const StepLog& log, const std::string& what, const std::string& advice) const {
   const std::string kept = checkpoint_step_ >= 0
                                ? "the last good checkpoint, step " + std::to_string(checkpoint_step_) +
                                      ", is kept in " + folder_.checkpoint_path()
                                : "no checkpoint had been written yet";
-  throw NonFiniteLoss("step " + std::to_string(step) + ": " + what + "; training stopped and " + kept +
-                      ". Try a new run with " + advice +
-                      "; --detect-anomaly names the first op and layer that produce Inf/NaN");
+  const NonFiniteLoss error("step " + std::to_string(log.step) + ": " + what + "; training stopped and " + kept +
+                            ". Try a new run with " + advice +
+                            "; --detect-anomaly names the first op and layer that produce Inf/NaN");
+  if (!memory_planning()) folder_.write_non_finite_stop(log, error.what());
+  throw error;
 }
 
 // ---- samples and checkpoints -------------------------------------------------------------------------------------
@@ -383,6 +400,11 @@ const AdainDecoder& Trainer::decoder() const {
 const nn::Module& Trainer::trained_generator() const {
   if (decoder_) return *decoder_;
   return *generator_;
+}
+
+void Trainer::write_histograms() const {
+  folder_.write_histograms(step_, "G", trained_generator().named_parameters());
+  if (discriminator_) folder_.write_histograms(step_, "D", discriminator_->named_parameters());
 }
 
 void Trainer::save_checkpoint() const {

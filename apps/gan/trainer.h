@@ -107,7 +107,9 @@ class Trainer {
   // save_checkpoint for run(): a failure (a full disk) stops training with an error that also says which
   // checkpoint is kept and how to continue.
   void save_checkpoint_or_stop() const;
-  [[noreturn]] void stop_non_finite(long long step, const std::string& what, const std::string& advice) const;
+  // Throws NonFiniteLoss for `log` (its step and the values measured so far), after writing non_finite_stop.json.
+  [[noreturn]] void stop_non_finite(const StepLog& log, const std::string& what, const std::string& advice) const;
+  void write_histograms() const;  // TensorBoard histograms of G's and D's parameters and gradients
 
   TrainConfig config_;
   RunFolder folder_;
@@ -127,6 +129,8 @@ class Trainer {
   mutable long long checkpoint_step_ = -1;
   std::vector<Image> last_content_, last_style_;  // the latest batch, for samples
   Tensor last_output_;
+  bool record_activations_ = false;                // run() sets it for the iterations that write a sample
+  std::vector<ActivationStats> activation_stats_;  // of G's and D's layers in the latest such iteration
 };
 
 // Builds the VGG a config asks for: the file at `vgg`, or seeded random weights for "random" (with a warning on

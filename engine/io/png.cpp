@@ -280,8 +280,11 @@ Image read_png_memory(const void* data, std::size_t size, const std::string& nam
   return decode_png(name, input);
 }
 
-void write_png(const std::string& path, const Image& image) {
-  check_image(image, path + ": cannot write");
+namespace {
+
+// Writes `image` as 8-bit RGB PNG to `file`; `name` is the path (or what stands for it) in messages.
+void write_png_to(std::FILE* file, const Image& image, const std::string& name) {
+  check_image(image, name + ": cannot write");
   const int width = image.width, height = image.height;
   const std::size_t plane = image.plane_size();
   std::vector<png_byte> bytes(3 * plane);
@@ -295,20 +298,44 @@ void write_png(const std::string& path, const Image& image) {
   std::vector<png_bytep> rows(height);
   for (int y = 0; y < height; ++y) rows[y] = bytes.data() + static_cast<std::size_t>(y) * width * 3;
 
-  AtomicFile temp(path);
   ErrorSink sink{};
-  {
-    WriteStruct writer;
-    writer.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
-    if (writer.png == nullptr) throw Error(path + ": cannot write: libpng initialisation failed");
-    writer.info = png_create_info_struct(writer.png);
-    if (writer.info == nullptr) throw Error(path + ": cannot write: libpng initialisation failed");
-    png_init_io(writer.png, temp.file());
-    if (!write_rows(writer.png, writer.info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height),
-                    rows.data()))
-      throw Error(path + ": cannot write (libpng: " + sink.message + ")");
-  }
+  WriteStruct writer;
+  writer.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
+  if (writer.png == nullptr) throw Error(name + ": cannot write: libpng initialisation failed");
+  writer.info = png_create_info_struct(writer.png);
+  if (writer.info == nullptr) throw Error(name + ": cannot write: libpng initialisation failed");
+  png_init_io(writer.png, file);
+  if (!write_rows(writer.png, writer.info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height),
+                  rows.data()))
+    throw Error(name + ": cannot write (libpng: " + sink.message + ")");
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const Image& image) {
+  check_image(image, path + ": cannot write");
+  AtomicFile temp(path);
+  write_png_to(temp.file(), image, path);
   temp.commit();
+}
+
+std::vector<unsigned char> encode_png(const Image& image) {
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* stream = ::open_memstream(&buffer, &size);
+  if (stream == nullptr) throw Error("PNG in memory: cannot write: " + errno_text(errno));
+  try {
+    write_png_to(stream, image, "PNG in memory");
+  } catch (...) {
+    std::fclose(stream);
+    std::free(buffer);
+    throw;
+  }
+  const bool closed = std::fclose(stream) == 0;  // sets buffer and size
+  std::vector<unsigned char> png(buffer, buffer + (closed ? size : 0));
+  std::free(buffer);
+  if (!closed) throw Error("PNG in memory: cannot write: out of memory");
+  return png;
 }
 
 }  // namespace gramgan

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "engine/io/image.h"
 
@@ -29,5 +30,7 @@ Image read_png_memory(const void* data, std::size_t size, const std::string& nam
 // The file appears atomically (written to a temporary in the same directory, then renamed over `path`), so a
 // failure leaves neither a partial file nor a temporary behind. Failures throw gramgan::Error naming the path.
 void write_png(const std::string& path, const Image& image);
+// The same PNG bytes write_png puts in a file, in memory (an image inside a TensorBoard event).
+std::vector<unsigned char> encode_png(const Image& image);
 
 }  // namespace gramgan
