@@ -382,15 +382,15 @@ void RunFolder::write_activations(long long step, const std::vector<ActivationSt
 }
 
 void RunFolder::write_non_finite_stop(const StepLog& log, const std::string& message) const {
-  json columns = json::array();
+  std::string columns;
   for (const LogColumn& column : kLogColumns)
     if (const std::optional<double> value = column.value(log); value && !std::isfinite(*value))
-      columns.push_back(column.name);
+      columns += (columns.empty() ? "" : ", ") + std::string(column.name);
   const bool d = log.loss_d && !std::isfinite(*log.loss_d);
-  const json stop = {{"step", log.step}, {"network", d ? "D" : "G"}, {"columns", columns}, {"message", message}};
-  const std::string path = (fs::path(dir_) / kNonFiniteStopName).string();
+  const std::string text = message + "\nstep " + std::to_string(log.step) + "; network " + (d ? "D" : "G") +
+                           "; non-finite columns: " + columns + "\n";
   try {
-    write_text_atomically(path, stop.dump(2) + "\n");
+    write_text_atomically((fs::path(dir_) / kNonFiniteStopName).string(), text);
   } catch (const Error& e) {
     std::fprintf(stderr, "gramgan: WARNING: %s\n", e.what());
   }

@@ -1,6 +1,6 @@
 // The folder of a training run (apps/README.md, "Run folder"): config.json, log.csv, samples/step_NNNNNN.png,
 // checkpoint.safetensors, generator.safetensors, TensorBoard events (events.out.tfevents.<seconds>.<host>) and,
-// after a non-finite loss stopped the run, non_finite_stop.json. This file owns their names, their formats and how they
+// after a non-finite loss stopped the run, non_finite_stop.txt. This file owns their names, their formats and how they
 // are written (atomically, except log.csv's appended rows); the trainer owns what goes into them.
 #pragma once
 
@@ -53,7 +53,7 @@ class RunFolder {
  public:
   static constexpr const char* kLockName = "gramgan.lock";
   static constexpr const char* kEventsPrefix = "events.out.tfevents.";
-  static constexpr const char* kNonFiniteStopName = "non_finite_stop.json";
+  static constexpr const char* kNonFiniteStopName = "non_finite_stop.txt";
 
   explicit RunFolder(std::string dir) : dir_(std::move(dir)) {}
   ~RunFolder();
@@ -113,10 +113,12 @@ class RunFolder {
   // Scalars "activations/<layer>/mean", ".../std" and, for ReLU layers, ".../zero_fraction".
   void write_activations(long long step, const std::vector<ActivationStats>& stats) const;
 
-  // non_finite_stop.json after a non-finite loss stopped training at `log.step`: {"step": N, "network": "D" or
-  // "G" (whose loss was not finite), "columns": [the log.csv columns whose values were not finite], "message":
-  // the error's text}. What the report's health panel reads; a failure to write it only warns. A resumed run
-  // removes it (remove_non_finite_stop), as it truncates log.csv: the steps after the checkpoint are redone.
+  // non_finite_stop.txt after a non-finite loss stopped training at `log.step`, two lines: the error's message
+  // ("step N: the generator loss is not finite (...); training stopped and ..."), then
+  // "step N; network G; non-finite columns: g_total, adv_g_raw" (network D or G: whose loss was not finite; the
+  // log.csv columns whose values were not finite). What the report's health panel shows; a failure to write it
+  // only warns. A resumed run removes it (remove_non_finite_stop), as it truncates log.csv: the steps after the
+  // checkpoint are redone.
   void write_non_finite_stop(const StepLog& log, const std::string& message) const;
   void remove_non_finite_stop() const;
 

@@ -33,8 +33,6 @@ constexpr std::size_t kMaxPlottedPoints = 2500;
 // The sample strips embedded in one page stay under this many bytes (fewer strips when they are large).
 constexpr std::uintmax_t kSampleBudgetBytes = 32u << 20;
 
-constexpr const char* kNonFiniteStopName = "non_finite_stop.txt";
-
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
@@ -529,8 +527,8 @@ RunContents read_run(const std::string& dir) {
   if (run.log.rows() > 0 && !run.log.column("step"))
     throw Error(files.log_path() + ": no 'step' column; not a gramgan log");
   run.samples = list_samples(folder / "samples");
-  if (fs::exists(folder / kNonFiniteStopName, ec)) {
-    run.non_finite_stop = read_file(folder / kNonFiniteStopName);
+  if (fs::exists(folder / RunFolder::kNonFiniteStopName, ec)) {
+    run.non_finite_stop = read_file(folder / RunFolder::kNonFiniteStopName);
     while (!run.non_finite_stop.empty() && std::isspace(static_cast<unsigned char>(run.non_finite_stop.back())))
       run.non_finite_stop.pop_back();
     if (run.non_finite_stop.empty()) run.non_finite_stop = "the run stopped on a non-finite loss";
