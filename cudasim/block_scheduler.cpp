@@ -1,7 +1,8 @@
 // The block scheduler of the simulator: runs one block's threads on fibers and resolves their waits at
-// __syncthreads (and its _count/_and/_or forms) and at warp-collective operations (shuffles, votes, __syncwarp);
-// every misuse becomes a diagnostic naming kernel, block, thread and source line. The kernel side of a barrier
-// (block_barrier, warp_op: a thread records what it waits for and parks its fiber) is at the end of this file.
+// __syncthreads (and its _count/_and/_or forms) and at warp-collective operations (shuffles, votes, __syncwarp,
+// the tensor-core MMA); every misuse becomes a diagnostic naming kernel, block, thread and source line. The kernel
+// side of a barrier (block_barrier, warp_op: a thread records what it waits for and parks its fiber) is at the end
+// of this file.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -39,6 +40,7 @@ const char* warp_op_name(WarpOpKind kind) {
     case WarpOpKind::ballot: return "__ballot_sync";
     case WarpOpKind::any: return "__any_sync";
     case WarpOpKind::all: return "__all_sync";
+    case WarpOpKind::mma_tf32: return "mma_sync_m16n8k8_tf32";
   }
   return "?";
 }
@@ -185,6 +187,10 @@ class BlockScheduler {
   void compute_warp_results(int leader, int warp_base) {
     const ThreadSlot& lead = w_.slots[leader];
     const unsigned mask = lead.mask;
+    if (lead.warp_op == WarpOpKind::mma_tf32) {
+      compute_mma(warp_base);
+      return;
+    }
     std::uint64_t vote = 0;
     int count = 0, members = 0;
     for (unsigned bits = mask; bits != 0; bits &= bits - 1) {
@@ -200,7 +206,8 @@ class BlockScheduler {
       const int width = s.width, segment = lane & ~(width - 1);
       int source = lane;
       switch (s.warp_op) {
-        case WarpOpKind::sync: break;
+        case WarpOpKind::sync:
+        case WarpOpKind::mma_tf32: break;  // (handled above)
         case WarpOpKind::ballot: s.result = vote; continue;
         case WarpOpKind::any: s.result = count > 0; continue;
         case WarpOpKind::all: s.result = count == members; continue;
@@ -223,6 +230,36 @@ class BlockScheduler {
         return;
       }
       s.result = w_.slots[warp_base + source].value;
+    }
+  }
+
+  // The 32 lanes' fragments as matrices, per the PTX ISA's tf32 m16n8k8 layouts (g = lane / 4, t = lane % 4):
+  // A: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); B: b0 (t, g), b1 (t+4, g);
+  // C and D: c0 (g, 2t), c1 (g, 2t+1), c2 (g+8, 2t), c3 (g+8, 2t+1).
+  void compute_mma(int warp_base) {
+    float a[kMmaM][kMmaK], b[kMmaK][kMmaN], c[kMmaM][kMmaN], d[kMmaM][kMmaN];
+    for (int lane = 0; lane < warpSize; ++lane) {
+      const auto& f = *reinterpret_cast<const detail::MmaFragments*>(w_.slots[warp_base + lane].value);
+      const int g = lane >> 2, t = lane & 3;
+      a[g][t] = f.a[0];
+      a[g + 8][t] = f.a[1];
+      a[g][t + 4] = f.a[2];
+      a[g + 8][t + 4] = f.a[3];
+      b[t][g] = f.b[0];
+      b[t + 4][g] = f.b[1];
+      c[g][2 * t] = f.c[0];
+      c[g][2 * t + 1] = f.c[1];
+      c[g + 8][2 * t] = f.c[2];
+      c[g + 8][2 * t + 1] = f.c[3];
+    }
+    mma_tf32_m16n8k8(&a[0][0], &b[0][0], &c[0][0], &d[0][0], architecture());
+    for (int lane = 0; lane < warpSize; ++lane) {
+      const auto& f = *reinterpret_cast<const detail::MmaFragments*>(w_.slots[warp_base + lane].value);
+      const int g = lane >> 2, t = lane & 3;
+      f.d[0] = d[g][2 * t];
+      f.d[1] = d[g][2 * t + 1];
+      f.d[2] = d[g + 8][2 * t];
+      f.d[3] = d[g + 8][2 * t + 1];
     }
   }
 

@@ -4,7 +4,7 @@
 // one kernel source builds unchanged for nvcc and for the simulator. It provides:
 //   - qualifiers (__global__, __device__, __shared__, ...), dim3/uint3 and the vector types;
 //   - threadIdx/blockIdx/blockDim/gridDim as macros over a thread_local context set before each thread runs;
-//   - __syncthreads (+_count/_and/_or), __syncwarp, shuffles, votes and atomics;
+//   - __syncthreads (+_count/_and/_or), __syncwarp, shuffles, votes, the tf32 tensor-core MMA and atomics;
 //   - the math and bit intrinsics kernels use;
 //   - cudasim::launch<Kernel>(grid, block, smem, stream, args...), which runs the grid synchronously.
 // Execution model and diagnostics: cudasim/runtime.cpp.
@@ -22,6 +22,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cudasim/mma_model.h"
 #include "cudasim/runtime.h"
 
 #define __global__ __attribute__((always_inline)) inline
@@ -170,7 +171,16 @@ struct LaunchSpec {
 void run_grid(const LaunchSpec& spec, void (*thread_loop)(void*), void* body);
 
 enum class BarrierKind : unsigned char { sync, count, all, any };
-enum class WarpOpKind : unsigned char { sync, shfl, shfl_up, shfl_down, shfl_xor, ballot, any, all };
+enum class WarpOpKind : unsigned char { sync, shfl, shfl_up, shfl_down, shfl_xor, ballot, any, all, mma_tf32 };
+
+// What a lane of mma_sync_m16n8k8_tf32 deposits (as the warp op's value) while it is parked: its fragments, on its
+// fiber's stack. The scheduler reads every lane's A, B and C before it writes any D, so d may alias c.
+struct MmaFragments {
+  const float* a;  // 4 elements
+  const float* b;  // 2
+  const float* c;  // 4
+  float* d;        // 4
+};
 
 // Suspend the calling kernel thread until the block (or the lanes of `mask`) arrive. Return the barrier's
 // reduction of predicates, or the warp op's result bits for this lane.
@@ -300,6 +310,20 @@ inline int __any_sync(unsigned mask, int predicate, detail::SourceLocation where
 inline int __all_sync(unsigned mask, int predicate, detail::SourceLocation where = detail::SourceLocation::current()) {
   return int(detail::warp_op(detail::WarpOpKind::all, mask, predicate != 0, 0, warpSize, where));
 }
+
+// ---- tensor cores ---------------------------------------------------------------------------------------------
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {d}, {a}, {b}, {c}: every lane of the warp calls it at the
+// same site with its fragments (layouts: PTX ISA, "Matrix Fragments for mma.m16n8k8"). The lanes park; the
+// scheduler assembles A (16x8), B (8x8) and C (16x8), computes D with the current architecture's tensor-core
+// arithmetic (cudasim/mma_model.h) and scatters it back. Kernels spell it through kernels/mma.cuh.
+inline void mma_sync_m16n8k8_tf32(float (&d)[4], const float (&a)[4], const float (&b)[2], const float (&c)[4],
+                                  detail::SourceLocation where = detail::SourceLocation::current()) {
+  const detail::MmaFragments fragments{a, b, c, d};
+  detail::warp_op(detail::WarpOpKind::mma_tf32, 0xffffffffu, reinterpret_cast<std::uintptr_t>(&fragments), 0, warpSize,
+                  where);
+}
+// cvt.rna.tf32.f32: round to TF32, to nearest with ties away from zero (cudasim/mma_model.h: tf32_round).
+inline float cvt_rna_tf32(float x) { return tf32_round(x); }
 
 // ---- atomics (relaxed, as CUDA's; blocks run on several OS threads) --------------------------------------------
 namespace detail {

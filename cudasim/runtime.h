@@ -84,8 +84,8 @@ void set_worker_count(int workers);
 // same on every architecture. Static shared memory alone never exceeds it (nvcc rejects such a kernel).
 constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
 // The GPU architecture whose per-block shared-memory ceiling with opt-in launches are held to: 80 (163 KiB),
-// 86 or 89 (99 KiB), 90 (227 KiB). Default: GRAMGAN_SIM_ARCH, else 90. set_architecture throws Error for any
-// other value.
+// 86 or 89 (99 KiB), 90 (227 KiB); it also selects the tensor-core arithmetic of the warp MMA
+// (cudasim/mma_model.h). Default: GRAMGAN_SIM_ARCH, else 90. set_architecture throws Error for any other value.
 void set_architecture(int sm);
 int architecture();
 std::size_t max_shared_bytes_opt_in();  // of the current architecture
