@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "apps/gan/checkpoint.h"
 #include "cli_runner.h"
 #include "engine/io/png.h"
@@ -106,6 +108,44 @@ TEST_F(CliAdain, TrainStyleMustFitTheArchitecture) {
   expect_train_error({"--arch", "adain", "--style", dir_ / "styles", "--g-width", "8"}, {"--g-width", "johnson"});
   expect_train_error({"--arch", "adain", "--style", dir_ / "styles", "--size", "36"}, {"--size 36", "multiple of 8"});
   expect_train_error({"--arch", "adain", "--style", dir_ / "styles", "--content-target", "x"}, {"--content-target"});
+}
+
+// Step 0 calibrates the weights not given, says so, and config.json keeps the results and what was calibrated.
+TEST_F(CliAdain, TrainCalibratesTheWeightsNotGivenAndStoresThem) {
+  const auto r = run_cli({"train",
+                          "--arch",
+                          "adain",
+                          "--content",
+                          dir_ / "content",
+                          "--style",
+                          dir_ / "styles",
+                          "--out",
+                          dir_ / "run",
+                          "--vgg",
+                          "random",
+                          "--size",
+                          "32",
+                          "--steps",
+                          "1",
+                          "--decoder-width",
+                          "2",
+                          "--d-width",
+                          "4",
+                          "--style-layers",
+                          "relu1_1",
+                          "--lambda-tv",
+                          "0.5",
+                          "--sample-every",
+                          "0",
+                          "--device",
+                          "cpu"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("calibrated on the first batch"), std::string::npos) << r.err;
+  const nlohmann::json config = nlohmann::json::parse(gramgan::test::read_file(dir_.path() / "run/config.json"));
+  EXPECT_EQ(config.at("lambda_tv").get<double>(), 0.5);
+  EXPECT_NE(config.at("lambda_style").get<double>(), gramgan::gan::LossWeights{}.style);
+  EXPECT_EQ(config.at("calibrated"), nlohmann::json({"style", "adv"}));
+  EXPECT_EQ(config.at("arch"), "adain");
 }
 
 }  // namespace

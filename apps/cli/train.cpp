@@ -29,7 +29,7 @@ struct TrainArgs {
                       tv = gan::enum_name(gan::kTvModeNames, config.tv_mode),
                       arch = gan::enum_name(gan::kArchNames, config.arch),
                       content_target = gan::enum_name(gan::kContentTargetNames, config.content_target);
-  bool resume = false, detect_anomaly = false, dry_run = false;
+  bool resume = false, detect_anomaly = false, dry_run = false, no_calibrate = false;
 };
 
 std::string number(double v) {
@@ -156,6 +156,11 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     if (adain && (cmd.count("--g-width") || cmd.count("--g-blocks")))
       throw Error("--g-width and --g-blocks apply to --arch johnson only (--arch adain: --decoder-width)");
     config.content_target = gan::parse_enum(gan::kContentTargetNames, args.content_target, "--content-target");
+    // Step 0 calibrates every weight but content (the reference) that was not given.
+    config.calibrate.clear();
+    for (const auto& [term, option] :
+         {std::pair{"style", "--lambda-style"}, {"adv", "--lambda-adv"}, {"tv", "--lambda-tv"}})
+      if (!args.no_calibrate && cmd.count(option) == 0) config.calibrate.push_back(term);
     config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
     config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
@@ -170,6 +175,21 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   });
   reading.finish();
   report_device_choice(requested_device);
+  if (const gan::CalibrationResult& cal = trainer.calibration(); !args.resume && !config.calibrate.empty()) {
+    const gan::LossWeights& w = cal.after;
+    std::fprintf(stderr,
+                 "gramgan train: calibrated on the first batch (raw content %s, style %s, adv %s, tv %s): "
+                 "--lambda-content %s --lambda-style %s --lambda-adv %s --lambda-tv %s (targets: weighted style, "
+                 "adv, tv = %s, %s, %s x weighted content; explicit --lambda-* options are kept)\n",
+                 number(cal.raw.content).c_str(), number(cal.raw.style).c_str(), number(cal.raw.adv).c_str(),
+                 number(cal.raw.tv).c_str(), number(w.content).c_str(), number(w.style).c_str(), number(w.adv).c_str(),
+                 number(w.tv).c_str(), number(gan::kCalibrationRatios.style).c_str(),
+                 number(gan::kCalibrationRatios.adv).c_str(), number(gan::kCalibrationRatios.tv).c_str());
+    for (const std::string& term : cal.kept)
+      std::fprintf(stderr,
+                   "gramgan: WARNING: the raw %s term of the first batch is 0 or not finite: its weight stays\n",
+                   term.c_str());
+  }
   if (args.resume) warn_ignored_with_resume(cmd);
   std::fprintf(stderr, "gramgan train: %s%s on %s, %lld steps%s, run folder %s\n",
                config.arch == gan::Arch::adain ? "arbitrary style (adain) from " : "", config.style_path.c_str(),
@@ -231,16 +251,21 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--steps", c.steps, "Total iterations (each one D step and one G step)")
       ->check(integer_option(0, kLongMax))
       ->capture_default_str();
-  cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss")
+  cmd->add_flag("--no-calibrate", args->no_calibrate,
+                "Use the --lambda-* values as given (defaults included) instead of calibrating at step 0: by default "
+                "the style, adversarial and TV weights not given are set from the first batch's raw terms to "
+                "weighted ratios 1, 0.1 and 0.01 of the weighted content term");
+  cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss (calibration's reference)")
       ->check(real_option(0))
       ->capture_default_str();
-  cmd->add_option("--lambda-style", c.lambdas.style, "Weight of the style (Gram) loss")
+  cmd->add_option("--lambda-style", c.lambdas.style, "Weight of the style (Gram) loss (given: not calibrated)")
       ->check(real_option(0))
       ->capture_default_str();
-  cmd->add_option("--lambda-adv", c.lambdas.adv, "Weight of the LSGAN loss (0: no discriminator)")
+  cmd->add_option("--lambda-adv", c.lambdas.adv,
+                  "Weight of the LSGAN loss (0: no discriminator; given: not calibrated)")
       ->check(real_option(0))
       ->capture_default_str();
-  cmd->add_option("--lambda-tv", c.lambdas.tv, "Weight of the total-variation loss")
+  cmd->add_option("--lambda-tv", c.lambdas.tv, "Weight of the total-variation loss (given: not calibrated)")
       ->check(real_option(0))
       ->capture_default_str();
   add_layer_options(*cmd, c.content_layers, c.style_layers);

@@ -22,6 +22,9 @@ struct TrainConfig {
   int size = 256, batch = 4;
   long long steps = 2000;
   LossWeights lambdas;
+  // The loss weights step 0 sets from the first batch's raw terms ("style", "adv", "tv"; trainer.h's
+  // kCalibrationRatios): the CLI calibrates every weight not given explicitly. Empty: lambdas as given.
+  std::vector<std::string> calibrate;
   std::vector<std::string> content_layers = kDefaultContentLayers;
   std::vector<std::string> style_layers = kDefaultStyleLayers;
   TvMode tv_mode = TvMode::sqrt;

@@ -97,6 +97,9 @@ void check_train_config(const TrainConfig& c) {
   if (c.out_dir.empty()) throw Error("--out: a run folder is required");
   check_vgg_layers(c.content_layers, "--content-layers");
   check_vgg_layers(c.style_layers, "--style-layers");
+  for (const std::string& term : c.calibrate)
+    if (term != "style" && term != "adv" && term != "tv")
+      throw Error("calibrate: unknown loss term '" + term + "'; calibration sets style, adv and tv");
 }
 
 Image read_style_image(const std::string& path, int size, bool adversarial) {
@@ -176,6 +179,8 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning, const Re
       vgg_identity(c.vgg, c.seed);  // estimate_memory: nothing on disk, no checkpoint values (the sizes are the same)
 
   // Everything is checked: take the run folder (held while this trainer lives) and write its first files.
+  // Loss weights from the first batch's raw terms (a new run only: a resumed one keeps its saved weights).
+  if (!resume) calibration_ = calibrate();
   folder_.lock(!resume, resumed_step);
   folder_.prepare();
   folder_.open_events(step_);
@@ -211,14 +216,8 @@ MemoryEstimate Trainer::estimate_memory(const TrainConfig& config) {
 
 // ---- one iteration -----------------------------------------------------------------------------------------------
 
-StepLog Trainer::train_step() {
-  const auto start = std::chrono::steady_clock::now();
+Trainer::Batch Trainer::next_batch(bool planning) {
   const TrainConfig& c = config_;
-  StepLog log;
-  log.step = step_ + 1;
-  log.lambdas = c.lambdas;
-
-  const bool planning = memory_planning();
   const bool adain = c.arch == Arch::adain;
   if (!planning) {
     last_content_ = data_->next_batch(c.batch);
@@ -228,40 +227,101 @@ StepLog Trainer::train_step() {
       last_style_.push_back(random_crop(style_image_, c.size, c.size,
                                         mix_seed(c.seed ^ kStyleCropStream, std::uint64_t(step_), std::uint64_t(i))));
   }
-  const AllocationScope inputs(kInputs);
-  const Tensor content =
+  Batch batch;
+  batch.content =
       planning ? planned_images(c.batch, c.size, c.dtype, device_) : images_to_tensor(last_content_, c.dtype, device_);
+  if (!adain) {
+    batch.content_targets = perceptual_->content_targets(batch.content);
+    return batch;
+  }
   // adain: G(x, y) = decoder(AdaIN(f(x), f(y))) with y the batch of painting crops, which are D's real samples
   // too; the style loss compares each output with its own painting.
-  Tensor style_batch, adain_t;
-  std::map<std::string, Tensor> targets, style_targets;
-  if (adain) {
-    style_batch =
-        planning ? planned_images(c.batch, c.size, c.dtype, device_) : images_to_tensor(last_style_, c.dtype, device_);
-    adain_t = adain_target(encode(*vgg_, content), encode(*vgg_, style_batch));
-    style_targets = perceptual_->style_targets(style_batch);
-    if (c.content_target == ContentTarget::adain)
-      targets[kAdainLayer] = adain_t;
-    else
-      targets = perceptual_->content_targets(content);
-  } else {
-    targets = perceptual_->content_targets(content);
-  }
+  batch.style =
+      planning ? planned_images(c.batch, c.size, c.dtype, device_) : images_to_tensor(last_style_, c.dtype, device_);
+  batch.adain_target = adain_target(encode(*vgg_, batch.content), encode(*vgg_, batch.style));
+  batch.style_targets = perceptual_->style_targets(batch.style);
+  if (c.content_target == ContentTarget::adain)
+    batch.content_targets[kAdainLayer] = batch.adain_target;
+  else
+    batch.content_targets = perceptual_->content_targets(batch.content);
+  return batch;
+}
 
+Variable Trainer::generate(const Batch& batch, const nn::Sequential::LayerOutput& on_layer_output) const {
+  return decoder_ ? decoder_->forward(Variable(batch.adain_target), {}, on_layer_output)
+                  : generator_->forward(Variable(batch.content), {}, on_layer_output);
+}
+
+PerceptualTerms Trainer::perceptual_terms(const Variable& output, const Batch& batch) const {
+  return decoder_ ? (*perceptual_)(output, batch.content_targets, batch.style_targets)
+                  : (*perceptual_)(output, batch.content_targets);
+}
+
+CalibrationResult Trainer::calibrate() {
+  TrainConfig& c = config_;
+  CalibrationResult result;
+  result.before = c.lambdas;
+  if (c.calibrate.empty()) return result;
+  // The first batch, drawn and then put back: the run starts from the same data state as without calibration.
+  const ContentDataset::State content_state = data_->state();
+  const std::optional<ContentDataset::State> style_state =
+      style_data_ ? std::optional(style_data_->state()) : std::nullopt;
+  {
+    autograd::NoGradGuard no_grad;
+    const Batch batch = next_batch(false);
+    const Variable output = generate(batch);
+    const PerceptualTerms terms = perceptual_terms(output, batch);
+    result.raw.content = terms.content.value().item();
+    result.raw.style = terms.style.value().item();
+    result.raw.tv = terms.tv.value().item();
+    result.raw.adv =
+        discriminator_ ? objective_.generator_adversarial_term((*discriminator_)(output)).value().item() : 0.0;
+  }
+  data_->set_state(content_state);
+  if (style_data_) style_data_->set_state(*style_state);
+  last_content_.clear();
+  last_style_.clear();
+
+  // The weighted content term is the reference (1 when it is 0: --lambda-content 0).
+  const double reference = c.lambdas.content * result.raw.content > 0 ? c.lambdas.content * result.raw.content : 1.0;
+  const auto set = [&](const char* term, double raw, double ratio, double& lambda) {
+    if (std::find(c.calibrate.begin(), c.calibrate.end(), term) == c.calibrate.end()) return;
+    if (!(raw > 0) || !std::isfinite(raw)) {
+      result.kept.push_back(term);  // nothing to scale: the given weight stays
+      return;
+    }
+    lambda = ratio * reference / raw;
+  };
+  set("style", result.raw.style, kCalibrationRatios.style, c.lambdas.style);
+  set("adv", result.raw.adv, kCalibrationRatios.adv, c.lambdas.adv);
+  set("tv", result.raw.tv, kCalibrationRatios.tv, c.lambdas.tv);
+  objective_ = GanObjective(c.lambdas);
+  result.after = c.lambdas;
+  return result;
+}
+
+StepLog Trainer::train_step() {
+  const auto start = std::chrono::steady_clock::now();
+  const TrainConfig& c = config_;
+  StepLog log;
+  log.step = step_ + 1;
+  log.lambdas = c.lambdas;
+
+  const bool planning = memory_planning();
+  const bool adain = c.arch == Arch::adain;
+  const AllocationScope inputs(kInputs);
+  const Batch batch = next_batch(planning);
   // Activation statistics only read the layers' outputs (network_stats.h): the step's numbers are the same.
   const auto recorded = [&](const char* network) {
     return record_activations_ && !planning ? record_activations(network, activation_stats_)
                                             : nn::Sequential::LayerOutput{};
   };
-  const Variable output = labelled(kActivationsG, [&] {
-    return adain ? decoder_->forward(Variable(adain_t), {}, recorded("G"))
-                 : generator_->forward(Variable(content), {}, recorded("G"));
-  });
+  const Variable output = labelled(kActivationsG, [&] { return generate(batch, recorded("G")); });
 
   // (a) D step on L_D with G fixed: y enters detached.
   if (objective_.adversarial()) {
     adam_d_->zero_grad();
-    const Variable real = adain ? Variable(style_batch)
+    const Variable real = adain ? Variable(batch.style)
                                 : Variable(planning ? planned_images(c.batch, c.size, c.dtype, device_)
                                                     : images_to_tensor(last_style_, c.dtype, device_));
     const AllocationScope activations_d(kActivationsD);
@@ -285,9 +345,7 @@ StepLog Trainer::train_step() {
 
   // (b) G step on L_G with D fixed: frozen, D passes gradients to y but computes none for itself.
   adam_g_->zero_grad();
-  const PerceptualTerms terms = labelled(kActivationsVgg, [&] {
-    return adain ? (*perceptual_)(output, targets, style_targets) : (*perceptual_)(output, targets);
-  });
+  const PerceptualTerms terms = labelled(kActivationsVgg, [&] { return perceptual_terms(output, batch); });
   Variable adv;
   if (objective_.adversarial()) {
     discriminator_->set_requires_grad(false);

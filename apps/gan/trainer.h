@@ -57,6 +57,17 @@ struct MemoryEstimate {
   std::string refusal;  // why a real run would stop at these sizes ("" when it would not): MemoryPlan::refusal
 };
 
+// What step 0's calibration (Trainer::calibration) measured and set.
+struct CalibrationResult {
+  LossWeights before, after;      // after == before when nothing was calibrated
+  LossWeights raw;                // the raw terms of the first batch (content, style, adv, tv)
+  std::vector<std::string> kept;  // calibrated terms whose raw value was 0 or not finite: weight kept
+};
+
+// The target ratios of calibration: each calibrated weighted term over the weighted content term on the first
+// batch (apps/README.md, "Defaults and how they were chosen").
+inline constexpr LossWeights kCalibrationRatios{.content = 1.0, .style = 1.0, .adv = 0.1, .tv = 0.01};
+
 class Trainer {
  public:
   // Starts a new run in config.out_dir (a new or empty folder), or with `resume` loads out_dir/checkpoint.safetensors
@@ -79,6 +90,9 @@ class Trainer {
   static TrainConfig saved_config(const std::string& out_dir);
 
   const TrainConfig& config() const { return config_; }
+  // A new run with config.calibrate set measured the raw terms on its first batch and set those lambdas before
+  // anything was written (config() and the checkpoint hold the results; --resume keeps them).
+  const CalibrationResult& calibration() const { return calibration_; }
   long long step() const { return step_; }
   // The step of the last checkpoint written or loaded; -1 before the first.
   long long checkpoint_step() const { return checkpoint_step_; }
@@ -104,6 +118,15 @@ class Trainer {
  private:
   Trainer(const TrainConfig& config, bool resume, bool planning, const ReadProgress& on_photo_read);
   void load_checkpoint();  // reads only
+  // One batch's inputs and targets; draws from the data streams unless planning.
+  struct Batch {
+    Tensor content, style, adain_target;  // style and adain_target: adain only
+    std::map<std::string, Tensor> content_targets, style_targets;
+  };
+  Batch next_batch(bool planning);
+  Variable generate(const Batch& batch, const nn::Sequential::LayerOutput& on_layer_output = {}) const;
+  PerceptualTerms perceptual_terms(const Variable& output, const Batch& batch) const;
+  CalibrationResult calibrate();
   // save_checkpoint for run(): a failure (a full disk) stops training with an error that also says which
   // checkpoint is kept and how to continue.
   void save_checkpoint_or_stop() const;
@@ -126,6 +149,7 @@ class Trainer {
   std::unique_ptr<Discriminator> discriminator_;
   std::unique_ptr<nn::Adam> adam_g_, adam_d_;
   long long step_ = 0;
+  CalibrationResult calibration_;
   mutable long long checkpoint_step_ = -1;
   std::vector<Image> last_content_, last_style_;  // the latest batch, for samples
   Tensor last_output_;
