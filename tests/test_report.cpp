@@ -234,9 +234,11 @@ TEST_F(ReportTest, FolderThatIsNotARunIsRefused) {
 TEST_F(ReportTest, CliWritesThePageIntoTheRunAndRefusesToOverwriteItsFiles) {
   make_run(log_text(20, [](int) { return Row(); }));
   write_strip(10);
+  write_file(run_dir() + "/events.out.tfevents.1.host", "records");
   const auto before = snapshot(run_dir());
   expect_cli_error(run_cli({"report", run_dir(), "--out", run_dir() + "/log.csv"}), "log.csv");
   expect_cli_error(run_cli({"report", run_dir(), "--out", run_dir() + "/samples/step_000010.png"}), "step_000010");
+  expect_cli_error(run_cli({"report", run_dir(), "--out", run_dir() + "/events.out.tfevents.1.host"}), "tfevents");
   expect_cli_error(run_cli({"report", path("nowhere")}), "no such folder");
   expect_cli_error(run_cli({"report", run_dir(), "--max-samples", "-1"}), "--max-samples");
   EXPECT_EQ(snapshot(run_dir()), before) << "a refused report changed the run folder";

@@ -6,7 +6,6 @@
 #include "apps/cli/cli_support.h"
 #include "apps/cli/commands.h"
 #include "apps/cli/outputs.h"
-#include "apps/gan/run_folder.h"
 #include "apps/gan/run_report.h"
 #include "engine/io/atomic_file.h"
 
@@ -22,10 +21,12 @@ struct ReportArgs {
 int run_report(const ReportArgs& args) {
   gan::RunContents run = gan::read_run(args.run);
   const std::string out = args.out.empty() ? (fs::path(args.run) / "report.html").string() : args.out;
-  // The page must not replace anything the run wrote.
-  const gan::RunFolder files(args.run);
-  std::vector<std::string> inputs = {files.config_path(), files.log_path(), files.checkpoint_path(),
-                                     files.generator_path(), files.lock_path()};
+  // The page must not replace anything the run wrote: its files (config, log, checkpoints, events, the lock, a
+  // non-finite stop), and its sample strips. An earlier report.html is ours to replace.
+  std::vector<std::string> inputs;
+  std::error_code ec;
+  for (fs::directory_iterator it(args.run, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename() != "report.html" && !it->is_directory(ec)) inputs.push_back(it->path().string());
   for (const gan::SampleStrip& strip : run.samples) inputs.push_back(strip.path);
   check_file_output(out, inputs);
 
