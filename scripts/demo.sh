@@ -4,6 +4,9 @@
 #   demo-out/transfer_coffee_starry_night.png   gramgan transfer: the photo's pixels optimised towards the style
 #   demo-out/run/                               gramgan train: a short run at 64x64 (log.csv, samples/, weights)
 #   demo-out/stylized/*.png                     gramgan stylize: the demo photos through the trained generator
+#   demo-out/adain_grid.png                     arbitrary style (--arch adain), when ../shared/data is there: 4 photos
+#                                               x 4 paintings held out of training, from a short run (a few minutes
+#                                               on 2 cores; demo-out/adain_grid_train.png: 4 training paintings)
 # VGG-19: weights/vgg19.safetensors when present (weights/fetch_vgg19.sh), otherwise --vgg random, which runs the
 # same losses on random features: expect colour and texture noise from the painting, not brush strokes.
 set -euo pipefail
@@ -29,21 +32,56 @@ rm -rf "$out"
 mkdir -p "$out"
 start=$SECONDS
 
-echo "== 1/3 transfer: demo/content/skimage_coffee.png in the style of The Starry Night (128 px, 60 steps)"
+shared=../shared/data
+steps=3
+[ -d "$shared/style/256" ] && [ -d "$shared/content" ] && steps=4
+
+echo "== 1/$steps transfer: demo/content/skimage_coffee.png in the style of The Starry Night (128 px, 60 steps)"
 "$gramgan" transfer --content demo/content/skimage_coffee.png --style "$style" --vgg "$vgg" --size 128 --steps 60 \
   --out "$out/transfer_coffee_starry_night.png"
 
-echo "== 2/3 train: a short GAN run on demo/content at 64x64 (30 iterations, narrow networks)"
+echo "== 2/$steps train: a short GAN run on demo/content at 64x64 (30 iterations, narrow networks)"
 "$gramgan" train --content demo/content --style "$style" --vgg "$vgg" --size 64 --batch 1 --steps 30 \
   --g-width 16 --d-width 16 --sample-every 10 --checkpoint-every 0 --out "$out/run"
 
-echo "== 3/3 stylize: the demo photos through the generator just trained (full size)"
+echo "== 3/$steps stylize: the demo photos through the generator just trained (full size)"
 "$gramgan" stylize --model "$out/run/generator.safetensors" --in demo/content/*.png --out "$out/stylized"
+
+if [ "$steps" = 4 ]; then
+  # Arbitrary style: one model for a folder of paintings, tried on paintings it never saw. These four are held out
+  # (no other copy of them is in the folder); the rest of ../shared/data/style/256 is the training set.
+  held_out=(gh_kandinsky_composition_vii gh_picabia_udnie gh_mondrian_composition gh_turner_shipwreck_of_the_minotaur)
+  seen=(opencv_vangogh_starry_night darknet_munch_the_scream gh_hokusai_great_wave gh_monet_etretat)
+  photos=(skimage_coffee skimage_astronaut gcompris_explore_monuments_colosseum kodak_kodim23)
+  mkdir -p "$out/paintings"
+  for painting in "$shared"/style/256/*.png; do
+    name=$(basename "$painting" .png)
+    [[ " ${held_out[*]} " == *" $name "* ]] || cp "$painting" "$out/paintings/"
+  done
+  echo "== 4/$steps arbitrary style: --arch adain on $(find "$out/paintings" -name '*.png' | wc -l) paintings at 64x64" \
+    "(${ADAIN_STEPS:-40} iterations), then 4 photos x 4 held-out paintings"
+  "$gramgan" train --arch adain --content "$shared/content" --style "$out/paintings" --vgg "$vgg" --size 64 \
+    --batch 2 --steps "${ADAIN_STEPS:-40}" --decoder-width 16 --d-width 16 --sample-every 10 --checkpoint-every 0 \
+    --out "$out/adain_run"
+  photo_files=()
+  for name in "${photos[@]}"; do photo_files+=("$shared/content/$name.png"); done
+  # stylize_grid NAME PAINTING...: every photo with every painting into $out/NAME/ and the grid $out/NAME.png.
+  stylize_grid() {
+    local name=$1 painting style_files=()
+    shift
+    for painting in "$@"; do style_files+=("$shared/style/256/$painting.png"); done
+    "$gramgan" stylize --model "$out/adain_run/generator.safetensors" --style "${style_files[@]}" \
+      --in "${photo_files[@]}" --out "$out/$name" --grid "$out/$name.png" --losses
+  }
+  stylize_grid adain_grid "${held_out[@]}"
+  stylize_grid adain_grid_train "${seen[@]}"
+fi
 
 echo
 echo "demo finished in $((SECONDS - start)) s. Open:"
 echo "  $out/transfer_coffee_starry_night.png"
 echo "  $out/run/samples/ (content | generated | style crop, every 10 iterations)"
 echo "  $out/stylized/"
+[ "$steps" = 4 ] && echo "  $out/adain_grid.png (rows: photos; columns: held-out paintings; per-image losses above)"
 [ "$vgg" = random ] && echo "(VGG-19 was random: run weights/fetch_vgg19.sh for real style transfer)"
 exit 0

@@ -72,6 +72,7 @@ TEST_F(CliAdain, AdainModelWithoutStyleIsRefused) {
 TEST_F(CliAdain, JohnsonModelWithStyleIsRefused) {
   expect_stylize_error(johnson_model(), {"--style", dir_ / "style.png"}, {"johnson model", "--style"});
   expect_stylize_error(johnson_model(), {"--alpha", "0.5"}, {"johnson model", "--alpha"});
+  expect_stylize_error(johnson_model(), {"--grid", dir_ / "grid.png"}, {"johnson model", "--grid"});
 }
 
 TEST_F(CliAdain, AnotherVggThanTheModelsIsRefused) {
@@ -108,6 +109,28 @@ TEST_F(CliAdain, TrainStyleMustFitTheArchitecture) {
   expect_train_error({"--arch", "adain", "--style", dir_ / "styles", "--g-width", "8"}, {"--g-width", "johnson"});
   expect_train_error({"--arch", "adain", "--style", dir_ / "styles", "--size", "36"}, {"--size 36", "multiple of 8"});
   expect_train_error({"--arch", "adain", "--style", dir_ / "styles", "--content-target", "x"}, {"--content-target"});
+}
+
+// Several styles: every photo with each, PHOTO__STYLE.png in the --out folder, one grid, and the losses printed.
+TEST_F(CliAdain, SeveralStylesMakeEveryPairAndAGrid) {
+  gramgan::write_png(dir_ / "photo2.png", gramgan::test::noise_image(17, 25, 6));
+  gramgan::write_png(dir_ / "style2.png", gramgan::test::noise_image(30, 20, 7));
+  const auto r = run_cli({"stylize", "--model", adain_model(), "--style", dir_ / "style.png", dir_ / "style2.png",
+                          "--in", dir_ / "photo.png", dir_ / "photo2.png", "--out", dir_ / "out", "--grid",
+                          dir_ / "grid.png", "--losses", "--device", "cpu"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* name : {"photo__style.png", "photo__style2.png", "photo2__style.png", "photo2__style2.png"})
+    EXPECT_TRUE(fs::exists(dir_.path() / "out" / name)) << name;
+  EXPECT_EQ(gramgan::read_png(dir_ / "out/photo2__style2.png").width, 17);
+  const gramgan::Image grid = gramgan::read_png(dir_ / "grid.png");
+  // 3 x 3 square cells: the corner and 2 styles along the top, then 2 photos with their 2 stylisations each.
+  EXPECT_EQ(grid.width, grid.height);
+  EXPECT_EQ(grid.height % 3, 0);
+  std::size_t lines = 0;
+  for (std::size_t at = r.out.find("content loss "); at != std::string::npos; at = r.out.find("content loss ", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 4u) << r.out;
+  EXPECT_NE(r.out.find("style loss "), std::string::npos) << r.out;
 }
 
 // Step 0 calibrates the weights not given, says so, and config.json keeps the results and what was calibrated.

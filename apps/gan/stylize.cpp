@@ -1,6 +1,7 @@
 #include "apps/gan/stylize.h"
 
 #include "apps/gan/dataset.h"
+#include "apps/gan/losses.h"
 #include "engine/error.h"
 
 namespace gramgan::gan {
@@ -42,7 +43,8 @@ Image stylize(Generator& generator, const Image& image, DType dtype, const Devic
 }
 
 Image stylize_adain(AdainDecoder& decoder, const Vgg19Features& vgg, const Image& image, const Image& style,
-                    double alpha, DType dtype, const Device& device, const nn::Sequential::LayerDone& on_layer_done) {
+                    double alpha, DType dtype, const Device& device, const nn::Sequential::LayerDone& on_layer_done,
+                    AdainLosses* losses) {
   check_image(image, "stylize");
   check_image(style, "stylize: the style image");
   if (style.width < Vgg19Features::kMinSide || style.height < Vgg19Features::kMinSide)
@@ -53,6 +55,13 @@ Image stylize_adain(AdainDecoder& decoder, const Vgg19Features& vgg, const Image
   const Tensor target = adain_target(encode(vgg, images_to_tensor({padded}, dtype, device)),
                                      encode(vgg, images_to_tensor({style}, dtype, device)), alpha);
   const Variable output = decoder.forward(Variable(target), on_layer_done);
+  if (losses) {
+    const Tensor style_tensor = images_to_tensor({style}, dtype, device);
+    const PerceptualLoss loss(vgg, {kAdainLayer}, kDefaultStyleLayers, TvMode::sqrt);
+    const PerceptualTerms terms = loss(output, {{kAdainLayer, target}}, loss.style_targets(style_tensor));
+    losses->content = terms.content.value().item();
+    losses->style = terms.style.value().item();
+  }
   return crop(tensor_to_image(output.value(), 0), 0, 0, image.width, image.height);
 }
 

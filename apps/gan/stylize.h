@@ -16,8 +16,14 @@ Image stylize(Generator& generator, const Image& image, DType dtype, const Devic
 // G(x, y) of an AdaIN model (adain_model.h) on an image of any size: padded like stylize() to a multiple of the
 // decoder's stride (8), the style image taken whole (at least VGG's 16 pixels a side); alpha in [0, 1] blends the
 // AdaIN target with the content features (0: the decoder's reconstruction of the content).
+// With `losses`, also the output's raw loss terms as training measures them: content = MSE of its relu4_1 against
+// the decoder's input (the AdaIN target blended by alpha), style = the Gram loss against the whole style image,
+// summed over the default style layers (relu1_1 ... relu5_1); both on the padded image.
+struct AdainLosses {
+  double content = 0, style = 0;
+};
 Image stylize_adain(AdainDecoder& decoder, const Vgg19Features& vgg, const Image& image, const Image& style,
                     double alpha, DType dtype, const Device& device,
-                    const nn::Sequential::LayerDone& on_layer_done = {});
+                    const nn::Sequential::LayerDone& on_layer_done = {}, AdainLosses* losses = nullptr);
 
 }  // namespace gramgan::gan
