@@ -227,7 +227,7 @@ std::vector<Case> cases_of(const std::string& op, const Options& options) {
            }});
     }
   if (op == "gram_mse")  // arbitrary style: one target Gram per image
-    for (const Shape& s : {odd, Shape{3, 5, 9, 7}}) {
+    for (const Shape& s : {odd, Shape{3, 5, 4, 5}}) {
       const Tensor t = src.uniform({s[0], s[1], s[1]}, 0.0, 0.3);
       out.push_back({op,
                      "features " + dims(s) + ", per-image target",
