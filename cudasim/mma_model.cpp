@@ -2,6 +2,7 @@
 // integers: a term is an integer count of 2^(E - F) units, so truncation is a shift and the sum is exact.
 #include "cudasim/mma_model.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -11,16 +12,8 @@
 namespace cudasim {
 namespace {
 
-std::uint32_t bits_of(float x) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return bits;
-}
-float float_of(std::uint32_t bits) {
-  float x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-}
+std::uint32_t bits_of(float x) { return std::bit_cast<std::uint32_t>(x); }
+float float_of(std::uint32_t bits) { return std::bit_cast<float>(bits); }
 
 constexpr int kMinExponent = -126;  // of FP32 normals; zeros and subnormals are read with it too
 constexpr int kTf32FractionBits = 10;

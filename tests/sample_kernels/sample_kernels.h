@@ -1,5 +1,5 @@
-// Sample kernels that exercise the simulator and both backends (GEMM, block reduction, histogram, elementwise
-// scale, and the simulator's cost probes). They are not part of the library: tests and benchmarks use them.
+// Sample kernels that exercise the simulator and both backends (GEMM, block reduction, histogram, the tf32 MMA,
+// elementwise scale, and the simulator's cost probes). They are not part of the library: tests and benchmarks use them.
 //
 // Launchers are declared once per backend, like kernels/launchers.h: gramgan::sim::samples (simulated on CPU
 // threads) and gramgan::cuda::samples. The extra `samples` namespace keeps their kernels and device helpers
