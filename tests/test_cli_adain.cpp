@@ -80,6 +80,18 @@ TEST_F(CliAdain, AnotherVggThanTheModelsIsRefused) {
                        {"trained with --vgg random with seed 0", "fnv1a64:", "vgg_stand_in.safetensors"});
 }
 
+// A model trained with a weights file, stylized where that file is missing: the message says what to pass.
+TEST_F(CliAdain, MissingVggFileIsNamed) {
+  gramgan::RandomStream rng(3);
+  const gramgan::gan::AdainDecoder decoder({.width = 2}, rng);
+  const std::string model = dir_ / "file_vgg.safetensors";
+  gramgan::gan::save_decoder(model, decoder, {{.width = 2}, "fnv1a64:0123456789abcdef", gramgan::Pool::max});
+  expect_stylize_error(model, {"--style", dir_ / "style.png", "--vgg", dir_ / "absent.safetensors"},
+                       {"fnv1a64:0123456789abcdef", "absent.safetensors", "--vgg PATH"});
+  gramgan::gan::save_decoder(model, decoder, {{.width = 2}, "random:x", gramgan::Pool::max});
+  expect_stylize_error(model, {"--style", dir_ / "style.png"}, {"gramgan.vgg", "random:x"});
+}
+
 TEST_F(CliAdain, AlphaOutsideZeroToOneIsRefused) {
   const std::string style = dir_ / "style.png";
   expect_stylize_error(adain_model(), {"--style", style, "--alpha", "1.5"}, {"--alpha 1.5", "[0, 1]"});
@@ -169,6 +181,7 @@ TEST_F(CliAdain, TrainCalibratesTheWeightsNotGivenAndStoresThem) {
   EXPECT_NE(config.at("lambda_style").get<double>(), gramgan::gan::LossWeights{}.style);
   EXPECT_EQ(config.at("calibrated"), nlohmann::json({"style", "adv"}));
   EXPECT_EQ(config.at("arch"), "adain");
+  EXPECT_EQ(config.at("lr_g").get<double>(), gramgan::gan::kAdainLrG);  // adain's default, --lr-g not given
 }
 
 }  // namespace

@@ -87,7 +87,7 @@ Model load_model(const StylizeArgs& args, const CLI::App& cmd, const Device& dev
   model.decoder = gan::load_decoder(args.model, DType::float32, device, &info);
   // The VGG the decoder was trained with: its seed for random weights, else the file (--vgg, or the default one).
   const bool random = info.vgg_identity.rfind("random:", 0) == 0;
-  const std::uint64_t seed = random ? std::stoull(info.vgg_identity.substr(7)) : 0;
+  const std::uint64_t seed = random ? gan::random_vgg_seed(info.vgg_identity, args.model) : 0;
   const std::string vgg = !args.vgg.empty() ? args.vgg : (random ? gan::kRandomVgg : default_vgg_path());
   gan::check_vgg_identity(args.model, info.vgg_identity, vgg, seed);
   for (const std::string& style : args.styles) model.styles.push_back(read_png(style));

@@ -156,6 +156,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     if (adain && (cmd.count("--g-width") || cmd.count("--g-blocks")))
       throw Error("--g-width and --g-blocks apply to --arch johnson only (--arch adain: --decoder-width)");
     config.content_target = gan::parse_enum(gan::kContentTargetNames, args.content_target, "--content-target");
+    if (adain && cmd.count("--lr-g") == 0) config.lr_g = gan::kAdainLrG;
     // Step 0 calibrates every weight but content (the reference) that was not given.
     config.calibrate.clear();
     for (const auto& [term, option] :
@@ -277,7 +278,9 @@ Command add_train_command(CLI::App& app) {
   const auto betas = [](const AdamConfig& adam) {
     return "(betas " + short_number(adam.beta1) + ", " + short_number(adam.beta2) + ")";
   };
-  cmd->add_option("--lr-g", c.lr_g, "Adam learning rate of G " + betas(gan::adam_config_g(c.lr_g)))
+  cmd->add_option("--lr-g", c.lr_g,
+                  "Adam learning rate of G " + betas(gan::adam_config_g(c.lr_g)) +
+                      "; --arch adain: " + short_number(gan::kAdainLrG) + " unless given")
       ->check(real_option(0))
       ->capture_default_str();
   cmd->add_option("--lr-d", c.lr_d, "Adam learning rate of D " + betas(gan::adam_config_d(c.lr_d)))

@@ -1,7 +1,9 @@
 #include "apps/gan/adain_model.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -59,6 +61,17 @@ Tensor adain_target(const Tensor& content_features, const Tensor& style_features
   return ops::add(ops::scale(t, alpha), ops::scale(content_features, 1.0 - alpha));
 }
 
+std::uint64_t random_vgg_seed(const std::string& identity, const std::string& model) {
+  const std::string prefix = "random:";
+  std::uint64_t seed = 0;
+  const char* first = identity.data() + prefix.size();
+  const char* last = identity.data() + identity.size();
+  const auto [end, ec] = std::from_chars(first, last, seed);
+  if (identity.rfind(prefix, 0) != 0 || ec != std::errc() || end != last || first == last)
+    throw Error(model + ": metadata 'gramgan.vgg' is not a VGG identity: '" + identity + "'");
+  return seed;
+}
+
 std::string vgg_identity(const std::string& vgg, std::uint64_t random_seed) {
   if (vgg == kRandomVgg) return "random:" + std::to_string(random_seed);
   std::ifstream in(vgg, std::ios::binary);
@@ -79,11 +92,15 @@ std::string vgg_identity(const std::string& vgg, std::uint64_t random_seed) {
 
 void check_vgg_identity(const std::string& model, const std::string& identity, const std::string& vgg,
                         std::uint64_t random_seed) {
-  const std::string given = vgg_identity(vgg, random_seed);
-  if (given == identity) return;
   const auto describe = [](const std::string& id) {
     return id.rfind("random:", 0) == 0 ? "--vgg random with seed " + id.substr(7) : "the VGG-19 file with " + id;
   };
+  std::error_code ec;
+  if (vgg != kRandomVgg && !std::filesystem::is_regular_file(vgg, ec))
+    throw Error(model + " was trained with " + describe(identity) + ", but " + vgg +
+                " is not a readable file; pass that VGG-19 file with --vgg PATH");
+  const std::string given = vgg_identity(vgg, random_seed);
+  if (given == identity) return;
   throw Error(model + " was trained with " + describe(identity) + ", but this run has " + describe(given) +
               (vgg == kRandomVgg ? "" : " (" + vgg + ")") + "; a decoder only decodes the features of its own VGG");
 }

@@ -57,6 +57,8 @@ Tensor adain_target(const Tensor& content_features, const Tensor& style_features
 // What identifies a VGG-19 for a model file: "random:<seed>" for --vgg random, else "fnv1a64:<16 hex digits>" of
 // the weights file's bytes. A model trained with one VGG decodes only that VGG's features.
 std::string vgg_identity(const std::string& vgg, std::uint64_t random_seed);
+// The seed of a "random:<seed>" identity; throws a gramgan::Error naming `model` for anything else malformed.
+std::uint64_t random_vgg_seed(const std::string& identity, const std::string& model);
 // Checks that `vgg` (a path or "random") with `random_seed` is the VGG `identity` names; throws a one-line
 // gramgan::Error otherwise. `model` names the model file in the message.
 void check_vgg_identity(const std::string& model, const std::string& identity, const std::string& vgg,
