@@ -214,6 +214,13 @@ TEST_F(ReportTest, PageHoldsEveryPanelAndNeedsNoOtherFile) {
   EXPECT_NE(html.find("&lt;/script&gt;&lt;script&gt;alert(1)"), std::string::npos);
 }
 
+TEST_F(ReportTest, LogThatCannotBeReadIsAnErrorNotAnEmptyRun) {
+  make_run("");
+  std::filesystem::remove(run_dir() + "/log.csv");
+  std::filesystem::create_directories(run_dir() + "/log.csv");
+  EXPECT_ERROR_MENTIONS(gan::read_run(run_dir()), "log.csv: cannot read: it is a folder");
+}
+
 TEST_F(ReportTest, CurvesOfALongRunAreAveragedForDrawing) {
   make_run(log_text(10000, [](int) { return Row(); }));
   const std::string html = gan::render_report(gan::read_run(run_dir()), 0);
@@ -226,6 +233,7 @@ TEST_F(ReportTest, CurvesOfALongRunAreAveragedForDrawing) {
 }
 
 TEST_F(ReportTest, FolderThatIsNotARunIsRefused) {
+  EXPECT_ERROR_MENTIONS(gan::read_run(""), "empty path");
   EXPECT_ERROR_MENTIONS(gan::read_run(path("missing")), "no such folder");
   std::filesystem::create_directories(path("photos"));
   EXPECT_ERROR_MENTIONS(gan::read_run(path("photos")), "not a training run");

@@ -1,9 +1,11 @@
 #include "apps/gan/run_report.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -33,10 +35,17 @@ constexpr std::size_t kMaxPlottedPoints = 2500;
 // The sample strips embedded in one page stay under this many bytes (fewer strips when they are large).
 constexpr std::uintmax_t kSampleBudgetBytes = 32u << 20;
 
+// The file's bytes; throws gramgan::Error naming it when it cannot be read (a report from a log it could not read
+// would show an empty run as if it were one).
 std::string read_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error(path.string() + ": cannot read: it is a folder, not a file");
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
-  text << in.rdbuf();
+  if (in) text << in.rdbuf();
+  if (!in || in.bad())
+    throw Error(path.string() + ": cannot read: " + (errno ? std::strerror(errno) : "input/output error"));
   return text.str();
 }
 
@@ -352,7 +361,12 @@ std::string samples_panel(const RunContents& run, std::size_t max_samples, std::
             " strips, evenly spaced (--max-samples, and at most 32 MiB of images per page).</p>";
   html += "<p class=\"legend\">Each strip: content crop, G's output, style crop.</p>";
   for (const std::size_t index : chosen) {
-    const std::string bytes = read_file(all[index].path);
+    std::string bytes;
+    try {
+      bytes = read_file(all[index].path);
+    } catch (const Error&) {
+      // Left out like a damaged strip, below: one picture is not worth failing the page over.
+    }
     if (bytes.size() < 8 || bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) {
       notes.push_back(all[index].path + ": not a readable PNG, left out");
       continue;
@@ -507,6 +521,7 @@ const std::vector<double>* RunLog::column(const std::string& name) const {
 }
 
 RunContents read_run(const std::string& dir) {
+  if (dir.empty()) throw Error("the run folder is an empty path; give the --out folder of a gramgan train run");
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     throw Error(dir + ": " + (fs::exists(dir, ec) ? "not a folder" : "no such folder") +
