@@ -1,6 +1,7 @@
 // A full training iteration (one D step and one G step, apps/gan/trainer.h) on the committed demo images, with
 // the default model widths and loss settings and seeded random VGG-19 weights (the cost is the same as with the
-// pretrained ones). cpu: 128x128, batch 1 (the simulated kernels); cuda: 256x256, batch 4, when a GPU is present.
+// pretrained ones). cpu (the simulated kernels): 128x128 and 256x256, batch 1 and 4 (128x128 batch 1 three times
+// after the warm-up, the larger ones, each tens of seconds, once); cuda: 256x256, batch 4, when a GPU is present.
 // The PyTorch reference for the cpu figure is bench/reference_pytorch.py; bench/compare runs both and prints the
 // ratio (bench/README.md).
 #include <benchmark/benchmark.h>
@@ -44,6 +45,18 @@ void train_iteration(benchmark::State& state, const std::string& device, int siz
 BENCHMARK_CAPTURE(train_iteration, cpu_128x128_batch1, std::string("cpu"), 128, 1)
     ->Unit(benchmark::kSecond)
     ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(train_iteration, cpu_128x128_batch4, std::string("cpu"), 128, 4)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(train_iteration, cpu_256x256_batch1, std::string("cpu"), 256, 1)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(train_iteration, cpu_256x256_batch4, std::string("cpu"), 256, 4)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
     ->UseRealTime();
 BENCHMARK_CAPTURE(train_iteration, cuda_256x256_batch4, std::string("cuda"), 256, 4)
     ->Unit(benchmark::kMillisecond)

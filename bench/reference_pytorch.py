@@ -17,10 +17,19 @@ Trainer::train_step:
   Iteration: content targets (VGG, no grad); y = G(x); D step on y.detach() and real crops; G step with D's
   parameters frozen; gradient norms and loss values read back, as the trainer logs them.
 
+With --stylize WxH --generator FILE it times stylize instead: the generator alone, with the weights of FILE (a
+generator.safetensors that gramgan wrote; the same weights as ours), in inference mode (no autograd), on one random
+image mirrored to sides that are multiples of 4 as gramgan's stylize pads it; it also prints the process's peak
+resident memory (getrusage ru_maxrss: the interpreter and torch included, as a user's process has them).
+
 Usage: bench/reference_pytorch.py [--size 128] [--batch 1] [--threads 2] [--iterations 3] [--warmup 1]
-Prints the mean seconds per timed iteration. torchvision is not needed.
+       bench/reference_pytorch.py --stylize WxH --generator FILE [--threads 2] [--iterations 3] [--warmup 1]
+Prints the mean seconds per timed iteration (or image). torchvision is not needed.
 """
 import argparse
+import json
+import resource
+import struct
 import sys
 import time
 
@@ -208,6 +217,67 @@ class Step:
         return logged
 
 
+def generator_parameter_names(blocks=5):
+    """gramgan's names (apps/gan/models.cpp) for the Generator's convs and norms, in module order."""
+    layers = ["head", "down1", "down2"] + [f"res{b}.{i}" for b in range(1, blocks + 1) for i in (0, 1)] + ["up1", "up2"]
+    convs = [(f"{name}.conv.weight", None) for name in layers] + [("tail.conv.weight", "tail.conv.bias")]
+    norms = [(f"{name}.norm.gamma", f"{name}.norm.beta") for name in layers]
+    return convs, norms
+
+
+def load_generator(path):
+    """A Generator holding the tensors of a gramgan generator.safetensors (F32, little-endian)."""
+    with open(path, "rb") as f:
+        header_size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(header_size))
+        data = f.read()
+    meta = header.get("__metadata__", {})
+    if meta.get("gramgan.arch", "johnson") != "johnson" or meta.get("gramgan.generator.width") != "32" \
+            or meta.get("gramgan.generator.residual_blocks") != "5":
+        sys.exit(f"reference_pytorch.py: {path} is not a johnson generator with default widths (32, 5 blocks)")
+
+    def tensor(name):
+        info = header[name]
+        if info["dtype"] != "F32":
+            sys.exit(f"reference_pytorch.py: {path}: {name} is {info['dtype']}, expected F32")
+        begin, end = info["data_offsets"]
+        return torch.frombuffer(bytearray(data[begin:end]), dtype=torch.float32).reshape(info["shape"])
+
+    generator = Generator()
+    convs = [m for m in generator.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in generator.modules() if isinstance(m, nn.InstanceNorm2d)]
+    conv_names, norm_names = generator_parameter_names()
+    with torch.no_grad():
+        for module, (weight, bias) in zip(convs, conv_names):
+            module.weight.copy_(tensor(weight))
+            if bias is not None:
+                module.bias.copy_(tensor(bias))
+        for module, (gamma, beta) in zip(norms, norm_names):
+            module.weight.copy_(tensor(gamma))
+            module.bias.copy_(tensor(beta))
+    return generator.eval()
+
+
+def time_stylize(args):
+    width, height = (int(v) for v in args.stylize.lower().split("x"))
+    generator = load_generator(args.generator)
+    # gramgan's stylize mirrors the photo to sides that are multiples of the generator's stride 4.
+    image = torch.rand(1, 3, (height + 3) // 4 * 4, (width + 3) // 4 * 4)
+    times = []
+    with torch.inference_mode():
+        for i in range(args.warmup + args.iterations):
+            start = time.perf_counter()
+            output = generator(image)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+    if not bool(torch.isfinite(output).all()):
+        sys.exit("reference_pytorch.py: the stylized image is not finite")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, stylize {width}x{height}: "
+          f"{args.iterations} images after {args.warmup} warm-up, min {min(times):.3f} s")
+    print(f"reference_pytorch: {sum(times) / len(times):.3f} s per image, peak RSS {peak_mib:.0f} MiB")
+
+
 def main():
     parser = argparse.ArgumentParser(description="PyTorch reference: seconds per GAN training iteration on the CPU")
     parser.add_argument("--size", type=int, default=128, help="image side (default 128, bench_train's cpu case)")
@@ -215,7 +285,17 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--iterations", type=int, default=3, help="timed iterations (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first (default 1)")
+    parser.add_argument("--stylize", metavar="WxH", help="time stylize of a WxH photo instead of training")
+    parser.add_argument("--generator", metavar="FILE", help="with --stylize: gramgan's generator.safetensors")
     args = parser.parse_args()
+    if args.stylize is not None:
+        try:
+            width, height = (int(v) for v in args.stylize.lower().split("x"))
+        except ValueError:
+            parser.error(f"--stylize wants WxH, e.g. 1024x683, not '{args.stylize}'")
+        if width < 8 or height < 8 or args.generator is None or args.threads < 1 or args.iterations < 1 \
+                or args.warmup < 0:
+            parser.error("--stylize needs sides >= 8, --generator FILE, --threads and --iterations >= 1")
     if args.size < 24 or args.size % 4 != 0 or args.batch < 1 or args.threads < 1 or args.iterations < 1 \
             or args.warmup < 0:
         parser.error("need --size a multiple of 4 and >= 24, --batch, --threads, --iterations >= 1, --warmup >= 0")
@@ -225,6 +305,9 @@ def main():
         torch.set_num_interop_threads(args.threads)
     except RuntimeError:
         pass  # already fixed by an earlier parallel call
+    if args.stylize is not None:
+        time_stylize(args)
+        return
     step = Step(args.size, args.batch)
     for _ in range(args.warmup):
         step()
