@@ -56,9 +56,13 @@ TrainConfig tiny_adain_config(const TempDir& dir, int photos, int styles, int si
 
 // One content photo and three styles, batch 3 and no discriminator: every batch pairs the photo with the three
 // styles in some order, and L_G, a mean over the batch, is the same function of the decoder's weights each step.
-TEST(AdainTrain, GeneratorLossFallsOverSeveralStyles) {
+// Both content targets: the AdaIN target at relu4_1, and the photo's own features at --content-layers.
+class AdainLossFalls : public ::testing::TestWithParam<ContentTarget> {};
+
+TEST_P(AdainLossFalls, GeneratorLossFallsOverSeveralStyles) {
   const TempDir dir("adain_falls");
   TrainConfig config = tiny_adain_config(dir, 1, 3);
+  config.content_target = GetParam();
   config.batch = 3;
   config.lambdas.adv = 0;
   config.steps = 10;
@@ -72,6 +76,10 @@ TEST(AdainTrain, GeneratorLossFallsOverSeveralStyles) {
   ASSERT_EQ(losses.size(), 10u);
   EXPECT_LT(losses.back(), 0.7 * losses.front()) << "first " << losses.front() << ", last " << losses.back();
 }
+
+INSTANTIATE_TEST_SUITE_P(BothContentTargets, AdainLossFalls,
+                         ::testing::Values(ContentTarget::adain, ContentTarget::photo),
+                         [](const auto& info) { return std::string(enum_name(kContentTargetNames, info.param)); });
 
 // A short adversarial run, then its model file through stylize_adain.
 class AdainModel : public ::testing::Test {

@@ -1,10 +1,14 @@
 // Loss weights calibrated at step 0 (TrainConfig::calibrate) for both architectures: the first batch's weighted
-// terms meet kCalibrationRatios, the data streams are left where they were, weights given explicitly stay, and a
-// resumed run keeps the stored weights and is bitwise the uninterrupted one.
+// terms meet kCalibrationRatios, the data streams are left where they were, weights given explicitly stay; after
+// step K (TrainConfig::calibrate_steps) the weights are set once more from the mean raw terms of steps K/2+1..K
+// and then held; a run resumed before, inside or after that window keeps the stored weights and is bitwise the
+// uninterrupted one.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -82,6 +86,38 @@ TEST_P(Calibration, ExplicitWeightsStayAndNoCalibrationChangesNothing) {
   EXPECT_EQ(uncalibrated.train_step().content, trainer.train_step().content);  // same first batch and G
 }
 
+// The re-balance after step K = 4 against the test's own mean of the raw terms that log.csv's rows of steps 3
+// and 4 hold: the weighted means meet the ratios, steps 1-4 trained with the first batch's weights and step 5 on
+// with the new ones, and config.json says so.
+TEST_P(Calibration, AfterStepKTheWindowMeanMeetsTheTargetRatios) {
+  const TempDir dir("calibration_rebalance");
+  TrainConfig config = tiny(dir, GetParam());
+  config.calibrate_steps = 4;
+  config.steps = 6;
+  Trainer trainer(config, false);
+  const LossWeights first = trainer.config().lambdas;
+  std::vector<StepLog> logs;
+  for (int i = 0; i < 6; ++i) logs.push_back(trainer.train_step());
+  const LossWeights& w = trainer.config().lambdas;
+  const CalibrationResult& cal = trainer.calibration();
+  EXPECT_EQ(cal.step, 4);
+  const auto mean = [&](double StepLog::*term) { return (logs[2].*term + logs[3].*term) / 2; };
+  const double content = w.content * mean(&StepLog::content);
+  ASSERT_GT(content, 0);
+  expect_relative(w.style * mean(&StepLog::style), kCalibrationRatios.style * content, 1e-12);
+  expect_relative(w.adv * mean(&StepLog::adv_g), kCalibrationRatios.adv * content, 1e-12);
+  expect_relative(w.tv * mean(&StepLog::tv), kCalibrationRatios.tv * content, 1e-12);
+  EXPECT_EQ(cal.before.style, first.style);
+  EXPECT_NE(w.style, first.style);
+  EXPECT_EQ(w.content, first.content);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(logs[std::size_t(i)].lambdas.adv, first.adv) << "step " << i + 1;
+  for (int i = 4; i < 6; ++i) EXPECT_EQ(logs[std::size_t(i)].lambdas.adv, w.adv) << "step " << i + 1;
+  std::ifstream in(dir / "run/config.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(config_from_json(text.str(), "config.json").lambdas.adv, w.adv);
+}
+
 TEST_P(Calibration, ResumeKeepsTheStoredWeightsAndIsBitwise) {
   const TempDir straight_dir("calibration_straight"), split_dir("calibration_split");
   TrainConfig straight = tiny(straight_dir, GetParam());
@@ -108,6 +144,36 @@ TEST_P(Calibration, ResumeKeepsTheStoredWeightsAndIsBitwise) {
   resumed.run({});
   gramgan::test::expect_same_tensors(straight_dir / "run/checkpoint.safetensors",
                                      split_dir / "run/checkpoint.safetensors");
+}
+
+// With K = 4 (window: steps 3 and 4), a run of 6 steps stopped after step 1 (before the window), 3 (inside it:
+// the checkpoint carries the running sums) or 5 (after the re-balance) and resumed ends with the same bits.
+TEST_P(Calibration, ResumeBeforeInsideOrAfterTheWindowIsBitwise) {
+  const auto config_in = [&](const TempDir& dir) {
+    TrainConfig c = tiny(dir, GetParam());
+    c.calibrate_steps = 4;
+    c.steps = 6;
+    return c;
+  };
+  const TempDir straight_dir("rebalance_straight");
+  {
+    Trainer trainer(config_in(straight_dir), false);
+    trainer.run({});
+  }
+  for (const int stop : {1, 3, 5}) {
+    const TempDir split_dir("rebalance_split_" + std::to_string(stop));
+    {
+      Trainer first(config_in(split_dir), false);
+      for (int i = 0; i < stop; ++i) first.train_step();
+      first.save_checkpoint();
+    }
+    Trainer resumed(Trainer::saved_config(split_dir / "run"), true);
+    resumed.run({});
+    EXPECT_EQ(resumed.config().lambdas.adv, Trainer::saved_config(straight_dir / "run").lambdas.adv)
+        << "stopped after step " << stop;
+    gramgan::test::expect_same_tensors(straight_dir / "run/checkpoint.safetensors",
+                                       split_dir / "run/checkpoint.safetensors");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(BothArchitectures, Calibration, ::testing::Values(Arch::johnson, Arch::adain),

@@ -226,6 +226,11 @@ void Progress::update(long long step, const std::string& text) {
   printed_at_ = step;
 }
 
+void Progress::message(const std::string& text) const {
+  std::fprintf(stderr, "%s%s", terminal_ ? "\r\033[K" : "", text.c_str());
+  std::fflush(stderr);
+}
+
 void Progress::finish() {
   if (terminal_ && printed_at_ >= 0) std::fprintf(stderr, "\n");
 }

@@ -90,6 +90,8 @@ class Progress {
   Progress(std::string label, long long first_step, long long last_step,
            std::chrono::milliseconds quiet_for = std::chrono::milliseconds(0));
   void update(long long step, const std::string& text);
+  // Prints `text` (lines ending in a newline) on its own, not overwritten by the next update().
+  void message(const std::string& text) const;
   void set_last(long long last_step) { last_ = last_step; }
   void finish();
 

@@ -45,6 +45,27 @@ std::string step_text(const gan::StepLog& l) {
          (l.loss_d ? " | D " + number(w.adv * *l.loss_d) : std::string());
 }
 
+// What the latest calibration set (step 0's, or the re-balance after step K), and any weight it had to keep.
+std::string calibration_text(const gan::Trainer& trainer) {
+  const gan::CalibrationResult& cal = trainer.calibration();
+  const long long k = trainer.config().calibrate_steps;
+  const gan::LossWeights& w = cal.after;
+  const std::string measured =
+      cal.step == 0 ? "the first batch"
+                    : "the mean of steps " + std::to_string(gan::calibration_window_first(k)) + "-" + std::to_string(k);
+  std::string text = "gramgan train: " + std::string(cal.step == 0 ? "calibrated" : "re-balanced") + " on " + measured +
+                     " (raw content " + number(cal.raw.content) + ", style " + number(cal.raw.style) + ", adv " +
+                     number(cal.raw.adv) + ", tv " + number(cal.raw.tv) + "): --lambda-content " + number(w.content) +
+                     " --lambda-style " + number(w.style) + " --lambda-adv " + number(w.adv) + " --lambda-tv " +
+                     number(w.tv) + " (targets: weighted style, adv, tv = " + number(gan::kCalibrationRatios.style) +
+                     ", " + number(gan::kCalibrationRatios.adv) + ", " + number(gan::kCalibrationRatios.tv) +
+                     " x weighted content; explicit --lambda-* are kept)" +
+                     (cal.step == 0 && k > 0 ? "; set again after step " + std::to_string(k) : "") + "\n";
+  for (const std::string& term : cal.kept)
+    text += "gramgan: WARNING: the raw " + term + " term of " + measured + " is 0 or not finite: its weight stays\n";
+  return text;
+}
+
 std::string mebibytes(std::size_t bytes) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%10.2f MiB", double(bytes) / (1024.0 * 1024.0));
@@ -162,6 +183,9 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     for (const auto& [term, option] :
          {std::pair{"style", "--lambda-style"}, {"adv", "--lambda-adv"}, {"tv", "--lambda-tv"}})
       if (!args.no_calibrate && cmd.count(option) == 0) config.calibrate.push_back(term);
+    if (args.no_calibrate && cmd.count("--calibrate-steps"))
+      throw Error("--calibrate-steps and --no-calibrate: give one (--no-calibrate calibrates nothing)");
+    if (config.calibrate.empty()) config.calibrate_steps = 0;
     config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
     config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
@@ -176,21 +200,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   });
   reading.finish();
   report_device_choice(requested_device);
-  if (const gan::CalibrationResult& cal = trainer.calibration(); !args.resume && !config.calibrate.empty()) {
-    const gan::LossWeights& w = cal.after;
-    std::fprintf(stderr,
-                 "gramgan train: calibrated on the first batch (raw content %s, style %s, adv %s, tv %s): "
-                 "--lambda-content %s --lambda-style %s --lambda-adv %s --lambda-tv %s (targets: weighted style, "
-                 "adv, tv = %s, %s, %s x weighted content; explicit --lambda-* options are kept)\n",
-                 number(cal.raw.content).c_str(), number(cal.raw.style).c_str(), number(cal.raw.adv).c_str(),
-                 number(cal.raw.tv).c_str(), number(w.content).c_str(), number(w.style).c_str(), number(w.adv).c_str(),
-                 number(w.tv).c_str(), number(gan::kCalibrationRatios.style).c_str(),
-                 number(gan::kCalibrationRatios.adv).c_str(), number(gan::kCalibrationRatios.tv).c_str());
-    for (const std::string& term : cal.kept)
-      std::fprintf(stderr,
-                   "gramgan: WARNING: the raw %s term of the first batch is 0 or not finite: its weight stays\n",
-                   term.c_str());
-  }
+  if (!args.resume && !config.calibrate.empty()) std::fputs(calibration_text(trainer).c_str(), stderr);
   if (args.resume) warn_ignored_with_resume(cmd);
   std::fprintf(stderr, "gramgan train: %s%s on %s, %lld steps%s, run folder %s\n",
                config.arch == gan::Arch::adain ? "arbitrary style (adain) from " : "", config.style_path.c_str(),
@@ -202,8 +212,12 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   Progress progress("step", trainer.step() + 1, config.steps);
   const StopOnSignals signals(
       "finishing the current step, then writing a checkpoint (a second signal ends gramgan at once)");
-  trainer.run([&](const gan::StepLog& log) { progress.update(log.step, step_text(log)); },
-              [&] { return signals.received() != 0; });
+  trainer.run(
+      [&](const gan::StepLog& log) {
+        if (trainer.calibration().step == log.step) progress.message(calibration_text(trainer));
+        progress.update(log.step, step_text(log));
+      },
+      [&] { return signals.received() != 0; });
   progress.finish();
   if (const int signal_number = signals.received(); signal_number != 0 && trainer.step() < config.steps) {
     std::fprintf(stderr,
@@ -253,9 +267,15 @@ Command add_train_command(CLI::App& app) {
       ->check(integer_option(0, kLongMax))
       ->capture_default_str();
   cmd->add_flag("--no-calibrate", args->no_calibrate,
-                "Use the --lambda-* values as given (defaults included) instead of calibrating at step 0: by default "
-                "the style, adversarial and TV weights not given are set from the first batch's raw terms to "
-                "weighted ratios 1, 0.1 and 0.01 of the weighted content term");
+                "Use the --lambda-* values as given (defaults included) instead of calibrating: by default the "
+                "style, adversarial and TV weights not given are set from the first batch's raw terms to weighted "
+                "ratios 1, 0.1 and 0.01 of the weighted content term, and set again after --calibrate-steps");
+  c.calibrate_steps = gan::kCalibrationSteps;
+  cmd->add_option("--calibrate-steps", c.calibrate_steps,
+                  "K: after step K the calibrated weights are set once more, from the mean raw terms of steps "
+                  "K/2+1..K, then held (0: keep the first batch's)")
+      ->check(integer_option(0, kLongMax))
+      ->capture_default_str();
   cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss (calibration's reference)")
       ->check(real_option(0))
       ->capture_default_str();

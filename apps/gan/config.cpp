@@ -30,6 +30,7 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("lambda_adv", c.lambdas.adv);
   visit("lambda_tv", c.lambdas.tv);
   visit("calibrated", c.calibrate);
+  visit("calibrate_steps", c.calibrate_steps);
   visit("content_layers", c.content_layers);
   visit("style_layers", c.style_layers);
   visit("tv_mode", c.tv_mode);
@@ -57,10 +58,11 @@ const auto& names_of(Arch) { return kArchNames; }
 const auto& names_of(ContentTarget) { return kContentTargetNames; }
 
 // Keys that configurations written before the arbitrary-style architecture (and before histogram_every and
-// calibration) lack: missing, they keep the defaults (those runs are johnson runs).
+// calibration, and before its re-balance) lack: missing, they keep the defaults (those runs are johnson runs, and
+// calibrated on their first batch only).
 bool optional_key(std::string_view key) {
   return key == "arch" || key == "decoder_width" || key == "content_target" || key == "histogram_every" ||
-         key == "calibrated";
+         key == "calibrated" || key == "calibrate_steps";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "apps/gan/trainer.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 
@@ -100,6 +101,7 @@ void check_train_config(const TrainConfig& c) {
   for (const std::string& term : c.calibrate)
     if (term != "style" && term != "adv" && term != "tv")
       throw Error("calibrate: unknown loss term '" + term + "'; calibration sets style, adv and tv");
+  if (c.calibrate_steps < 0) throw Error("--calibrate-steps " + std::to_string(c.calibrate_steps) + ": must be >= 0");
 }
 
 Image read_style_image(const std::string& path, int size, bool adversarial) {
@@ -258,9 +260,9 @@ PerceptualTerms Trainer::perceptual_terms(const Variable& output, const Batch& b
 }
 
 CalibrationResult Trainer::calibrate() {
-  TrainConfig& c = config_;
+  const TrainConfig& c = config_;
   CalibrationResult result;
-  result.before = c.lambdas;
+  result.before = result.after = c.lambdas;
   if (c.calibrate.empty()) return result;
   // The first batch, drawn and then put back: the run starts from the same data state as without calibration.
   const ContentDataset::State content_state = data_->state();
@@ -281,23 +283,49 @@ CalibrationResult Trainer::calibrate() {
   if (style_data_) style_data_->set_state(*style_state);
   last_content_.clear();
   last_style_.clear();
+  return set_calibrated_weights(result.raw, 0);
+}
 
+CalibrationResult Trainer::set_calibrated_weights(const LossWeights& raw, long long step) {
+  TrainConfig& c = config_;
+  CalibrationResult result;
+  result.step = step;
+  result.before = c.lambdas;
+  result.raw = raw;
   // The weighted content term is the reference (1 when it is 0: --lambda-content 0).
-  const double reference = c.lambdas.content * result.raw.content > 0 ? c.lambdas.content * result.raw.content : 1.0;
-  const auto set = [&](const char* term, double raw, double ratio, double& lambda) {
+  const double reference = c.lambdas.content * raw.content > 0 ? c.lambdas.content * raw.content : 1.0;
+  const auto set = [&](const char* term, double value, double ratio, double& lambda) {
     if (std::find(c.calibrate.begin(), c.calibrate.end(), term) == c.calibrate.end()) return;
-    if (!(raw > 0) || !std::isfinite(raw)) {
+    if (!(value > 0) || !std::isfinite(value)) {
       result.kept.push_back(term);  // nothing to scale: the given weight stays
       return;
     }
-    lambda = ratio * reference / raw;
+    lambda = ratio * reference / value;
   };
-  set("style", result.raw.style, kCalibrationRatios.style, c.lambdas.style);
-  set("adv", result.raw.adv, kCalibrationRatios.adv, c.lambdas.adv);
-  set("tv", result.raw.tv, kCalibrationRatios.tv, c.lambdas.tv);
+  set("style", raw.style, kCalibrationRatios.style, c.lambdas.style);
+  set("adv", raw.adv, kCalibrationRatios.adv, c.lambdas.adv);
+  set("tv", raw.tv, kCalibrationRatios.tv, c.lambdas.tv);
   objective_ = GanObjective(c.lambdas);
   result.after = c.lambdas;
   return result;
+}
+
+void Trainer::rebalance(const StepLog& log) {
+  const long long k = config_.calibrate_steps;
+  if (!rebalancing() || step_ < calibration_window_first(k) || step_ > k) return;
+  // Raw terms of this step's batch with the G before its update: what log.csv's *_raw columns hold.
+  calibration_sums_.content += log.content;
+  calibration_sums_.style += log.style;
+  calibration_sums_.adv += log.adv_g;
+  calibration_sums_.tv += log.tv;
+  if (step_ < k) return;
+  const double n = double(k - calibration_window_first(k) + 1);
+  calibration_ = set_calibrated_weights({.content = calibration_sums_.content / n,
+                                         .style = calibration_sums_.style / n,
+                                         .adv = calibration_sums_.adv / n,
+                                         .tv = calibration_sums_.tv / n},
+                                        step_);
+  folder_.write_config(config_, device_, data_->size());  // config.json holds the weights from here on
 }
 
 StepLog Trainer::train_step() {
@@ -379,6 +407,7 @@ StepLog Trainer::train_step() {
 
   last_output_ = output.value();
   ++step_;
+  if (!planning) rebalance(log);
   log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return log;
 }
@@ -491,6 +520,13 @@ void Trainer::save_checkpoint() const {
     entries.push_back({"style_data.order", style.order});
   }
   entries.push_back({"rng.seed", std::vector<std::uint64_t>{config_.seed}});
+  if (rebalancing()) {  // the doubles' bits: a resume inside the window continues the sums exactly
+    const LossWeights& sums = calibration_sums_;
+    entries.push_back({"calibration.sums", std::vector<std::uint64_t>{std::bit_cast<std::uint64_t>(sums.content),
+                                                                      std::bit_cast<std::uint64_t>(sums.style),
+                                                                      std::bit_cast<std::uint64_t>(sums.adv),
+                                                                      std::bit_cast<std::uint64_t>(sums.tv)}});
+  }
   folder_.write_checkpoint(entries, config_);
   const std::map<std::string, std::string> metadata{{"gramgan.step", std::to_string(step_)}};
   if (decoder_)
@@ -531,6 +567,14 @@ void Trainer::load_checkpoint() {
     const std::vector<std::int64_t> style_position = file.read_int64("style_data.epoch_position");
     if (style_position.size() != 2) throw Error(path + ": malformed 'style_data.epoch_position'");
     style_data_->set_state({style_position[0], style_position[1], file.read_int64("style_data.order")});
+  }
+  if (rebalancing()) {
+    const std::vector<std::uint64_t> sums = file.read_uint64("calibration.sums");
+    if (sums.size() != 4) throw Error(path + ": 'calibration.sums' must hold 4 values");
+    calibration_sums_ = {.content = std::bit_cast<double>(sums[0]),
+                         .style = std::bit_cast<double>(sums[1]),
+                         .adv = std::bit_cast<double>(sums[2]),
+                         .tv = std::bit_cast<double>(sums[3])};
   }
   step_ = step[0];
   checkpoint_step_ = step_;

@@ -61,16 +61,25 @@ struct MemoryEstimate {
   std::string refusal;  // why a real run would stop at these sizes ("" when it would not): MemoryPlan::refusal
 };
 
-// What step 0's calibration (Trainer::calibration) measured and set.
+// What the latest calibration (Trainer::calibration) measured and set: step 0's on the first batch, or the
+// re-balance at the end of step config.calibrate_steps.
 struct CalibrationResult {
+  long long step = 0;             // 0: the first batch; K = calibrate_steps: the re-balance after step K
   LossWeights before, after;      // after == before when nothing was calibrated
-  LossWeights raw;                // the raw terms of the first batch (content, style, adv, tv)
+  LossWeights raw;                // the raw terms measured (content, style, adv, tv): first batch, or window mean
   std::vector<std::string> kept;  // calibrated terms whose raw value was 0 or not finite: weight kept
 };
 
-// The target ratios of calibration: each calibrated weighted term over the weighted content term on the first
-// batch (apps/README.md, "Defaults and how they were chosen").
+// The target ratios of calibration: each calibrated weighted term over the weighted content term (apps/README.md,
+// "Defaults and how they were chosen").
 inline constexpr LossWeights kCalibrationRatios{.content = 1.0, .style = 1.0, .adv = 0.1, .tv = 0.01};
+// The CLI's K (TrainConfig::calibrate_steps): the weights set from the first batch are provisional, and after step
+// K they are set once more from the mean raw terms of steps K/2+1..K, then held. The first batch alone misleads:
+// the untrained decoder's content loss falls 10-100x in its first ten steps (measured: 640 at step 1, 19 at step
+// 10 in the demo), so weights fitted to it leave the adversarial term far above its target once G has learnt.
+inline constexpr long long kCalibrationSteps = 20;
+// The steps whose raw terms the re-balance averages, for K = calibrate_steps.
+inline constexpr long long calibration_window_first(long long k) { return k / 2 + 1; }
 
 class Trainer {
  public:
@@ -95,7 +104,9 @@ class Trainer {
 
   const TrainConfig& config() const { return config_; }
   // A new run with config.calibrate set measured the raw terms on its first batch and set those lambdas before
-  // anything was written (config() and the checkpoint hold the results; --resume keeps them).
+  // anything was written; with config.calibrate_steps = K > 0, train_step() sets them once more after step K
+  // (kCalibrationSteps) and rewrites config.json. config() and the checkpoint hold the weights and the window's
+  // running sums, so --resume before or after K gives the same bits. A resumed run reports step 0 here until K.
   const CalibrationResult& calibration() const { return calibration_; }
   long long step() const { return step_; }
   // The step of the last checkpoint written or loaded; -1 before the first.
@@ -130,7 +141,12 @@ class Trainer {
   Batch next_batch(bool planning);
   Variable generate(const Batch& batch, const nn::Sequential::LayerOutput& on_layer_output = {}) const;
   PerceptualTerms perceptual_terms(const Variable& output, const Batch& batch) const;
-  CalibrationResult calibrate();
+  CalibrationResult calibrate();  // step 0: the first batch
+  // Sets every weight in config.calibrate to its target ratio of the weighted content term, from `raw` terms.
+  CalibrationResult set_calibrated_weights(const LossWeights& raw, long long step);
+  // After each step: adds its raw terms to the window's sums, and after step K re-balances.
+  void rebalance(const StepLog& log);
+  bool rebalancing() const { return !config_.calibrate.empty() && config_.calibrate_steps > 0; }
   // save_checkpoint for run(): a failure (a full disk) stops training with an error that also says which
   // checkpoint is kept and how to continue.
   void save_checkpoint_or_stop() const;
@@ -154,6 +170,8 @@ class Trainer {
   std::unique_ptr<nn::Adam> adam_g_, adam_d_;
   long long step_ = 0;
   CalibrationResult calibration_;
+  // The sums of the raw terms over the steps of the re-balance window done so far (saved in the checkpoint).
+  LossWeights calibration_sums_{.content = 0, .style = 0, .adv = 0, .tv = 0};
   mutable long long checkpoint_step_ = -1;
   std::vector<Image> last_content_, last_style_;  // the latest batch, for samples
   Tensor last_output_;
