@@ -26,6 +26,9 @@
 // Float tile shapes by M: 16 x 256 (2x8 per thread) for M <= 16 (RGB ends), 64 x 256 (8x8) for M <= 64,
 // 128 x 128 (8x8) above; double uses 16 x 128 and 32 x 64 (2x4). Every output is written by one thread in a fixed
 // order: results are bitwise repeatable.
+// Precision::tf32 (float only) runs the same loaders and block tiles through the tensor-core pipeline of
+// kernels/conv2d_mma.cuh (operands rounded to TF32 when staged, m16n8k8 MMAs, FP32 accumulators): the *_tf32
+// kernels below, chosen by the launchers. The fp32 kernels stay the cpu default and the accuracy reference.
 #include <algorithm>
 #include <climits>
 #include <cstddef>
@@ -35,14 +38,15 @@
 #include <utility>
 
 #include "kernels/conv2d_mainloop.cuh"
+#include "kernels/conv2d_mma.cuh"
 #include "kernels/launch.h"
 #include "kernels/launchers.h"
 
 namespace gramgan::GG_BACKEND {
 namespace {
 
-using conv_gemm::gemm_mainloop, conv_gemm::kLoadParts, conv_gemm::kThreads, conv_gemm::kTileK, conv_gemm::StageBuffers,
-    conv_gemm::StageRegisters, conv_gemm::Tile;
+using conv_gemm::gemm_mainloop, conv_gemm::kLoadParts, conv_gemm::MmaAccumulators, conv_gemm::MmaTile,
+    conv_gemm::kThreads, conv_gemm::kTileK, conv_gemm::StageBuffers, conv_gemm::StageRegisters, conv_gemm::Tile;
 
 constexpr int kMaxSplits = 64;
 // The weight gradient's split plan aims at this many blocks (264: two waves of 132 SMs, an H100 SXM). It is a
@@ -61,6 +65,11 @@ using TileLarge = Tile<128, 128, 8, 8, 1>;
 // double (gradient checks): register tiles of an eighth of the elements, so the 32-deep stages' loads fit too.
 using TileSmallDouble = Tile<16, 128, 2, 4, 1>;
 using TileMediumDouble = Tile<32, 64, 2, 4, 1>;
+// tf32 (float only), the same block tiles as the float ones (so the weight gradient's split plan is one), as
+// 8 warps of 64 x 32 (16 x 32 for M <= 16) fragment tiles.
+using MmaTileSmall = MmaTile<16, 256, 1>;
+using MmaTileMedium = MmaTile<64, 256, 1>;
+using MmaTileLarge = MmaTile<128, 128, 2>;
 // CUDA's limit on gridDim.y, which counts the tiles along M (Cout, or Cin for the data gradient). Every tile has
 // at least 16 rows, so channel counts up to kMaxGemmRows keep the grid within it.
 constexpr int kMaxGridY = 65535;
@@ -388,6 +397,72 @@ __global__ void __launch_bounds__(kThreads)
     dbias[i - weights] = sum;
 }
 
+// ---- tf32: the passes above on tensor cores (kernels/conv2d_mma.cuh), the same loaders and outputs ----------
+
+template <class Cfg>
+__global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
+    conv2d_forward_tf32_kernel(ConvIndexing g, const float* __restrict__ x, const float* __restrict__ weight,
+                               const float* __restrict__ bias, float* __restrict__ y) {
+  using Buffers = StageBuffers<float, Cfg>;
+  GG_DYNAMIC_SHARED(Buffers, buffers);
+  const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN, plane = g.oh * g.ow;
+  ForwardLoader<float, Cfg> loader{g, x, weight, row0, col0};
+  MmaAccumulators<Cfg> acc = {};
+  conv_gemm::mma_mainloop(*buffers, loader, 0, loader.depth, acc, [](const auto&) {});
+  conv_gemm::for_each_element<Cfg>(acc, [&](int r, int c, float v) {
+    const int m = row0 + r, col = col0 + c;
+    if (m >= g.cout || col >= g.batch * plane) return;
+    const int n = col / plane;
+    y[(std::size_t(n) * g.cout + m) * plane + (col - n * plane)] = bias != nullptr ? v + bias[m] : v;
+  });
+}
+
+template <class Cfg>
+__global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
+    conv2d_backward_data_tf32_kernel(ConvIndexing g, const float* __restrict__ dy, const float* __restrict__ weight,
+                                     float* __restrict__ dx) {
+  using Buffers = StageBuffers<float, Cfg>;
+  GG_DYNAMIC_SHARED(Buffers, buffers);
+  const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN, plane = g.h * g.w;
+  DataGradLoader<float, Cfg> loader{g, dy, weight, row0, col0};
+  MmaAccumulators<Cfg> acc = {};
+  conv_gemm::mma_mainloop(*buffers, loader, 0, g.cout * loader.area, acc, [](const auto&) {});
+  conv_gemm::for_each_element<Cfg>(acc, [&](int r, int c, float v) {
+    const int m = row0 + r, col = col0 + c;
+    if (m >= g.cin || col >= g.batch * plane) return;
+    const int n = col / plane;
+    dx[(std::size_t(n) * g.cin + m) * plane + (col - n * plane)] = v;
+  });
+}
+
+// The workspace slices of conv2d_backward_weight_kernel. The dbias partials are the sums of the staged dy tiles,
+// so of dy rounded to TF32 (in FP32 adds): thread r < kM of the first N tile's blocks sums row r.
+template <class Cfg>
+__global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
+    conv2d_backward_weight_tf32_kernel(ConvIndexing g, const float* __restrict__ x, const float* __restrict__ dy,
+                                       int chunk, bool with_bias, float* __restrict__ workspace) {
+  using Buffers = StageBuffers<float, Cfg>;
+  GG_DYNAMIC_SHARED(Buffers, buffers);
+  const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
+  const int depth = g.cin * g.kh * g.kw, pixels = g.batch * g.oh * g.ow;
+  const int begin = blockIdx.z * chunk, end = pixels - begin <= chunk ? pixels : begin + chunk;
+  WeightGradLoader<float, Cfg> loader{g, x, dy, row0, col0, begin, end};
+  const int bias_row = int(threadIdx.x);
+  const bool bias_thread = with_bias && blockIdx.x == 0 && bias_row < Cfg::kM;
+  MmaAccumulators<Cfg> acc = {};
+  float bias_acc = 0;
+  conv_gemm::mma_mainloop(*buffers, loader, begin, end, acc, [&](const auto& a_tile) {
+    if (!bias_thread) return;
+    for (int kk = 0; kk < kTileK; ++kk) bias_acc += a_tile[kk][bias_row];
+  });
+  float* partial = workspace + std::size_t(blockIdx.z) * (std::size_t(g.cout) * depth + g.cout);
+  conv_gemm::for_each_element<Cfg>(acc, [&](int r, int c, float v) {
+    const int m = row0 + r, col = col0 + c;
+    if (m < g.cout && col < depth) partial[std::size_t(m) * depth + col] = v;
+  });
+  if (bias_thread && row0 + bias_row < g.cout) partial[std::size_t(g.cout) * depth + row0 + bias_row] = bias_acc;
+}
+
 // ---- host side ---------------------------------------------------------------------------------------------
 
 std::string describe(const Conv2dShape& s) {
@@ -441,6 +516,14 @@ void with_tile(int m, F f) {
   }
 }
 
+// Calls f(TileX{}) with the tf32 tile for GEMM row count m: the float tile's M and N.
+template <class F>
+void with_mma_tile(int m, F f) {
+  if (m <= MmaTileSmall::kM) return f(MmaTileSmall{});
+  if (m <= MmaTileMedium::kM) return f(MmaTileMedium{});
+  return f(MmaTileLarge{});
+}
+
 template <class Cfg>
 dim3 gemm_grid(int m, int n, int splits = 1) {
   return dim3(unsigned((n + Cfg::kN - 1) / Cfg::kN), unsigned((m + Cfg::kM - 1) / Cfg::kM), unsigned(splits));
@@ -473,6 +556,13 @@ template <class T>
 void conv2d_forward(const Conv2dShape& shape, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
   const ConvIndexing g = check_shape(shape, "conv2d_forward");
   check_pointers("conv2d_forward", {{x, "x"}, {weight, "weight"}, {y, "y"}});
+  if constexpr (std::is_same_v<T, float>)  // tf32 applies to float only: double stays double
+    if (shape.precision == Precision::tf32)
+      return with_mma_tile(g.cout, [&](auto tile) {
+        using Cfg = decltype(tile);
+        launch<conv2d_forward_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cout, g.batch * g.oh * g.ow), dim3(kThreads),
+                                                sizeof(StageBuffers<float, Cfg>), stream, g, x, weight, bias, y);
+      });
   with_tile<T>(g.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, g.batch * g.oh * g.ow), dim3(kThreads),
@@ -484,6 +574,13 @@ template <class T>
 void conv2d_backward_data(const Conv2dShape& shape, const T* dy, const T* weight, T* dx, StreamHandle stream) {
   const ConvIndexing g = check_shape(shape, "conv2d_backward_data");
   check_pointers("conv2d_backward_data", {{dy, "dy"}, {weight, "weight"}, {dx, "dx"}});
+  if constexpr (std::is_same_v<T, float>)  // tf32 applies to float only: double stays double
+    if (shape.precision == Precision::tf32)
+      return with_mma_tile(g.cin, [&](auto tile) {
+        using Cfg = decltype(tile);
+        launch<conv2d_backward_data_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cin, g.batch * g.h * g.w), dim3(kThreads),
+                                                      sizeof(StageBuffers<float, Cfg>), stream, g, dy, weight, dx);
+      });
   with_tile<T>(g.cin, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cin, g.batch * g.h * g.w), dim3(kThreads),
@@ -504,12 +601,22 @@ void conv2d_backward_weight(const Conv2dShape& shape, const T* x, const T* dy, T
   const SplitPlan plan = split_plan(g);
   const int depth = g.cin * g.kh * g.kw;
   const bool with_bias = dbias != nullptr;
-  with_tile<T>(g.cout, [&](auto tile) {
-    using Cfg = decltype(tile);
-    launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, depth, plan.splits), dim3(kThreads),
-                                                  sizeof(StageBuffers<T, Cfg>), stream, g, x, dy, plan.chunk, with_bias,
-                                                  workspace);
-  });
+  bool tf32 = false;
+  if constexpr (std::is_same_v<T, float>)
+    if ((tf32 = shape.precision == Precision::tf32))
+      with_mma_tile(g.cout, [&](auto tile) {
+        using Cfg = decltype(tile);
+        launch<conv2d_backward_weight_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cout, depth, plan.splits), dim3(kThreads),
+                                                        sizeof(StageBuffers<float, Cfg>), stream, g, x, dy, plan.chunk,
+                                                        with_bias, workspace);
+      });
+  if (!tf32)
+    with_tile<T>(g.cout, [&](auto tile) {
+      using Cfg = decltype(tile);
+      launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, depth, plan.splits), dim3(kThreads),
+                                                    sizeof(StageBuffers<T, Cfg>), stream, g, x, dy, plan.chunk,
+                                                    with_bias, workspace);
+    });
   const std::size_t weights = std::size_t(g.cout) * depth;
   const std::size_t count = weights + (with_bias ? g.cout : 0);
   const dim3 grid(unsigned((count + kThreads - 1) / kThreads));

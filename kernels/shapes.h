@@ -5,6 +5,11 @@ namespace gramgan {
 
 enum class Padding { zeros, reflect };
 
+// The arithmetic of a float convolution or Gram matrix: fp32 (FMA units, the reference), or tf32 (tensor cores:
+// operands rounded to TF32, products summed in FP32 accumulators; kernels/conv2d_mma.cuh). Double is always
+// computed in double.
+enum class Precision { fp32, tf32 };
+
 // conv2d, NCHW, groups = 1. Padding is folded into the index math (no padded copy); reflection padding mirrors
 // about the edge pixel without repeating it (PyTorch's ReflectionPad2d), so it needs pad < height and pad < width.
 struct Conv2dShape {
@@ -12,6 +17,7 @@ struct Conv2dShape {
   int out_channels = 1, kernel_h = 1, kernel_w = 1;       // weight: (out_channels, in_channels, kernel_h, kernel_w)
   int stride = 1, pad = 0;
   Padding padding = Padding::zeros;
+  Precision precision = Precision::fp32;
 
   constexpr int out_height() const { return (height + 2 * pad - kernel_h) / stride + 1; }
   constexpr int out_width() const { return (width + 2 * pad - kernel_w) / stride + 1; }

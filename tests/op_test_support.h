@@ -63,6 +63,14 @@ inline bool cuda_device_present() {
   }();
   return present;
 }
+
+// The architecture of device 0 if the simulator's tensor-core model covers it (cudasim/mma_model.h), else 0.
+inline int modelled_device_architecture() {
+  cudaDeviceProp prop;
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return 0;
+  const int sm = prop.major * 10 + prop.minor;
+  return sm == 80 || sm == 86 || sm == 89 || sm == 90 ? sm : 0;
+}
 #endif
 
 // `count` elements of device memory (at least one allocated), `offset` elements into the allocation so tests can

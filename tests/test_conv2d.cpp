@@ -1,16 +1,20 @@
 // conv2d (kernels/conv2d.cu) against naive double-precision loops: forward, the exact adjoint for the data
 // gradient, the weight and bias gradients; inner-product (adjoint) identities in double; bitwise determinism;
+// the tf32 passes within a derived TF32 bound of double and bit for bit against the tensor-core model;
 // argument checks; and, with a GPU, the cuda backend against the cpu one. Shapes miss the tile multiples (16, 64,
 // 128 along channels and pixels) and cover every kernel size, stride and padding the models use.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "cudasim/mma_model.h"
 #include "tests/op_test_support.h"
 
 namespace {
@@ -407,6 +411,229 @@ TEST(Conv2dArguments, InvalidShapesThrow) {
   EXPECT_NO_THROW(gramgan::sim::conv2d_forward(make(1, 2, 4, 4, 3, 6, 1, 1, kZeros), p, p, p, p, nullptr));
 }
 
+// ---- tf32 (tensor cores, kernels/conv2d_mma.cuh) --------------------------------------------------------------
+
+// The TF32 error bound, relative to the magnitude (the same sum over |terms|). An operand rounded to TF32 by
+// cvt.rna (11-bit significand) is within u = 2^-11 of itself, so a product of two is within 2u + u^2 of the exact
+// product. Each tensor-core step (one m16n8k8 dot: 8 products and the accumulator) truncates each of its up to 9
+// aligned terms to 2^-24 of the largest term (F >= 24 fractional bits) and rounds the sum toward zero to FP32
+// (2^-23 of the result): at most 11 units of 2^-24 of the magnitude so far; Ampere's two k = 4 halves make it
+// 2 (5 + 2) = 14 units. `fp32_units`: those units over the whole computation (14 per MMA of the chain, plus 1 per
+// FP32 add: bias, split sum, a data-gradient gather of mirrored reads).
+template <class T>
+void expect_tf32_close(const std::vector<T>& got, const std::vector<double>& ref, const std::vector<double>& magnitude,
+                       double operand_error, double fp32_units, const char* what, double* max_relative) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  const double bound = 1.01 * (operand_error + fp32_units * std::ldexp(1.0, -24));
+  int failures = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double error = std::abs(double(got[i]) - ref[i]);
+    if (magnitude[i] > 0) *max_relative = std::max(*max_relative, error / magnitude[i]);
+    if (!(error <= bound * magnitude[i]) && ++failures <= 5)
+      ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", reference " << ref[i] << ", bound "
+                    << bound * magnitude[i];
+  }
+  EXPECT_EQ(failures, 0) << what;
+}
+const double kTf32Unit = std::ldexp(1.0, -11);
+const double kTf32Product = 2 * kTf32Unit + kTf32Unit * kTf32Unit;
+
+Conv2dShape tf32(Conv2dShape s) {
+  s.precision = gramgan::Precision::tf32;
+  return s;
+}
+
+// MMAs in the chain of a K-deep GEMM run in 32-deep stages.
+double mma_steps(double k) { return std::ceil(k / 32) * 4; }
+
+// Each tf32 pass against the double references within the bound above, for every case; prints the largest error
+// relative to the magnitude per pass (the figures of the closing note).
+TEST(Conv2dTf32, WithinTf32BoundOfDouble) {
+  const auto all = cases();
+  double worst[4] = {};
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const Conv2dShape s = tf32(all[i]);
+    SCOPED_TRACE(describe(s));
+    const Sizes z = sizes_of(s);
+    const Inputs<float> in = inputs_for<float>(s, 500 + 10 * i);
+    const Outputs<float> out = run_passes<SimBackend>(s, in);
+    const auto xd = to_double(in.x), wd = to_double(in.w), bd = to_double(in.b), dyd = to_double(in.dy);
+    const auto xa = absolute(xd), wa = absolute(wd), ba = absolute(bd), dya = absolute(dyd);
+    const double taps = double(s.kernel_h) * s.kernel_w, pixels = double(s.batch) * z.oh * z.ow;
+    const auto splits = double(SimBackend::workspace(s) / (z.w + s.out_channels));
+    expect_tf32_close(out.y, reference_forward(s, xd, wd, &bd), reference_forward(s, xa, wa, &ba), kTf32Product,
+                      14 * mma_steps(s.in_channels * taps) + 1, "y", &worst[0]);
+    expect_tf32_close(out.dx, reference_backward_data(s, dyd, wd), reference_backward_data(s, dya, wa), kTf32Product,
+                      14 * mma_steps(s.out_channels * taps) + 9, "dx", &worst[1]);
+    expect_tf32_close(out.dweight, reference_backward_weight(s, xd, dyd), reference_backward_weight(s, xa, dya),
+                      kTf32Product, 14 * mma_steps(pixels / splits + 32) + splits, "dweight", &worst[2]);
+    // dbias: FP32 sums of dy rounded to TF32 (one rounding per term), then the splits.
+    expect_tf32_close(out.dbias, reference_backward_bias(s, dyd), reference_backward_bias(s, dya), kTf32Unit,
+                      pixels + 66, "dbias", &worst[3]);
+  }
+  std::printf(
+      "tf32 conv2d, max |error| / sum|terms| vs double: forward %.3g, data %.3g, weight %.3g, bias %.3g "
+      "(bound about 2^-10 = %.3g)\n",
+      worst[0], worst[1], worst[2], worst[3], std::ldexp(1.0, -10));
+}
+
+// The host model of a tf32 pass: C = A B as the kernels chain it per output element (acc = 0, then one tensor-core
+// dot per 8 K indices in order, cudasim::mma_tf32_dot on architecture sm), over K padded with zeros to whole
+// 32-deep stages. a: (M, K) and b: (K, N) row-major, already rounded to TF32.
+std::vector<float> model_gemm(const std::vector<float>& a, const std::vector<float>& b, int m, int n, int k, int sm) {
+  const int padded = (k + 31) / 32 * 32;
+  std::vector<float> c(std::size_t(m) * n);
+  float row[8], column[8];
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      float acc = 0;
+      for (int k0 = 0; k0 < padded; k0 += 8) {
+        for (int kk = 0; kk < 8; ++kk) {
+          const bool in = k0 + kk < k;
+          row[kk] = in ? a[std::size_t(i) * k + k0 + kk] : 0.0f;
+          column[kk] = in ? b[std::size_t(k0 + kk) * n + j] : 0.0f;
+        }
+        acc = cudasim::mma_tf32_dot(row, column, acc, sm);
+      }
+      c[std::size_t(i) * n + j] = acc;
+    }
+  return c;
+}
+
+std::vector<float> rounded(std::vector<float> v) {
+  for (float& x : v) x = cudasim::tf32_round(x);
+  return v;
+}
+
+// im2col(x) rounded to TF32: (K = Cin KH KW, N = pixels), and its transpose for the weight gradient.
+std::vector<float> im2col_tf32(const Conv2dShape& s, const std::vector<float>& x, bool transposed) {
+  const int oh = s.out_height(), ow = s.out_width(), depth = s.in_channels * s.kernel_h * s.kernel_w;
+  const int pixels = s.batch * oh * ow;
+  std::vector<float> b(std::size_t(depth) * pixels, 0.0f);
+  for (int p = 0; p < pixels; ++p)
+    for (int k = 0; k < depth; ++k) {
+      const int n = p / (oh * ow), r = p % (oh * ow) / ow, c = p % ow;
+      const int ci = k / (s.kernel_h * s.kernel_w), kh = k / s.kernel_w % s.kernel_h, kw = k % s.kernel_w;
+      const int ih = source(r * s.stride - s.pad + kh, s.height, s.padding);
+      const int iw = source(c * s.stride - s.pad + kw, s.width, s.padding);
+      if (ih < 0 || iw < 0) continue;
+      const float v = x[((std::size_t(n) * s.in_channels + ci) * s.height + ih) * s.width + iw];
+      b[transposed ? std::size_t(p) * depth + k : std::size_t(k) * pixels + p] = cudasim::tf32_round(v);
+    }
+  return b;
+}
+
+// The data gradient's B: element ((co, kh, kw), input pixel) sums in FP32 the dy read there, in the kernel's
+// order: the padded rows that read the pixel's row (itself, the mirror below, the mirror above), each with the
+// padded columns likewise; then rounded to TF32.
+std::vector<float> data_gradient_b_tf32(const Conv2dShape& s, const std::vector<float>& dy) {
+  const int oh = s.out_height(), ow = s.out_width(), area = s.kernel_h * s.kernel_w;
+  const int pixels = s.batch * s.height * s.width;
+  const bool reflect = s.padding == Padding::reflect;
+  const auto readers = [&](int i, int size) {
+    std::vector<int> r = {i + s.pad};
+    if (reflect && i >= 1 && i <= s.pad) r.push_back(s.pad - i);
+    if (reflect && i < size - 1 && i >= size - 1 - s.pad) r.push_back(2 * (size - 1) - i + s.pad);
+    return r;
+  };
+  std::vector<float> b(std::size_t(s.out_channels) * area * pixels);
+  for (int p = 0; p < pixels; ++p) {
+    const int n = p / (s.height * s.width), ih = p / s.width % s.height, iw = p % s.width;
+    for (int k = 0; k < s.out_channels * area; ++k) {
+      const int co = k / area, kh = k % area / s.kernel_w, kw = k % s.kernel_w;
+      float v = 0;
+      for (int ph : readers(ih, s.height))
+        for (int pw : readers(iw, s.width)) {
+          const int dh = ph - kh, dw = pw - kw;
+          if (dh < 0 || dw < 0 || dh % s.stride != 0 || dw % s.stride != 0 || dh / s.stride >= oh ||
+              dw / s.stride >= ow)
+            continue;
+          v += dy[((std::size_t(n) * s.out_channels + co) * oh + dh / s.stride) * ow + dw / s.stride];
+        }
+      b[std::size_t(k) * pixels + p] = cudasim::tf32_round(v);
+    }
+  }
+  return b;
+}
+
+// (rows, n, plane) -> the GEMM's (rows, n plane), and back.
+std::vector<float> channels_by_pixels(const std::vector<float>& t, int batch, int rows, int plane, bool to_nchw) {
+  std::vector<float> out(t.size());
+  for (int n = 0; n < batch; ++n)
+    for (int r = 0; r < rows; ++r)
+      for (int p = 0; p < plane; ++p) {
+        const std::size_t nchw = (std::size_t(n) * rows + r) * plane + p,
+                          gemm = (std::size_t(r) * batch + n) * plane + p;
+        out[to_nchw ? nchw : gemm] = t[to_nchw ? gemm : nchw];
+      }
+  return out;
+}
+
+// Every tf32 pass bit for bit against the host model, on each architecture's model (sm_80 and sm_90 differ in
+// the tensor cores' arithmetic; 86 and 89 share sm_80's but have less shared memory). The weight-gradient cases
+// take one split (at most 512 pixels), whose summation order the model rebuilds without the split plan.
+TEST(Conv2dTf32, BitwiseAgainstTensorCoreModel) {
+  const int saved = cudasim::architecture();
+  const std::vector<Conv2dShape> shapes = {
+      make(2, 3, 11, 13, 32, 3, 1, 1, kReflect), make(2, 32, 9, 7, 3, 3, 1, 1, kZeros),
+      make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),     make(1, 72, 12, 11, 70, 3, 1, 1, kReflect),
+      make(1, 2, 3, 4, 3, 5, 1, 2, kReflect),    make(1, 3, 5, 6, 130, 3, 1, 1, kZeros),
+      make(1, 130, 5, 4, 2, 3, 2, 1, kReflect),  make(2, 20, 15, 11, 24, 3, 2, 1, kReflect)};
+  for (int sm : {80, 86, 89, 90}) {
+    cudasim::set_architecture(sm);
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      const Conv2dShape s = tf32(shapes[i]);
+      SCOPED_TRACE(describe(s) + " sm_" + std::to_string(sm));
+      const Sizes z = sizes_of(s);
+      ASSERT_EQ(SimBackend::workspace(s), z.w + s.out_channels) << "a case of one split";
+      const Inputs<float> in = inputs_for<float>(s, 700 + 10 * i);
+      const Outputs<float> out = run_passes<SimBackend>(s, in);
+      const int depth = s.in_channels * s.kernel_h * s.kernel_w, out_plane = z.oh * z.ow;
+      const int in_plane = s.height * s.width, area = s.kernel_h * s.kernel_w;
+
+      std::vector<float> y =
+          model_gemm(rounded(in.w), im2col_tf32(s, in.x, false), s.out_channels, s.batch * out_plane, depth, sm);
+      for (std::size_t e = 0; e < y.size(); ++e) y[e] += in.b[e / (std::size_t(s.batch) * out_plane)];
+      EXPECT_TRUE(same_bytes(out.y, channels_by_pixels(y, s.batch, s.out_channels, out_plane, true))) << "y";
+
+      std::vector<float> wt(std::size_t(s.in_channels) * s.out_channels * area);  // weight^T: (Cin, (Cout, tap))
+      for (int ci = 0; ci < s.in_channels; ++ci)
+        for (int k = 0; k < s.out_channels * area; ++k)
+          wt[std::size_t(ci) * s.out_channels * area + k] =
+              cudasim::tf32_round(in.w[(std::size_t(k / area) * s.in_channels + ci) * area + k % area]);
+      const std::vector<float> dx =
+          model_gemm(wt, data_gradient_b_tf32(s, in.dy), s.in_channels, s.batch * in_plane, s.out_channels * area, sm);
+      EXPECT_TRUE(same_bytes(out.dx, channels_by_pixels(dx, s.batch, s.in_channels, in_plane, true))) << "dx";
+
+      const std::vector<float> dy_rows = rounded(channels_by_pixels(in.dy, s.batch, s.out_channels, out_plane, false));
+      const int pixels = s.batch * out_plane;
+      EXPECT_TRUE(
+          same_bytes(out.dweight, model_gemm(dy_rows, im2col_tf32(s, in.x, true), s.out_channels, depth, pixels, sm)))
+          << "dweight";
+      std::vector<float> db(s.out_channels, 0.0f);
+      for (int co = 0; co < s.out_channels; ++co)
+        for (int p = 0; p < pixels; ++p) db[co] += dy_rows[std::size_t(co) * pixels + p];
+      EXPECT_TRUE(same_bytes(out.dbias, db)) << "dbias";
+    }
+  }
+  cudasim::set_architecture(saved);
+}
+
+// Repeatable bits in both thread orders, at a shape of several weight-gradient splits and large tiles.
+TEST(Conv2dTf32, BitwiseRepeatableInBothThreadOrders) {
+  const cudasim::ThreadOrder saved = cudasim::thread_order();
+  const Conv2dShape s = tf32(make(2, 20, 24, 20, 70, 3, 1, 1, kReflect));
+  const auto in = inputs_for<float>(s, 9);
+  std::vector<Outputs<float>> runs;
+  for (auto order : {cudasim::ThreadOrder::forward, cudasim::ThreadOrder::reverse}) {
+    cudasim::set_thread_order(order);
+    runs.push_back(run_passes<SimBackend>(s, in));
+  }
+  cudasim::set_thread_order(saved);
+  EXPECT_TRUE(same_bits(runs[0], runs[1]));
+  EXPECT_GT(SimBackend::workspace(s), sizes_of(s).w + s.out_channels) << "several splits";
+}
+
 // ---- GPU against the cpu backend -------------------------------------------------------------------------------
 
 #if GRAMGAN_HAVE_CUDA
@@ -440,6 +667,24 @@ TEST(Conv2dCuda, MatchesCpuBackend) {
     check_gpu_case<float>(s);
     check_gpu_case<double>(s);
   }
+}
+
+// The tf32 passes on the GPU's tensor cores equal the simulator's model of its architecture bit for bit: the
+// MMAs, the TF32 rounding, and the FP32 adds around them (bias, gathers, split sums; none can be contracted).
+TEST(Conv2dTf32Cuda, BitwiseEqualsSimulatorModel) {
+  if (!gramgan::test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  const int sm = gramgan::test::modelled_device_architecture();
+  if (sm == 0) GTEST_SKIP() << "no tensor-core model for this GPU's architecture";
+  const int saved = cudasim::architecture();
+  cudasim::set_architecture(sm);
+  for (const auto& s : {make(2, 3, 11, 13, 32, 3, 1, 1, kReflect), make(2, 5, 10, 9, 7, 4, 2, 1, kZeros),
+                        make(1, 3, 5, 6, 130, 3, 1, 1, kZeros), make(2, 20, 24, 20, 70, 3, 1, 1, kReflect),
+                        make(1, 130, 9, 10, 16, 3, 1, 1, kReflect), make(2, 96, 12, 12, 32, 3, 2, 1, kZeros)}) {
+    SCOPED_TRACE(describe(s) + " sm_" + std::to_string(sm));
+    const Inputs<float> in = inputs_for<float>(s, 31);
+    EXPECT_TRUE(same_bits(run_passes<SimBackend>(tf32(s), in), run_passes<CudaBackend>(tf32(s), in)));
+  }
+  cudasim::set_architecture(saved);
 }
 #endif
 

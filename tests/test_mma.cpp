@@ -147,17 +147,9 @@ TEST(MmaSampleKernel, CpuToTf32IsTheModel) {
 }
 
 #if GRAMGAN_HAVE_CUDA
-// The architecture of device 0 if the model covers it, else 0.
-int modelled_device_architecture() {
-  cudaDeviceProp prop;
-  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return 0;
-  const int sm = prop.major * 10 + prop.minor;
-  return sm == 80 || sm == 86 || sm == 89 || sm == 90 ? sm : 0;
-}
-
 TEST(MmaSampleKernel, CudaIsTheModelOfItsArchitecture) {
   if (!gramgan::test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
-  const int sm = modelled_device_architecture();
+  const int sm = gramgan::test::modelled_device_architecture();
   if (sm == 0) GTEST_SKIP() << "no tensor-core model for this GPU's architecture";
   const Tiles t = make_tiles(256);
   const std::vector<float> d = run_tiles<gramgan::test::CudaMemory>(t, [](auto... args) {
