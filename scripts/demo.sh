@@ -5,8 +5,9 @@
 #   demo-out/run/                               gramgan train: a short run at 64x64 (log.csv, samples/, weights)
 #   demo-out/stylized/*.png                     gramgan stylize: the demo photos through the trained generator
 #   demo-out/adain_grid.png                     arbitrary style (--arch adain), when ../shared/data is there: 4 photos
-#                                               x 4 paintings held out of training, from a short run (a few minutes
-#                                               on 2 cores; demo-out/adain_grid_train.png: 4 training paintings)
+#                                               x 4 paintings held out of training, from a 300-iteration run
+#                                               (about 7 minutes on 2 cores; demo-out/adain_grid_train.png: 4
+#                                               training paintings)
 # VGG-19: weights/vgg19.safetensors when present (weights/fetch_vgg19.sh), otherwise --vgg random, which runs the
 # same losses on random features: expect colour and texture noise from the painting, not brush strokes.
 set -euo pipefail
@@ -59,9 +60,9 @@ if [ "$steps" = 4 ]; then
     [[ " ${held_out[*]} " == *" $name "* ]] || cp "$painting" "$out/paintings/"
   done
   echo "== 4/$steps arbitrary style: --arch adain on $(find "$out/paintings" -name '*.png' | wc -l) paintings at 64x64" \
-    "(${ADAIN_STEPS:-40} iterations), then 4 photos x 4 held-out paintings"
+    "(${ADAIN_STEPS:-300} iterations), then 4 photos x 4 held-out paintings"
   "$gramgan" train --arch adain --content "$shared/content" --style "$out/paintings" --vgg "$vgg" --size 64 \
-    --batch 2 --steps "${ADAIN_STEPS:-40}" --decoder-width 16 --d-width 16 --sample-every 10 --checkpoint-every 0 \
+    --batch 2 --steps "${ADAIN_STEPS:-300}" --decoder-width 16 --d-width 16 --sample-every 10 --checkpoint-every 0 \
     --out "$out/adain_run"
   photo_files=()
   for name in "${photos[@]}"; do photo_files+=("$shared/content/$name.png"); done

@@ -1,8 +1,8 @@
 // Loss weights calibrated at step 0 (TrainConfig::calibrate) for both architectures: the first batch's weighted
 // terms meet kCalibrationRatios, the data streams are left where they were, weights given explicitly stay; after
-// step K (TrainConfig::calibrate_steps) the weights are set once more from the mean raw terms of steps K/2+1..K
-// and then held; a run resumed before, inside or after that window keeps the stored weights and is bitwise the
-// uninterrupted one.
+// every K-th step (TrainConfig::calibrate_every) the weights are set again from the mean raw terms of the later
+// half of those K steps; a run resumed before, inside or between those windows keeps the stored weights and is
+// bitwise the uninterrupted one.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -86,32 +86,37 @@ TEST_P(Calibration, ExplicitWeightsStayAndNoCalibrationChangesNothing) {
   EXPECT_EQ(uncalibrated.train_step().content, trainer.train_step().content);  // same first batch and G
 }
 
-// The re-balance after step K = 4 against the test's own mean of the raw terms that log.csv's rows of steps 3
-// and 4 hold: the weighted means meet the ratios, steps 1-4 trained with the first batch's weights and step 5 on
-// with the new ones, and config.json says so.
-TEST_P(Calibration, AfterStepKTheWindowMeanMeetsTheTargetRatios) {
+// K = 4: re-balances after steps 4 and 8. The second against the test's own mean of the raw terms that the step
+// logs (log.csv's rows) of steps 7 and 8 hold: the weighted means meet the ratios; steps 1-4 trained with the
+// first batch's weights, 5-8 with the first re-balance's, 9 with the second's, and config.json holds those.
+TEST_P(Calibration, EveryKStepsTheWindowMeanMeetsTheTargetRatios) {
   const TempDir dir("calibration_rebalance");
   TrainConfig config = tiny(dir, GetParam());
-  config.calibrate_steps = 4;
-  config.steps = 6;
+  config.calibrate_every = 4;
+  config.steps = 9;
   Trainer trainer(config, false);
   const LossWeights first = trainer.config().lambdas;
   std::vector<StepLog> logs;
-  for (int i = 0; i < 6; ++i) logs.push_back(trainer.train_step());
+  LossWeights second;
+  for (int i = 0; i < 9; ++i) {
+    logs.push_back(trainer.train_step());
+    if (i == 3) second = trainer.config().lambdas;
+  }
   const LossWeights& w = trainer.config().lambdas;
   const CalibrationResult& cal = trainer.calibration();
-  EXPECT_EQ(cal.step, 4);
-  const auto mean = [&](double StepLog::*term) { return (logs[2].*term + logs[3].*term) / 2; };
+  EXPECT_EQ(cal.step, 8);
+  const auto mean = [&](double StepLog::*term) { return (logs[6].*term + logs[7].*term) / 2; };
   const double content = w.content * mean(&StepLog::content);
   ASSERT_GT(content, 0);
   expect_relative(w.style * mean(&StepLog::style), kCalibrationRatios.style * content, 1e-12);
   expect_relative(w.adv * mean(&StepLog::adv_g), kCalibrationRatios.adv * content, 1e-12);
   expect_relative(w.tv * mean(&StepLog::tv), kCalibrationRatios.tv * content, 1e-12);
-  EXPECT_EQ(cal.before.style, first.style);
-  EXPECT_NE(w.style, first.style);
+  EXPECT_EQ(cal.before.style, second.style);
+  EXPECT_NE(second.style, first.style);
+  EXPECT_NE(w.style, second.style);
   EXPECT_EQ(w.content, first.content);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(logs[std::size_t(i)].lambdas.adv, first.adv) << "step " << i + 1;
-  for (int i = 4; i < 6; ++i) EXPECT_EQ(logs[std::size_t(i)].lambdas.adv, w.adv) << "step " << i + 1;
+  for (int i = 0; i < 9; ++i)
+    EXPECT_EQ(logs[std::size_t(i)].lambdas.adv, i < 4 ? first.adv : i < 8 ? second.adv : w.adv) << "step " << i + 1;
   std::ifstream in(dir / "run/config.json");
   std::stringstream text;
   text << in.rdbuf();
@@ -146,13 +151,14 @@ TEST_P(Calibration, ResumeKeepsTheStoredWeightsAndIsBitwise) {
                                      split_dir / "run/checkpoint.safetensors");
 }
 
-// With K = 4 (window: steps 3 and 4), a run of 6 steps stopped after step 1 (before the window), 3 (inside it:
-// the checkpoint carries the running sums) or 5 (after the re-balance) and resumed ends with the same bits.
-TEST_P(Calibration, ResumeBeforeInsideOrAfterTheWindowIsBitwise) {
+// With K = 4 (windows: steps 3-4 and 7-8), a run of 9 steps stopped after step 1 (before the first window), 3
+// (inside it: the checkpoint carries the running sums), 5 (between the windows) or 7 (inside the second) and
+// resumed ends with the same bits.
+TEST_P(Calibration, ResumeBeforeInsideOrBetweenTheWindowsIsBitwise) {
   const auto config_in = [&](const TempDir& dir) {
     TrainConfig c = tiny(dir, GetParam());
-    c.calibrate_steps = 4;
-    c.steps = 6;
+    c.calibrate_every = 4;
+    c.steps = 9;
     return c;
   };
   const TempDir straight_dir("rebalance_straight");
@@ -160,7 +166,7 @@ TEST_P(Calibration, ResumeBeforeInsideOrAfterTheWindowIsBitwise) {
     Trainer trainer(config_in(straight_dir), false);
     trainer.run({});
   }
-  for (const int stop : {1, 3, 5}) {
+  for (const int stop : {1, 3, 5, 7}) {
     const TempDir split_dir("rebalance_split_" + std::to_string(stop));
     {
       Trainer first(config_in(split_dir), false);

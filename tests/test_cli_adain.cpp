@@ -145,8 +145,8 @@ TEST_F(CliAdain, SeveralStylesMakeEveryPairAndAGrid) {
   EXPECT_NE(r.out.find("style loss "), std::string::npos) << r.out;
 }
 
-// Step 0 calibrates the weights not given, says so, step K re-balances them and says so, and config.json keeps the
-// results and what was calibrated. --calibrate-steps with --no-calibrate is a contradiction, refused.
+// Step 0 calibrates the weights not given, says so, every K steps re-balances them (the first and the last said),
+// and config.json keeps the results and what was calibrated. --calibrate-every with --no-calibrate is refused.
 TEST_F(CliAdain, TrainCalibratesTheWeightsNotGivenAndStoresThem) {
   const auto r = run_cli({"train",
                           "--arch",
@@ -162,8 +162,8 @@ TEST_F(CliAdain, TrainCalibratesTheWeightsNotGivenAndStoresThem) {
                           "--size",
                           "32",
                           "--steps",
-                          "2",
-                          "--calibrate-steps",
+                          "4",
+                          "--calibrate-every",
                           "2",
                           "--decoder-width",
                           "2",
@@ -179,18 +179,19 @@ TEST_F(CliAdain, TrainCalibratesTheWeightsNotGivenAndStoresThem) {
                           "cpu"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("calibrated on the first batch"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("re-balanced on the mean of steps 2-2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("re-balanced on the mean of steps 2-2"), std::string::npos) << r.err;  // the first
+  EXPECT_NE(r.err.find("re-balanced on the mean of steps 4-4"), std::string::npos) << r.err;  // the final weights
   const nlohmann::json config = nlohmann::json::parse(gramgan::test::read_file(dir_.path() / "run/config.json"));
   EXPECT_EQ(config.at("lambda_tv").get<double>(), 0.5);
   EXPECT_NE(config.at("lambda_style").get<double>(), gramgan::gan::LossWeights{}.style);
   EXPECT_EQ(config.at("calibrated"), nlohmann::json({"style", "adv"}));
   EXPECT_EQ(config.at("arch"), "adain");
   EXPECT_EQ(config.at("lr_g").get<double>(), gramgan::gan::kAdainLrG);  // adain's default, --lr-g not given
-  EXPECT_EQ(config.at("calibrate_steps"), 2);
+  EXPECT_EQ(config.at("calibrate_every"), 2);
   const auto both = run_cli({"train", "--arch", "adain", "--content", dir_ / "content", "--style", dir_ / "styles",
-                             "--out", dir_ / "run2", "--no-calibrate", "--calibrate-steps", "5"});
+                             "--out", dir_ / "run2", "--no-calibrate", "--calibrate-every", "5"});
   EXPECT_NE(both.status, 0);
-  EXPECT_NE(both.err.find("--calibrate-steps and --no-calibrate"), std::string::npos) << both.err;
+  EXPECT_NE(both.err.find("--calibrate-every and --no-calibrate"), std::string::npos) << both.err;
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ gan::TrainConfig unusual_config() {
   c.content_target = gan::ContentTarget::photo;
   c.histogram_every = 17;
   c.calibrate = {"style", "tv"};
-  c.calibrate_steps = 9;
+  c.calibrate_every = 9;
   return c;
 }
 
@@ -69,9 +69,9 @@ TEST(ConfigJson, RoundTripsEveryField) {
   EXPECT_EQ(back.decoder.width, 7);
   EXPECT_EQ(back.content_target, gan::ContentTarget::photo);
   EXPECT_EQ(back.calibrate, c.calibrate);
-  EXPECT_EQ(back.calibrate_steps, 9);
+  EXPECT_EQ(back.calibrate_every, 9);
   EXPECT_EQ(j.size(), 31u);
-  EXPECT_EQ(j.at("calibrate_steps"), 9);
+  EXPECT_EQ(j.at("calibrate_every"), 9);
   EXPECT_EQ(j.at("histogram_every"), 17);
   EXPECT_EQ(j.at("arch"), "adain");
   EXPECT_EQ(j.at("content_target"), "photo");
@@ -96,16 +96,16 @@ TEST(ConfigJson, UnknownEnumStringIsAnErrorNamingTheValidValues) {
 }
 
 // Runs from before the arbitrary-style architecture have no arch, decoder_width or content_target: johnson runs.
-// (Nor calibrated or calibrate_steps: no calibration, or the first batch's only.)
+// (Nor calibrated or calibrate_every: no calibration, or the first batch's only.)
 TEST(ConfigJson, ConfigsWithoutTheAdainKeysAreJohnsonRuns) {
   nlohmann::json j = nlohmann::json::parse(gan::config_to_json(unusual_config()));
-  for (const char* key : {"arch", "decoder_width", "content_target", "calibrated", "calibrate_steps"}) j.erase(key);
+  for (const char* key : {"arch", "decoder_width", "content_target", "calibrated", "calibrate_every"}) j.erase(key);
   const gan::TrainConfig back = gan::config_from_json(j.dump(), "x");
   EXPECT_EQ(back.arch, gan::Arch::johnson);
   EXPECT_EQ(back.decoder.width, gan::DecoderOptions{}.width);
   EXPECT_EQ(back.content_target, gan::ContentTarget::adain);
   EXPECT_TRUE(back.calibrate.empty());
-  EXPECT_EQ(back.calibrate_steps, 0);  // calibrated runs from before the re-balance kept their first weights
+  EXPECT_EQ(back.calibrate_every, 0);  // calibrated runs from before re-balancing kept their first weights
 }
 
 TEST(ConfigJson, MissingOrMistypedFieldIsAnError) {

@@ -45,14 +45,15 @@ std::string step_text(const gan::StepLog& l) {
          (l.loss_d ? " | D " + number(w.adv * *l.loss_d) : std::string());
 }
 
-// What the latest calibration set (step 0's, or the re-balance after step K), and any weight it had to keep.
+// What the latest calibration set (step 0's, or the re-balance after step n K), and any weight it had to keep.
 std::string calibration_text(const gan::Trainer& trainer) {
   const gan::CalibrationResult& cal = trainer.calibration();
-  const long long k = trainer.config().calibrate_steps;
+  const long long k = trainer.config().calibrate_every;
   const gan::LossWeights& w = cal.after;
-  const std::string measured =
-      cal.step == 0 ? "the first batch"
-                    : "the mean of steps " + std::to_string(gan::calibration_window_first(k)) + "-" + std::to_string(k);
+  const std::string measured = cal.step == 0
+                                   ? "the first batch"
+                                   : "the mean of steps " + std::to_string(cal.step - gan::calibration_window(k) + 1) +
+                                         "-" + std::to_string(cal.step);
   std::string text = "gramgan train: " + std::string(cal.step == 0 ? "calibrated" : "re-balanced") + " on " + measured +
                      " (raw content " + number(cal.raw.content) + ", style " + number(cal.raw.style) + ", adv " +
                      number(cal.raw.adv) + ", tv " + number(cal.raw.tv) + "): --lambda-content " + number(w.content) +
@@ -60,7 +61,7 @@ std::string calibration_text(const gan::Trainer& trainer) {
                      number(w.tv) + " (targets: weighted style, adv, tv = " + number(gan::kCalibrationRatios.style) +
                      ", " + number(gan::kCalibrationRatios.adv) + ", " + number(gan::kCalibrationRatios.tv) +
                      " x weighted content; explicit --lambda-* are kept)" +
-                     (cal.step == 0 && k > 0 ? "; set again after step " + std::to_string(k) : "") + "\n";
+                     (k > 0 ? "; set again after every " + std::to_string(k) + " steps" : "") + "\n";
   for (const std::string& term : cal.kept)
     text += "gramgan: WARNING: the raw " + term + " term of " + measured + " is 0 or not finite: its weight stays\n";
   return text;
@@ -183,9 +184,9 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     for (const auto& [term, option] :
          {std::pair{"style", "--lambda-style"}, {"adv", "--lambda-adv"}, {"tv", "--lambda-tv"}})
       if (!args.no_calibrate && cmd.count(option) == 0) config.calibrate.push_back(term);
-    if (args.no_calibrate && cmd.count("--calibrate-steps"))
-      throw Error("--calibrate-steps and --no-calibrate: give one (--no-calibrate calibrates nothing)");
-    if (config.calibrate.empty()) config.calibrate_steps = 0;
+    if (args.no_calibrate && cmd.count("--calibrate-every"))
+      throw Error("--calibrate-every and --no-calibrate: give one (--no-calibrate calibrates nothing)");
+    if (config.calibrate.empty()) config.calibrate_every = 0;
     config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
     config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
@@ -214,11 +215,14 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
       "finishing the current step, then writing a checkpoint (a second signal ends gramgan at once)");
   trainer.run(
       [&](const gan::StepLog& log) {
-        if (trainer.calibration().step == log.step) progress.message(calibration_text(trainer));
+        // The first re-balance as it happens; the last one with the final weights below.
+        if (log.step == config.calibrate_every && trainer.calibration().step == log.step)
+          progress.message(calibration_text(trainer));
         progress.update(log.step, step_text(log));
       },
       [&] { return signals.received() != 0; });
   progress.finish();
+  if (trainer.calibration().step > config.calibrate_every) std::fputs(calibration_text(trainer).c_str(), stderr);
   if (const int signal_number = signals.received(); signal_number != 0 && trainer.step() < config.steps) {
     std::fprintf(stderr,
                  "gramgan train: interrupted by %s at step %lld of %lld; checkpoint written; continue with "
@@ -269,11 +273,12 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--no-calibrate", args->no_calibrate,
                 "Use the --lambda-* values as given (defaults included) instead of calibrating: by default the "
                 "style, adversarial and TV weights not given are set from the first batch's raw terms to weighted "
-                "ratios 1, 0.1 and 0.01 of the weighted content term, and set again after --calibrate-steps");
-  c.calibrate_steps = gan::kCalibrationSteps;
-  cmd->add_option("--calibrate-steps", c.calibrate_steps,
-                  "K: after step K the calibrated weights are set once more, from the mean raw terms of steps "
-                  "K/2+1..K, then held (0: keep the first batch's)")
+                "ratios 1, 0.1 and 0.01 of the weighted content term, and set again every --calibrate-every steps");
+  c.calibrate_every = gan::kCalibrationEvery;
+  cmd->add_option("--calibrate-every", c.calibrate_every,
+                  "K: after every K-th step the calibrated weights are set again, to the same ratios of the mean raw "
+                  "terms of the later half of those K steps (0: keep the first batch's); train prints the first "
+                  "re-balance and the final weights, log.csv has every step's")
       ->check(integer_option(0, kLongMax))
       ->capture_default_str();
   cmd->add_option("--lambda-content", c.lambdas.content, "Weight of the content loss (calibration's reference)")

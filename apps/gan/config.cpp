@@ -30,7 +30,7 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("lambda_adv", c.lambdas.adv);
   visit("lambda_tv", c.lambdas.tv);
   visit("calibrated", c.calibrate);
-  visit("calibrate_steps", c.calibrate_steps);
+  visit("calibrate_every", c.calibrate_every);
   visit("content_layers", c.content_layers);
   visit("style_layers", c.style_layers);
   visit("tv_mode", c.tv_mode);
@@ -62,7 +62,7 @@ const auto& names_of(ContentTarget) { return kContentTargetNames; }
 // calibrated on their first batch only).
 bool optional_key(std::string_view key) {
   return key == "arch" || key == "decoder_width" || key == "content_target" || key == "histogram_every" ||
-         key == "calibrated" || key == "calibrate_steps";
+         key == "calibrated" || key == "calibrate_every";
 }
 
 }  // namespace

@@ -25,9 +25,9 @@ struct TrainConfig {
   // The loss weights step 0 sets from the first batch's raw terms ("style", "adv", "tv"; trainer.h's
   // kCalibrationRatios): the CLI calibrates every weight not given explicitly. Empty: lambdas as given.
   std::vector<std::string> calibrate;
-  // K > 0: those weights are set once more after step K from the mean raw terms of steps K/2+1..K, then held
-  // (trainer.h's kCalibrationSteps, the CLI's default). 0: the first batch's weights are kept.
-  long long calibrate_steps = 0;
+  // K > 0: those weights are set again after every K-th step from the mean raw terms of the later half of those K
+  // steps (trainer.h's kCalibrationEvery, the CLI's default). 0: the first batch's weights are kept.
+  long long calibrate_every = 0;
   std::vector<std::string> content_layers = kDefaultContentLayers;
   std::vector<std::string> style_layers = kDefaultStyleLayers;
   TvMode tv_mode = TvMode::sqrt;

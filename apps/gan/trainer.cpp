@@ -101,7 +101,7 @@ void check_train_config(const TrainConfig& c) {
   for (const std::string& term : c.calibrate)
     if (term != "style" && term != "adv" && term != "tv")
       throw Error("calibrate: unknown loss term '" + term + "'; calibration sets style, adv and tv");
-  if (c.calibrate_steps < 0) throw Error("--calibrate-steps " + std::to_string(c.calibrate_steps) + ": must be >= 0");
+  if (c.calibrate_every < 0) throw Error("--calibrate-every " + std::to_string(c.calibrate_every) + ": must be >= 0");
 }
 
 Image read_style_image(const std::string& path, int size, bool adversarial) {
@@ -311,21 +311,21 @@ CalibrationResult Trainer::set_calibrated_weights(const LossWeights& raw, long l
 }
 
 void Trainer::rebalance(const StepLog& log) {
-  const long long k = config_.calibrate_steps;
-  if (!rebalancing() || step_ < calibration_window_first(k) || step_ > k) return;
+  if (!rebalancing()) return;
+  const long long k = config_.calibrate_every, n = calibration_window(k);
+  const long long left = (k - step_ % k) % k;  // steps to the next re-balance (0: after this one)
+  if (left >= n) return;
   // Raw terms of this step's batch with the G before its update: what log.csv's *_raw columns hold.
   calibration_sums_.content += log.content;
   calibration_sums_.style += log.style;
   calibration_sums_.adv += log.adv_g;
   calibration_sums_.tv += log.tv;
-  if (step_ < k) return;
-  const double n = double(k - calibration_window_first(k) + 1);
-  calibration_ = set_calibrated_weights({.content = calibration_sums_.content / n,
-                                         .style = calibration_sums_.style / n,
-                                         .adv = calibration_sums_.adv / n,
-                                         .tv = calibration_sums_.tv / n},
-                                        step_);
-  folder_.write_config(config_, device_, data_->size());  // config.json holds the weights from here on
+  if (left > 0) return;
+  const LossWeights& sums = calibration_sums_;
+  calibration_ = set_calibrated_weights(
+      {.content = sums.content / n, .style = sums.style / n, .adv = sums.adv / n, .tv = sums.tv / n}, step_);
+  calibration_sums_ = {.content = 0, .style = 0, .adv = 0, .tv = 0};
+  folder_.write_config(config_, device_, data_->size());  // config.json holds the weights in use
 }
 
 StepLog Trainer::train_step() {

@@ -61,10 +61,10 @@ struct MemoryEstimate {
   std::string refusal;  // why a real run would stop at these sizes ("" when it would not): MemoryPlan::refusal
 };
 
-// What the latest calibration (Trainer::calibration) measured and set: step 0's on the first batch, or the
-// re-balance at the end of step config.calibrate_steps.
+// What the latest calibration (Trainer::calibration) measured and set: step 0's on the first batch, or a
+// re-balance at the end of a step that is a multiple of config.calibrate_every.
 struct CalibrationResult {
-  long long step = 0;             // 0: the first batch; K = calibrate_steps: the re-balance after step K
+  long long step = 0;             // 0: the first batch; n K (K = calibrate_every): the re-balance after that step
   LossWeights before, after;      // after == before when nothing was calibrated
   LossWeights raw;                // the raw terms measured (content, style, adv, tv): first batch, or window mean
   std::vector<std::string> kept;  // calibrated terms whose raw value was 0 or not finite: weight kept
@@ -73,13 +73,15 @@ struct CalibrationResult {
 // The target ratios of calibration: each calibrated weighted term over the weighted content term (apps/README.md,
 // "Defaults and how they were chosen").
 inline constexpr LossWeights kCalibrationRatios{.content = 1.0, .style = 1.0, .adv = 0.1, .tv = 0.01};
-// The CLI's K (TrainConfig::calibrate_steps): the weights set from the first batch are provisional, and after step
-// K they are set once more from the mean raw terms of steps K/2+1..K, then held. The first batch alone misleads:
-// the untrained decoder's content loss falls 10-100x in its first ten steps (measured: 640 at step 1, 19 at step
-// 10 in the demo), so weights fitted to it leave the adversarial term far above its target once G has learnt.
-inline constexpr long long kCalibrationSteps = 20;
-// The steps whose raw terms the re-balance averages, for K = calibrate_steps.
-inline constexpr long long calibration_window_first(long long k) { return k / 2 + 1; }
+// The CLI's K (TrainConfig::calibrate_every): the weights set from the first batch are provisional, and after every
+// K-th step they are set again from the mean raw terms of the later half of those K steps. The terms fall at very
+// different rates (measured on the demo's adain run: content 640 at step 1, 15 over steps 11-20, 0.5 at step 146,
+// while the LSGAN term stays at 0.4-1), so weights fixed at any one step let the adversarial term overtake the
+// content term a hundred steps later and the style term fade (apps/README.md, "Defaults and how they were chosen").
+inline constexpr long long kCalibrationEvery = 20;
+// How many steps a re-balance after step n K averages: the last K - K/2 (the earlier half of each period still
+// carries the previous weights' transient, and at the start the untrained G's).
+inline constexpr long long calibration_window(long long k) { return k - k / 2; }
 
 class Trainer {
  public:
@@ -104,9 +106,10 @@ class Trainer {
 
   const TrainConfig& config() const { return config_; }
   // A new run with config.calibrate set measured the raw terms on its first batch and set those lambdas before
-  // anything was written; with config.calibrate_steps = K > 0, train_step() sets them once more after step K
-  // (kCalibrationSteps) and rewrites config.json. config() and the checkpoint hold the weights and the window's
-  // running sums, so --resume before or after K gives the same bits. A resumed run reports step 0 here until K.
+  // anything was written; with config.calibrate_every = K > 0, train_step() sets them again after every K-th step
+  // (kCalibrationEvery) and rewrites config.json. config() and the checkpoint hold the weights and the window's
+  // running sums, so --resume at any step gives the same bits. A resumed run reports step 0 here until its first
+  // re-balance.
   const CalibrationResult& calibration() const { return calibration_; }
   long long step() const { return step_; }
   // The step of the last checkpoint written or loaded; -1 before the first.
@@ -144,9 +147,9 @@ class Trainer {
   CalibrationResult calibrate();  // step 0: the first batch
   // Sets every weight in config.calibrate to its target ratio of the weighted content term, from `raw` terms.
   CalibrationResult set_calibrated_weights(const LossWeights& raw, long long step);
-  // After each step: adds its raw terms to the window's sums, and after step K re-balances.
+  // After each step: adds its raw terms to the window's sums, and after every K-th step re-balances.
   void rebalance(const StepLog& log);
-  bool rebalancing() const { return !config_.calibrate.empty() && config_.calibrate_steps > 0; }
+  bool rebalancing() const { return !config_.calibrate.empty() && config_.calibrate_every > 0; }
   // save_checkpoint for run(): a failure (a full disk) stops training with an error that also says which
   // checkpoint is kept and how to continue.
   void save_checkpoint_or_stop() const;
