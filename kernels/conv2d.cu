@@ -29,6 +29,12 @@
 // Precision::tf32 (float only) runs the same loaders and block tiles through the tensor-core pipeline of
 // kernels/conv2d_mma.cuh (operands rounded to TF32 when staged, m16n8k8 MMAs, FP32 accumulators): the *_tf32
 // kernels below, chosen by the launchers. The fp32 kernels stay the cpu default and the accuracy reference.
+// The exception: a forward pass with at most kDirectMaxCout output channels and a kernel shape listed in
+// forward_direct (the generator's 9x9 RGB output, the PatchGAN's 4x4 one-channel map) is a direct convolution.
+// As a GEMM it has 1-3 useful rows of a 16-row tile and gathers every im2col element for those few rows, so the
+// gather costs more than the arithmetic; the direct kernel reads each input row segment once per kernel row and
+// applies every tap of it to 8 neighbouring output pixels and all output channels, with no shared memory and no
+// barrier. It sums K in the same order (ci, kh, kw) as the GEMM, bias last. (fp32 only: tf32 keeps its MMA path.)
 #include <algorithm>
 #include <climits>
 #include <cstddef>
@@ -327,6 +333,69 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   store_pixels<Cfg>(acc, row0, col0, g.cout, g.oh * g.ow, g.batch * g.oh * g.ow, bias, y);
 }
 
+// The direct forward (top of the file): a thread computes kDirectPixels neighbouring output pixels of one row for
+// every output channel (at most kDirectMaxCout). The kernel width and the stride are compile-time, so the input
+// row segment a kernel row needs, and every tap's offset in it, are fixed: on the GPU they stay in registers.
+constexpr int kDirectMaxCout = 4;
+constexpr int kDirectPixels = 8;
+
+template <class T, int KW, int Shift>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_forward_direct_kernel(ConvIndexing g, const T* __restrict__ x, const T* __restrict__ weight,
+                                 const T* __restrict__ bias, T* __restrict__ y) {
+  constexpr int kStride = 1 << Shift, kSegment = (kDirectPixels - 1) * kStride + KW;
+  const int groups = (g.ow + kDirectPixels - 1) / kDirectPixels;
+  const long long t = 1LL * blockIdx.x * kThreads + threadIdx.x;
+  if (t >= 1LL * g.batch * g.oh * groups) return;
+  const Pixel at = digits_of<Pixel>(int(t), g.oh * groups, groups);
+  const int ow0 = at.col * kDirectPixels, valid = g.ow - ow0 < kDirectPixels ? g.ow - ow0 : kDirectPixels;
+  // Segment elements past `needed` feed only output columns beyond the row: never read (they may lie beyond the
+  // padding). A segment inside the image needs no padding lookups.
+  const int iw0 = ow0 * kStride - g.pad, needed = (valid - 1) * kStride + KW;
+  const bool inside = iw0 >= 0 && iw0 + kSegment <= g.w;
+  const int depth = g.cin * g.kh * KW;
+  const T* x_image = x + std::size_t(at.n) * g.cin * g.h * g.w;
+  T acc[kDirectMaxCout][kDirectPixels] = {};
+  for (int ci = 0; ci < g.cin; ++ci) {
+    for (int kh = 0; kh < g.kh; ++kh) {
+      const int ih = source_index((at.row << Shift) - g.pad + kh, g.h, g.reflect);
+      if (ih < 0) continue;
+      const T* row = x_image + (std::size_t(ci) * g.h + ih) * g.w;
+      T segment[kSegment];
+      GG_CONV_UNROLL
+      for (int e = 0; e < kSegment; ++e) {
+        if (inside) {
+          segment[e] = row[iw0 + e];
+        } else {
+          const int iw = e < needed ? source_index(iw0 + e, g.w, g.reflect) : -1;
+          segment[e] = iw >= 0 ? row[iw] : T(0);
+        }
+      }
+      const T* taps = weight + (std::size_t(ci) * g.kh + kh) * KW;
+      GG_CONV_UNROLL
+      for (int co = 0; co < kDirectMaxCout; ++co) {
+        if (co >= g.cout) break;
+        GG_CONV_UNROLL
+        for (int kw = 0; kw < KW; ++kw) {
+          const T w = taps[std::size_t(co) * depth + kw];
+          GG_CONV_UNROLL
+          for (int p = 0; p < kDirectPixels; ++p) acc[co][p] += w * segment[p * kStride + kw];
+        }
+      }
+    }
+  }
+  const int plane = g.oh * g.ow;
+  T* out = y + std::size_t(at.n) * g.cout * plane + at.row * g.ow + ow0;
+  GG_CONV_UNROLL
+  for (int co = 0; co < kDirectMaxCout; ++co) {
+    if (co >= g.cout) break;
+    const T b = bias != nullptr ? bias[co] : T(0);
+    GG_CONV_UNROLL
+    for (int p = 0; p < kDirectPixels; ++p)
+      if (p < valid) out[std::size_t(co) * plane + p] = bias != nullptr ? acc[co][p] + b : acc[co][p];
+  }
+}
+
 // dx = weight^T * G (see the top of the file for G).
 template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
@@ -550,6 +619,26 @@ SplitPlan split_plan(const ConvIndexing& g) {
   return {int((stages + chunk_stages - 1) / chunk_stages), int(chunk_stages * kTileK)};
 }
 
+template <class T, int KW, int Shift>
+bool launch_forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y,
+                           StreamHandle stream) {
+  const long long groups = 1LL * g.batch * g.oh * ((g.ow + kDirectPixels - 1) / kDirectPixels);
+  launch<conv2d_forward_direct_kernel<T, KW, Shift>>(dim3(unsigned((groups + kThreads - 1) / kThreads)), dim3(kThreads),
+                                                     0, stream, g, x, weight, bias, y);
+  return true;
+}
+
+// Launches the direct forward when the shape has one (top of the file); false otherwise.
+template <class T>
+bool forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
+  if (g.cout > kDirectMaxCout || g.shift != 0) return false;
+  if (g.kh == 9 && g.kw == 9)  // the generator's c9s1-3
+    return launch_forward_direct<T, 9, 0>(g, x, weight, bias, y, stream);
+  if (g.kh == 4 && g.kw == 4)  // the PatchGAN's output map
+    return launch_forward_direct<T, 4, 0>(g, x, weight, bias, y, stream);
+  return false;
+}
+
 }  // namespace
 
 template <class T>
@@ -563,6 +652,7 @@ void conv2d_forward(const Conv2dShape& shape, const T* x, const T* weight, const
         launch<conv2d_forward_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cout, g.batch * g.oh * g.ow), dim3(kThreads),
                                                 sizeof(StageBuffers<float, Cfg>), stream, g, x, weight, bias, y);
       });
+  if (forward_direct(g, x, weight, bias, y, stream)) return;
   with_tile<T>(g.cout, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, g.batch * g.oh * g.ow), dim3(kThreads),

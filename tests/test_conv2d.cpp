@@ -199,6 +199,11 @@ std::vector<Conv2dShape> cases() {
       make(2, 20, 15, 11, 24, 3, 2, 1, kReflect),  // medium tiles; data gradient over two 256-pixel tiles
       make(2, 3, 24, 20, 8, 3, 1, 1, kReflect),    // enough pixels for several weight-gradient splits
       make(1, 4, 6, 9, 5, 3, 2, 2, kZeros, 5),     // 3x5 kernel, pad 2 beyond the kernel's reach on rows
+      // The direct forward (at most 4 output channels, 9x9 or 4x4 stride 1): row segments inside the image and
+      // mirrored at both edges, a partial last group of 8 pixels, one and four output channels.
+      make(1, 4, 7, 37, 3, 9, 1, 4, kReflect),
+      make(2, 6, 6, 21, 1, 4, 1, 1, kZeros),
+      make(1, 3, 5, 16, 4, 4, 1, 1, kZeros),
   };
 }
 
