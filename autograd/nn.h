@@ -35,6 +35,9 @@ class Module {
   // The activation that produces this module's output, when one does (an ActivationLayer, or a Sequential whose
   // last child has one): what tells a ReLU's zeros from a layer's values that happen to be 0.
   virtual std::optional<Activation> output_activation() const { return std::nullopt; }
+  // The arithmetic of every float convolution in this module (Precision in kernels/shapes.h): the one setting a
+  // model passes down to its layers, so that the launchers pick the kernels.
+  virtual void set_precision(Precision) {}
 
  protected:
   // Appends this module's parameters, names prefixed by `prefix` ("" or "name.").
@@ -55,6 +58,8 @@ class Conv2d : public Module {
   Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOptions& options, RandomStream& rng,
          DType dtype = DType::float32, const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
+
+  void set_precision(Precision precision) override { geometry.precision = precision; }
 
   Variable weight, bias;  // bias undefined without options.bias
   ops::Conv2dGeometry geometry;
@@ -122,6 +127,9 @@ class Sequential : public Module {
   Variable forward(const Variable& x, const LayerDone& on_layer_done, const LayerOutput& on_layer_output);
   std::size_t size() const { return children_.size(); }
   std::optional<Activation> output_activation() const override;
+  void set_precision(Precision precision) override {
+    for (auto& child : children_) child.second->set_precision(precision);
+  }
 
  protected:
   void collect(const std::string& prefix, std::vector<NamedParameter>& out) const override;

@@ -347,6 +347,20 @@ void register_all() {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
+  // The same passes in tf32 on the simulator's emulated tensor cores, at the VGG conv3 shape: what verifying the
+  // tensor-core kernels on cpu costs next to the fp32 rows above.
+  Conv2dShape tf32 = kConv3;
+  tf32.precision = gramgan::Precision::tf32;
+  using Pass = void (*)(benchmark::State&, Conv2dShape);
+  const std::pair<const char*, Pass> passes[] = {{"Forward", BM_Conv2dForward},
+                                                 {"BackwardData", BM_Conv2dBackwardData},
+                                                 {"BackwardWeight", BM_Conv2dBackwardWeight}};
+  for (const auto& [pass, run] : passes)
+    benchmark::RegisterBenchmark(("BM_Conv2d" + std::string(pass) + "/tf32/vgg_conv3_x_256to256_64x64_n1").c_str(), run,
+                                 tf32)
+        ->Iterations(1)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   for (const auto& g : gram_cases()) {
     const std::string name(g.name);
     benchmark::RegisterBenchmark(("BM_GramForward/" + name).c_str(), BM_GramForward, g)

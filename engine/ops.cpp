@@ -94,6 +94,7 @@ Conv2dShape conv_shape(const Checks& check, const Shape& x, const Shape& weight,
   s.stride = geometry.stride;
   s.pad = geometry.pad;
   s.padding = geometry.padding;
+  s.precision = geometry.precision;
   if (s.stride < 1 || s.pad < 0) check.fail("needs stride >= 1 and pad >= 0");
   if (s.out_height() < 1 || s.out_width() < 1)
     check.fail("kernel " + weight.to_string() + " with pad " + std::to_string(s.pad) + " does not fit x " +

@@ -17,6 +17,7 @@ namespace gramgan::ops {
 struct Conv2dGeometry {
   int stride = 1, pad = 0;
   Padding padding = Padding::zeros;
+  Precision precision = Precision::fp32;  // tf32: float convolutions on tensor cores (kernels/shapes.h)
 };
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dGeometry& geometry);
 // dx of shape x_shape from dy.

@@ -208,6 +208,22 @@ TEST_F(CliValidation, DuplicateLayersAreRefused) {
   expect_refused(run_cli(transfer({"--content-layers", "relu1_2,relu1_2"})), {"--content-layers", "twice"});
 }
 
+// --precision: a bad name is one line on every command; on cpu the default is fp32, written to config.json; a
+// resumed run keeps its precision.
+TEST_F(CliValidation, PrecisionIsCheckedRecordedAndKeptOnResume) {
+  expect_train_refused({"--precision", "bf16"}, {"--precision", "bf16", "valid values: fp32, tf32"});
+  expect_refused(run_cli(transfer({"--precision", "fp16"})), {"--precision", "fp16", "fp32, tf32"});
+  expect_refused(run_cli({"stylize", "--model", dir_ / "g.safetensors", "--in", dir_ / "style.png", "--out",
+                          dir_ / "x.png", "--precision", "half"}),
+                 {"--precision", "half"});
+  const CliResult r = run_cli(train());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("on cpu in fp32"), std::string::npos) << r.err;
+  EXPECT_NE(read_file(run() + "/config.json").find("\"precision\": \"fp32\""), std::string::npos);
+  expect_refused(run_cli({"train", "--resume", "--out", run(), "--steps", "2", "--precision", "tf32"}),
+                 {"--precision tf32", "trained in fp32", "keeps its precision"});
+}
+
 TEST_F(CliValidation, NoDiscriminatorWithoutAdversarialTerm) {
   // A style image smaller than --size is fine without D (only its Gram matrices are used).
   gramgan::write_png(dir_ / "small_style.png", noise_image(24, 20, 4));

@@ -38,6 +38,7 @@ gan::TrainConfig unusual_config() {
   c.discriminator = {.width = 5};
   c.device = "cuda:1";
   c.dtype = DType::float64;
+  c.precision = gramgan::Precision::tf32;
   c.seed = 0xfedcba9876543210ull;
   c.out_dir = "runs/x";
   c.sample_every = 11;
@@ -70,8 +71,10 @@ TEST(ConfigJson, RoundTripsEveryField) {
   EXPECT_EQ(back.content_target, gan::ContentTarget::photo);
   EXPECT_EQ(back.calibrate, c.calibrate);
   EXPECT_EQ(back.calibrate_every, 9);
-  EXPECT_EQ(j.size(), 31u);
+  EXPECT_EQ(j.size(), 32u);
   EXPECT_EQ(j.at("calibrate_every"), 9);
+  EXPECT_EQ(j.at("precision"), "tf32");
+  EXPECT_EQ(back.precision, gramgan::Precision::tf32);
   EXPECT_EQ(j.at("histogram_every"), 17);
   EXPECT_EQ(j.at("arch"), "adain");
   EXPECT_EQ(j.at("content_target"), "photo");

@@ -135,6 +135,17 @@ void add_device_option(CLI::App& cmd, std::string& device) {
   cmd.add_option("--device", device, "cpu or cuda[:N] (default: cuda if a GPU is present, else cpu)");
 }
 
+void add_precision_option(CLI::App& cmd, std::string& precision) {
+  cmd.add_option("--precision", precision,
+                 "fp32 or tf32: the arithmetic of the convolutions (tf32: tensor cores, operands rounded to 10-bit "
+                 "mantissas, FP32 sums; on cpu an exact emulation, much slower). Default: tf32 on cuda, fp32 on cpu");
+}
+
+Precision choose_precision(const std::string& requested, const std::string& device) {
+  if (!requested.empty()) return gan::parse_enum(gan::kPrecisionNames, requested, "--precision");
+  return device == "cpu" ? Precision::fp32 : Precision::tf32;
+}
+
 std::string pooling_help() {
   return "VGG pooling: " + gan::enum_name(gan::kPoolNames, Pool::max) + ", or " +
          gan::enum_name(gan::kPoolNames, Pool::average) + " (Gatys)";

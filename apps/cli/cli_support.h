@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "kernels/shapes.h"
 
 namespace gramgan::cli {
 
@@ -56,6 +57,11 @@ void add_layer_options(CLI::App& cmd, std::vector<std::string>& content_layers, 
 
 // --device for commands that default to cuda when a GPU is present (see choose_device).
 void add_device_option(CLI::App& cmd, std::string& device);
+// --precision fp32|tf32, the arithmetic of the float convolutions; and its value on `device` (a choose_device
+// result): as given, else tf32 on cuda (PyTorch's default for convolutions), fp32 on cpu (where the tensor cores
+// are emulated, bit for bit but slowly). A bad name throws gramgan::Error.
+void add_precision_option(CLI::App& cmd, std::string& precision);
+Precision choose_precision(const std::string& requested, const std::string& device);
 
 // --vgg-pool's help: the pooling names (apps/gan/enum_names.h).
 std::string pooling_help();

@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 constexpr std::chrono::seconds kProgressInterval{5};
 
 struct StylizeArgs {
-  std::string model, out, device, vgg, grid;
+  std::string model, out, device, precision, vgg, grid;
   double alpha = 1.0;
   bool losses = false;
   std::vector<std::string> inputs, styles;
@@ -126,8 +126,13 @@ int run_stylize(const StylizeArgs& args, const CLI::App& cmd) {
   std::vector<Image> images;
   for (const std::string& input : args.inputs) images.push_back(read_png(input));
 
-  const Device device = Device::parse(choose_device(args.device));
+  const std::string device_name = choose_device(args.device);
+  const Precision precision = choose_precision(args.precision, device_name);
+  const Device device = Device::parse(device_name);
   Model model = load_model(args, cmd, device);
+  if (model.generator) model.generator->set_precision(precision);
+  if (model.decoder) model.decoder->set_precision(precision);
+  if (model.vgg) model.vgg->set_precision(precision);
   report_device_choice(args.device);
   if (out_is_dir) make_folders(args.out);
   std::vector<std::vector<Image>> cells(images.size());
@@ -209,6 +214,7 @@ Command add_stylize_command(CLI::App& app) {
                   "$GRAMGAN_VGG19 if set, else weights/vgg19.safetensors in gramgan's source tree")
       ->check(value_option());
   add_device_option(*cmd, args->device);
+  add_precision_option(*cmd, args->precision);
   return {cmd, [args, cmd] { return run_stylize(*args, *cmd); }};
 }
 

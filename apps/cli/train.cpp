@@ -25,10 +25,10 @@ namespace {
 struct TrainArgs {
   gan::TrainConfig config;
   // --vgg-pool and --tv as given; their defaults are the config's.
-  std::string device, pool = gan::enum_name(gan::kPoolNames, config.vgg_pool),
-                      tv = gan::enum_name(gan::kTvModeNames, config.tv_mode),
-                      arch = gan::enum_name(gan::kArchNames, config.arch),
-                      content_target = gan::enum_name(gan::kContentTargetNames, config.content_target);
+  std::string device, precision, pool = gan::enum_name(gan::kPoolNames, config.vgg_pool),
+                                 tv = gan::enum_name(gan::kTvModeNames, config.tv_mode),
+                                 arch = gan::enum_name(gan::kArchNames, config.arch),
+                                 content_target = gan::enum_name(gan::kContentTargetNames, config.content_target);
   bool resume = false, detect_anomaly = false, dry_run = false, no_calibrate = false;
 };
 
@@ -119,7 +119,7 @@ int print_memory_estimate(const gan::TrainConfig& config) {
 void warn_ignored_with_resume(const CLI::App& cmd) {
   static const char* const kApplied[] = {
       "--resume", "--out",     "--steps",          "--sample-every", "--checkpoint-every", "--histogram-every",
-      "--device", "--content", "--detect-anomaly", "--style",        "--dry-run"};
+      "--device", "--content", "--detect-anomaly", "--style",        "--dry-run",          "--precision"};
   std::string ignored;
   for (const CLI::Option* option : cmd.get_options()) {
     const std::string name = option->get_name();
@@ -158,6 +158,12 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     config = saved;
     requested_device = args.device.empty() ? saved.device : args.device;
     config.device = choose_device(requested_device);
+    // A run keeps its arithmetic: its losses and weights so far are of that precision.
+    if (!args.precision.empty() &&
+        gan::parse_enum(gan::kPrecisionNames, args.precision, "--precision") != saved.precision)
+      throw Error("--precision " + args.precision + ": " + config.out_dir + " was trained in " +
+                  gan::enum_name(gan::kPrecisionNames, saved.precision) +
+                  " and a resumed run keeps its precision; leave --precision out");
   } else {
     config.arch = gan::parse_enum(gan::kArchNames, args.arch, "--arch");
     const bool adain = config.arch == gan::Arch::adain;
@@ -190,6 +196,7 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
     config.vgg_pool = gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool");
     config.tv_mode = gan::parse_enum(gan::kTvModeNames, args.tv, "--tv");
     config.device = choose_device(args.device);
+    config.precision = choose_precision(args.precision, config.device);
     if (config.vgg.empty()) config.vgg = default_vgg_path();
   }
 
@@ -203,9 +210,9 @@ int run_train(TrainArgs& args, const CLI::App& cmd) {
   report_device_choice(requested_device);
   if (!args.resume && !config.calibrate.empty()) std::fputs(calibration_text(trainer).c_str(), stderr);
   if (args.resume) warn_ignored_with_resume(cmd);
-  std::fprintf(stderr, "gramgan train: %s%s on %s, %lld steps%s, run folder %s\n",
+  std::fprintf(stderr, "gramgan train: %s%s on %s in %s, %lld steps%s, run folder %s\n",
                config.arch == gan::Arch::adain ? "arbitrary style (adain) from " : "", config.style_path.c_str(),
-               config.device.c_str(), config.steps,
+               config.device.c_str(), gan::enum_name(gan::kPrecisionNames, config.precision).c_str(), config.steps,
                args.resume ? (" (resuming at step " + std::to_string(trainer.step()) + ")").c_str() : "",
                config.out_dir.c_str());
   std::optional<autograd::DetectAnomalyGuard> anomaly;
@@ -330,6 +337,7 @@ Command add_train_command(CLI::App& app) {
       ->check(integer_option(1, kIntMax))
       ->capture_default_str();
   add_device_option(*cmd, args->device);
+  add_precision_option(*cmd, args->precision);
   cmd->add_option("--seed", c.seed, "Seed of initialisation, data order and crops")
       ->check(seed_option())
       ->capture_default_str();

@@ -17,7 +17,7 @@ namespace gramgan::cli {
 namespace {
 
 struct TransferArgs {
-  std::string content, style, out, device, vgg, pool = gan::enum_name(gan::kPoolNames, Pool::max);
+  std::string content, style, out, device, precision, vgg, pool = gan::enum_name(gan::kPoolNames, Pool::max);
   int size = 256;
   std::uint64_t seed = 0;
   gan::TransferConfig config;
@@ -51,10 +51,13 @@ int run_transfer(const TransferArgs& args) {
   if (std::min(content.width, content.height) < kMinSide || std::min(style.width, style.height) < kMinSide)
     throw Error("--size " + std::to_string(args.size) + ": an image's short side would be below " +
                 std::to_string(kMinSide) + " pixels");
-  const Device device = Device::parse(choose_device(args.device));
+  const std::string device_name = choose_device(args.device);
+  const Precision precision = choose_precision(args.precision, device_name);
+  const Device device = Device::parse(device_name);
   const auto vgg =
       gan::make_vgg(args.vgg.empty() ? default_vgg_path() : args.vgg,
                     gan::parse_enum(gan::kPoolNames, args.pool, "--vgg-pool"), args.seed, DType::float32, device);
+  vgg->set_precision(precision);
   report_device_choice(args.device);
   std::fprintf(stderr, "gramgan transfer: %dx%d, %d steps on %s\n", content.width, content.height, args.config.steps,
                device.to_string().c_str());
@@ -118,6 +121,7 @@ Command add_transfer_command(CLI::App& app) {
       ->capture_default_str();
   add_layer_options(*cmd, c.content_layers, c.style_layers);
   add_device_option(*cmd, args->device);
+  add_precision_option(*cmd, args->precision);
   cmd->add_option("--seed", args->seed, "Seed of the random VGG weights with --vgg " + std::string(gan::kRandomVgg))
       ->check(seed_option())
       ->capture_default_str();

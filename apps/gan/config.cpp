@@ -43,6 +43,7 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("discriminator_width", c.discriminator.width);
   visit("device", c.device);
   visit("dtype", c.dtype);
+  visit("precision", c.precision);
   visit("seed", c.seed);
   visit("out", c.out_dir);
   visit("sample_every", c.sample_every);
@@ -54,15 +55,16 @@ void for_each_field(Config& c, Visit&& visit) {
 const auto& names_of(Pool) { return kPoolNames; }
 const auto& names_of(TvMode) { return kTvModeNames; }
 const auto& names_of(DType) { return kDTypeNames; }
+const auto& names_of(Precision) { return kPrecisionNames; }
 const auto& names_of(Arch) { return kArchNames; }
 const auto& names_of(ContentTarget) { return kContentTargetNames; }
 
 // Keys that configurations written before the arbitrary-style architecture (and before histogram_every and
-// calibration, and before its re-balance) lack: missing, they keep the defaults (those runs are johnson runs, and
-// calibrated on their first batch only).
+// calibration, its re-balance and precision) lack: missing, they keep the defaults (those runs are johnson runs,
+// calibrated on their first batch only, in fp32).
 bool optional_key(std::string_view key) {
   return key == "arch" || key == "decoder_width" || key == "content_target" || key == "histogram_every" ||
-         key == "calibrated" || key == "calibrate_every";
+         key == "calibrated" || key == "calibrate_every" || key == "precision";
 }
 
 }  // namespace

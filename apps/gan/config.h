@@ -38,6 +38,8 @@ struct TrainConfig {
   DiscriminatorOptions discriminator;
   std::string device = "cpu";
   DType dtype = DType::float32;
+  // Of the float convolutions (kernels/shapes.h). The CLI's default: tf32 on cuda (as PyTorch), fp32 on cpu.
+  Precision precision = Precision::fp32;
   std::uint64_t seed = 0;
   std::string out_dir;
   long long sample_every = 100, checkpoint_every = 500;

@@ -32,6 +32,8 @@ inline constexpr std::array<EnumName<Arch>, 2> kArchNames{{{Arch::johnson, "john
 inline constexpr std::array<EnumName<ContentTarget>, 2> kContentTargetNames{
     {{ContentTarget::adain, "adain"}, {ContentTarget::photo, "photo"}}};
 // config.json's spelling, which is the engine's (dtype_name).
+inline constexpr std::array<EnumName<Precision>, 2> kPrecisionNames{
+    {{Precision::fp32, "fp32"}, {Precision::tf32, "tf32"}}};
 inline constexpr std::array<EnumName<DType>, 2> kDTypeNames{{{DType::float32, "float32"}, {DType::float64, "float64"}}};
 // gramgan gradcheck --dtype spells C's type names.
 inline constexpr std::array<EnumName<DType>, 2> kGradcheckDTypeNames{

@@ -17,6 +17,9 @@ namespace nn = autograd::nn;
 
 // A network whose parameters are those of its body, named as the body names them ("head.conv.weight").
 class SequentialBody : public nn::Module {
+ public:
+  void set_precision(Precision precision) override { body_.set_precision(precision); }
+
  protected:
   void collect(const std::string& prefix, std::vector<nn::NamedParameter>& out) const override;
   nn::Sequential body_;

@@ -165,9 +165,13 @@ Trainer::Trainer(const TrainConfig& config, bool resume, bool planning, const Re
     adam_g_ = std::make_unique<nn::Adam>(trained_generator().parameters(), adam_config_g(c.lr_g));
     if (discriminator_) adam_d_ = std::make_unique<nn::Adam>(discriminator_->parameters(), adam_config_d(c.lr_d));
   }
+  if (generator_) generator_->set_precision(c.precision);
+  if (decoder_) decoder_->set_precision(c.precision);
+  if (discriminator_) discriminator_->set_precision(c.precision);
   // A damaged checkpoint fails here, before the VGG (and its warning for --vgg random) and before any write.
   if (resume && !planning) load_checkpoint();
   vgg_ = labelled(kParametersVgg, [&] { return make_vgg(c.vgg, c.vgg_pool, c.seed, c.dtype, device_); });
+  vgg_->set_precision(c.precision);  // before the style targets, which it computes
   perceptual_ = labelled(kStyleTargets, [&] {
     if (adain)  // style targets come with each batch; the AdaIN content target lives at relu4_1
       return std::make_unique<PerceptualLoss>(

@@ -42,6 +42,10 @@ class Vgg19Features {
   std::map<std::string, Variable> forward(const Variable& images, const std::vector<std::string>& layers) const;
 
   std::vector<nn::NamedParameter> named_parameters() const;
+  // The arithmetic of the 13 convolutions (nn::Module::set_precision).
+  void set_precision(Precision precision) {
+    for (Conv& c : convs_) c.conv->set_precision(precision);
+  }
   Pool pool() const { return pool_; }
 
  private:
