@@ -178,6 +178,27 @@ TEST_F(ReportTest, RowStillBeingWrittenAndShortRowsAreLeftOut) {
   EXPECT_NE(run.notes[0].find("1 row with the wrong number of fields"), std::string::npos) << run.notes[0];
 }
 
+// A run logged before log.csv had its tf32 column, resumed: truncate_log keeps its rows under the current header,
+// every value under its own column name, the new column empty (not recorded); the report reads it back.
+TEST_F(ReportTest, ResumingALogWithoutTheTf32ColumnKeepsItsRowsByColumnName) {
+  make_run(log_text(5, [](int step) {
+    Row r;
+    r.content = step;
+    return r;
+  }));
+  gan::RunFolder(run_dir()).truncate_log(3);
+  const gan::RunContents run = gan::read_run(run_dir());
+  EXPECT_TRUE(run.notes.empty()) << run.notes.at(0);
+  ASSERT_EQ(run.log.rows(), 3u);
+  ASSERT_TRUE(run.log.column("tf32") && run.log.column("content_raw") && run.log.column("step_seconds"));
+  for (std::size_t r = 0; r < 3; ++r) {
+    EXPECT_TRUE(std::isnan((*run.log.column("tf32"))[r]));
+    EXPECT_EQ((*run.log.column("content_raw"))[r], double(r + 1));
+    EXPECT_EQ((*run.log.column("step_seconds"))[r], 0.5);
+  }
+  EXPECT_EQ(run.log.names.back(), "step_seconds");
+}
+
 TEST_F(ReportTest, ReadingARunInProgressLeavesItsLockWithItsHolder) {
   gan::RunFolder folder(run_dir());
   folder.lock(/*new_run=*/true);  // as train does, before it writes anything

@@ -47,8 +47,8 @@ TrainConfig tiny_config(const TempDir& dir, int content_images = 2, int content_
 // The same 20 steps (same data, weights and order) in fp32 and in tf32 (every convolution on the emulated tensor
 // cores of the simulator's architecture). Step 1 (the same weights) differs by the TF32 rounding only: within
 // 0.5%. The weights then drift apart and the adversarial game amplifies it (measured: G within 2.1%, D within 7%
-// over 20 steps), so the bounds there are 5% for G and 15% for D. config.json records the precision. Prints the
-// per-step figures.
+// over 20 steps), so the bounds there are 5% for G and 15% for D. config.json and log.csv record the precision.
+// Prints the per-step figures.
 TEST(Train, Tf32LossesTrackFp32Over20Steps) {
   const TempDir dir("train_tf32");
   TrainConfig config = tiny_config(dir);
@@ -79,7 +79,22 @@ TEST(Train, Tf32LossesTrackFp32Over20Steps) {
   EXPECT_LT(worst_d, 0.15);
   std::ifstream saved(dir.path() / "run_tf32" / "config.json");
   const std::string text((std::istreambuf_iterator<char>(saved)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("\"precision\": \"tf32\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"precision\": \"tf32\""), std::string::npos)
+      << text;  // log.csv's tf32 column: 1 on every row of the tf32 run, 0 on the fp32 one.
+  for (const char* run : {"run_fp32", "run_tf32"}) {
+    std::ifstream log(dir.path() / run / "log.csv");
+    std::string line;
+    std::getline(log, line);
+    const std::vector<std::string> names = gramgan::gan::csv_fields(line);
+    const auto column = std::find(names.begin(), names.end(), "tf32") - names.begin();
+    ASSERT_LT(std::size_t(column), names.size()) << line;
+    int rows = 0;
+    while (std::getline(log, line)) {
+      EXPECT_EQ(gramgan::gan::csv_fields(line).at(std::size_t(column)), std::string(run) == "run_tf32" ? "1" : "0");
+      ++rows;
+    }
+    EXPECT_EQ(rows, 20) << run;
+  }
 }
 
 TEST(Train, EveryLossIsFiniteAndTheRunFolderIsComplete) {

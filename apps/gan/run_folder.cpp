@@ -31,7 +31,9 @@ constexpr const char* kConfigKey = "gramgan.config";
 // One column of log.csv after its step, and the TensorBoard scalar "<group>/<name>" of the same value: one table,
 // so that the log and the events cannot drift apart. Absent values (no D) leave the csv field empty and write no
 // scalar. The names are a file format: they keep their first spelling (d_loss_raw, d_real_mean, ...) even where
-// the code now says loss_d and score_real_mean.
+// the code now says loss_d and score_real_mean. A setting that can differ between two runs compared row by row
+// (--precision) is a numeric column too, 1 or 0, so that every field stays a number for the readers (the report,
+// TensorBoard, scripts/gpu_compare_runs.py). step_seconds stays last (tests drop the last field to compare runs).
 struct LogColumn {
   const char* name;
   const char* group;
@@ -55,6 +57,7 @@ constexpr LogColumn kLogColumns[] = {
     {"d_fake_mean", "D_score", [](const StepLog& l) -> V { return l.score_fake_mean; }},
     {"g_grad_norm", "grad_norm", [](const StepLog& l) -> V { return l.grad_norm_g; }},
     {"d_grad_norm", "grad_norm", [](const StepLog& l) -> V { return l.grad_norm_d; }},
+    {"tf32", "precision", [](const StepLog& l) -> V { return l.precision == Precision::tf32 ? 1.0 : 0.0; }},
     {"step_seconds", "time", [](const StepLog& l) -> V { return l.seconds; }},
 };
 
@@ -150,6 +153,15 @@ std::string csv_number(double v) {
   return buffer;
 }
 
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> fields;
+  std::istringstream in(line);
+  std::string field;
+  while (std::getline(in, field, ',')) fields.push_back(field);
+  if (!line.empty() && line.back() == ',') fields.emplace_back();
+  return fields;
+}
+
 std::string RunFolder::checkpoint_path() const { return (fs::path(dir_) / "checkpoint.safetensors").string(); }
 std::string RunFolder::generator_path() const { return (fs::path(dir_) / "generator.safetensors").string(); }
 std::string RunFolder::log_path() const { return (fs::path(dir_) / "log.csv").string(); }
@@ -227,13 +239,23 @@ void RunFolder::truncate_log(long long step) const {
   std::ifstream in(log_path());
   const std::string& header = log_header();
   std::string line, kept = header + "\n";
-  std::getline(in, line);  // header
+  std::getline(in, line);
+  // A log written before a column existed (tf32) keeps its rows under the current header: each field moves to its
+  // column by name, and a column the old log lacks is left empty (not recorded), as an absent value is.
+  const std::vector<std::string> names = csv_fields(header), old_names = csv_fields(line);
+  std::vector<int> source(names.size(), -1);
+  for (std::size_t c = 0; c < names.size(); ++c)
+    if (const auto it = std::find(old_names.begin(), old_names.end(), names[c]); it != old_names.end())
+      source[c] = int(it - old_names.begin());
   while (std::getline(in, line)) {
     long long row_step = -1;
     std::sscanf(line.c_str(), "%lld,", &row_step);
     // A row cut short by a kill (rows are appended, not written atomically) has fewer fields: dropped.
-    const bool complete = std::count(line.begin(), line.end(), ',') == std::count(header.begin(), header.end(), ',');
-    if (complete && row_step >= 1 && row_step <= step) kept += line + "\n";
+    const std::vector<std::string> fields = csv_fields(line);
+    if (fields.size() != old_names.size() || row_step < 1 || row_step > step) continue;
+    for (std::size_t c = 0; c < names.size(); ++c)
+      kept += (c ? "," : "") + (source[c] < 0 ? std::string() : fields[std::size_t(source[c])]);
+    kept += "\n";
   }
   write_text_atomically(log_path(), kept);
 }

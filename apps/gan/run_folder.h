@@ -27,11 +27,14 @@ struct StepLog {
   LossWeights lambdas;
   std::optional<double> loss_d, score_real_mean, score_fake_mean, grad_norm_d;  // absent when lambda_adv = 0 (no D)
   double grad_norm_g = 0;
+  Precision precision = Precision::fp32;  // the arithmetic of the step's convolutions (--precision)
   double seconds = 0;
 };
 
 // How log.csv writes a number (%.9g); messages that quote a logged value use it too.
 std::string csv_number(double v);
+// The fields of a log.csv line (numbers or empty: no quoting), an empty last field included.
+std::vector<std::string> csv_fields(const std::string& line);
 
 // True when `dir` holds a training run's files (its lock file, a checkpoint, or config.json with log.csv): what the
 // content folder's walk skips, so a run's own sample strips never become training photos.

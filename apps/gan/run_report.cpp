@@ -49,15 +49,6 @@ std::string read_file(const fs::path& path) {
   return text.str();
 }
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, ',')) fields.push_back(field);
-  if (!line.empty() && line.back() == ',') fields.emplace_back();
-  return fields;
-}
-
 // log.csv as the trainer appends it: a row is complete once its newline is written; the last, unterminated row of a
 // run in progress is left out, as is a row with the wrong number of fields (a kill mid-append).
 RunLog parse_log(const std::string& text, const std::string& path, std::vector<std::string>& notes) {
@@ -71,11 +62,11 @@ RunLog parse_log(const std::string& text, const std::string& path, std::vector<s
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line_number == 1) {
-      log.names = split_csv_line(line);
+      log.names = csv_fields(line);
       log.columns.resize(log.names.size());
       continue;
     }
-    const std::vector<std::string> fields = split_csv_line(line);
+    const std::vector<std::string> fields = csv_fields(line);
     if (fields.size() != log.names.size() || log.names.empty()) {
       ++short_rows;
       continue;

@@ -338,6 +338,7 @@ StepLog Trainer::train_step() {
   StepLog log;
   log.step = step_ + 1;
   log.lambdas = c.lambdas;
+  log.precision = c.precision;
 
   const bool planning = memory_planning();
   const bool adain = c.arch == Arch::adain;
