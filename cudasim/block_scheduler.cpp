@@ -446,6 +446,24 @@ void note_block_shared(void* storage, std::size_t bytes, const detail::SourceLoc
   throw AbortThread{};
 }
 
+void launch_bounds_exceeded(unsigned max_threads, const detail::SourceLocation& where) {
+  if (tls_fiber == nullptr) throw Error("cudasim: GG_KERNEL_BOUNDS called outside a kernel");
+  Worker& w = *tls_worker;
+  GridRun& grid = *w.grid;
+  grid.out_of_resources.store(true);
+  if (w.diagnostic.empty()) {
+    const uint3 b = tls_context.block_idx, i = tls_context.thread_idx;
+    const dim3 d = tls_context.block_dim;
+    w.diagnostic = "cudasim: kernel " + std::string(grid.spec.kernel_name) + ", block " + triple(b.x, b.y, b.z) +
+                   ", thread " + triple(i.x, i.y, i.z) + ": a block of " + triple(d.x, d.y, d.z) + " = " +
+                   std::to_string(std::uint64_t(d.x) * d.y * d.z) + " threads exceeds the kernel's " +
+                   "__launch_bounds__ of " + std::to_string(max_threads) + " (GG_KERNEL_BOUNDS at " +
+                   where.file_name() + ":" + std::to_string(where.line()) +
+                   "): a GPU refuses the launch (too many resources requested for launch)";
+  }
+  throw AbortThread{};
+}
+
 int block_barrier(BarrierKind kind, int predicate, const detail::SourceLocation& where) {
   Fiber* f = tls_fiber;
   if (f == nullptr) throw Error(std::string("cudasim: ") + barrier_name(kind) + " called outside a kernel");

@@ -6,7 +6,8 @@
 //   - threadIdx/blockIdx/blockDim/gridDim as macros over a thread_local context set before each thread runs;
 //   - __syncthreads (+_count/_and/_or), __syncwarp, shuffles, votes, the tf32 tensor-core MMA and atomics;
 //   - the math and bit intrinsics kernels use;
-//   - cudasim::launch<Kernel>(grid, block, smem, stream, args...), which runs the grid synchronously.
+//   - cudasim::launch<Kernel>(grid, block, smem, stream, args...), which runs the grid synchronously;
+//   - the limits a GPU enforces: block and grid sizes, shared memory per architecture, launch bounds.
 // Execution model and diagnostics: cudasim/runtime.cpp.
 #pragma once
 
@@ -30,6 +31,15 @@
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
+// __launch_bounds__(max_threads[, min_blocks]) promises nvcc the largest block a kernel is launched with. nvcc then
+// caps the kernel's registers so that such a block (min_blocks of them per SM) fits the register file, and a GPU
+// refuses a launch with more threads per block (cudaErrorLaunchOutOfResources): so a kernel that states its
+// bounds has its register budget kept by nvcc, and what remains to check is the block. An attribute cannot carry
+// a value to the launch here, so every kernel repeats its bounds, with the same arguments, as its first
+// statement: GG_KERNEL_BOUNDS(max_threads[, min_blocks]). Each thread of a larger block then fails before it runs
+// anything, as the GPU's launch would (nvcc: no code, kernels/launch.h). tests/test_launch_bounds.cpp holds every
+// kernel of kernels/ and tests/sample_kernels/ to both spellings, alike.
+#define GG_KERNEL_BOUNDS(...) ::cudasim::detail::check_launch_bounds(__VA_ARGS__)
 #if defined(__SANITIZE_ADDRESS__)
 // AddressSanitizer puts no redzones around thread_local arrays; plain statics get them. The runtime then uses
 // a single worker, so one copy of each shared array is enough.
@@ -109,6 +119,15 @@ struct ThreadContext {
   dim3 grid_dim;
 };
 inline constinit thread_local ThreadContext tls_context{};
+
+// GG_KERNEL_BOUNDS (above): a block of more than max_threads threads fails the launch. min_blocks only steers
+// nvcc's register cap; no launch is refused for it.
+[[noreturn]] void launch_bounds_exceeded(unsigned max_threads, const SourceLocation& where);
+inline void check_launch_bounds(unsigned max_threads, unsigned /*min_blocks*/ = 0,
+                                SourceLocation where = SourceLocation::current()) {
+  const dim3 block = tls_context.block_dim;
+  if (std::uint64_t(block.x) * block.y * block.z > max_threads) launch_bounds_exceeded(max_threads, where);
+}
 inline constinit thread_local unsigned char* tls_dynamic_shared = nullptr;
 
 // What the block scheduler records per thread (one byte each). A thread that is not waiting is running, not

@@ -330,7 +330,7 @@ void run_grid(const LaunchSpec& spec, void (*thread_loop)(void*), void* body) {
     known = std::max(known, declared);
   }
   if (grid.failed) {
-    record(cudaErrorLaunchFailure);
+    record(grid.out_of_resources.load() ? cudaErrorLaunchOutOfResources : cudaErrorLaunchFailure);
     tls_last_launch_failure = grid.failure;
     throw Error(grid.failure);
   }
@@ -413,6 +413,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
   }
@@ -425,6 +426,7 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration:
+    case cudaErrorLaunchOutOfResources:
     case cudaErrorLaunchFailure:
       return tls_last_launch_failure.empty() ? "kernel launch failed" : tls_last_launch_failure.c_str();
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";

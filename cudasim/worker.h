@@ -94,6 +94,7 @@ struct GridRun {
   std::string failure;
   std::size_t shared_ceiling = 0;                  // static plus dynamic shared bytes a block may use
   std::atomic<std::size_t> static_shared_peak{0};  // the most static shared bytes one block declared
+  std::atomic<bool> out_of_resources{false};       // a block exceeded the kernel's GG_KERNEL_BOUNDS
 };
 
 struct Worker {

@@ -46,6 +46,7 @@ __device__ PlaneMoments<T> plane_moments(const T* u, int plane) {
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     adain_style_stats_kernel(int style_plane, T eps, const T* style, T* style_mean, T* style_std) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int instance = int(blockIdx.x);
   const PlaneMoments<T> m = plane_moments(style + std::size_t(instance) * style_plane, style_plane);
   if (threadIdx.x == 0) {
@@ -58,6 +59,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     adain_forward_kernel(int plane, T eps, const T* content, const T* style_mean, const T* style_std, T* y,
                          T* content_mean, T* content_inv_std) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int instance = int(blockIdx.x);
   const T* xi = content + std::size_t(instance) * plane;
   T* yi = y + std::size_t(instance) * plane;
@@ -77,6 +79,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     adain_backward_content_kernel(int plane, const T* content, const T* dy, const T* content_mean,
                                   const T* content_inv_std, const T* style_std, T* dcontent, T* sums) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int instance = int(blockIdx.x);
   const std::size_t offset = std::size_t(instance) * plane;
   const T* xi = content + offset;
@@ -100,6 +103,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     adain_backward_style_kernel(int style_plane, const T* style, const T* style_mean, const T* style_std, const T* sums,
                                 T* dstyle) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int instance = int(blockIdx.x);
   const std::size_t offset = std::size_t(instance) * style_plane;
   const T dmean = sums[instance] / T(style_plane);

@@ -25,6 +25,7 @@ struct AdamScalars {
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     adam_kernel(std::size_t count, AdamScalars<T> s, T* param, const T* grad, T* m, T* v) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t i = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= count) return;
   T p = param[i];

@@ -324,6 +324,7 @@ template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_forward_kernel(ConvIndexing g, const T* __restrict__ x, const T* __restrict__ weight,
                           const T* __restrict__ bias, T* __restrict__ y) {
+  GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<T, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
@@ -343,6 +344,7 @@ template <class T, int KW, int Shift>
 __global__ void __launch_bounds__(kThreads)
     conv2d_forward_direct_kernel(ConvIndexing g, const T* __restrict__ x, const T* __restrict__ weight,
                                  const T* __restrict__ bias, T* __restrict__ y) {
+  GG_KERNEL_BOUNDS(kThreads);
   constexpr int kStride = 1 << Shift, kSegment = (kDirectPixels - 1) * kStride + KW;
   const int groups = (g.ow + kDirectPixels - 1) / kDirectPixels;
   const long long t = 1LL * blockIdx.x * kThreads + threadIdx.x;
@@ -401,6 +403,7 @@ template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_backward_data_kernel(ConvIndexing g, const T* __restrict__ dy, const T* __restrict__ weight,
                                 T* __restrict__ dx) {
+  GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<T, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
@@ -417,6 +420,7 @@ template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_backward_weight_kernel(ConvIndexing g, const T* __restrict__ x, const T* __restrict__ dy, int chunk,
                                   bool with_bias, T* __restrict__ workspace) {
+  GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<T, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
@@ -456,6 +460,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     split_sum_kernel(const T* __restrict__ workspace, int splits, std::size_t slice, std::size_t weights,
                      std::size_t count, T* __restrict__ dweight, T* __restrict__ dbias) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t i = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= count) return;
   T sum = workspace[i];
@@ -472,6 +477,7 @@ template <class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_forward_tf32_kernel(ConvIndexing g, const float* __restrict__ x, const float* __restrict__ weight,
                                const float* __restrict__ bias, float* __restrict__ y) {
+  GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<float, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN, plane = g.oh * g.ow;
@@ -490,6 +496,7 @@ template <class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_backward_data_tf32_kernel(ConvIndexing g, const float* __restrict__ dy, const float* __restrict__ weight,
                                      float* __restrict__ dx) {
+  GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<float, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN, plane = g.h * g.w;
@@ -510,6 +517,7 @@ template <class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_backward_weight_tf32_kernel(ConvIndexing g, const float* __restrict__ x, const float* __restrict__ dy,
                                        int chunk, bool with_bias, float* __restrict__ workspace) {
+  GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<float, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
   const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;

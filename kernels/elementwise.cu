@@ -40,6 +40,7 @@ __device__ __forceinline__ double device_exp(double x) { return exp(x); }
 // y[i] = op(a[i], b[i]) for the first kInputs inputs (the others are passed as 0 and never read).
 template <class T, int kInputs, bool kVector, class Op>
 __global__ void __launch_bounds__(kThreads) map_kernel(std::size_t count, Op op, T* y, const T* a, const T* b) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t stride = std::size_t(gridDim.x) * kThreads;
   const std::size_t first = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   std::size_t done = 0;
@@ -151,6 +152,7 @@ const char* activation_name(Activation activation) {
 template <class T, bool kShift>
 __global__ void __launch_bounds__(kThreads)
     channel_affine_kernel(int channels, int plane, int instances, const T* x, const T* scale, const T* shift, T* y) {
+  GG_KERNEL_BOUNDS(kThreads);
   for (int instance = int(blockIdx.y); instance < instances; instance += int(gridDim.y)) {
     const int c = instance % channels;
     const T s = scale[c];

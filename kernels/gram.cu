@@ -36,6 +36,7 @@ constexpr std::size_t kSumMaxBlocks = 4096;
 template <class T>
 __global__ void __launch_bounds__(kSumThreads)
     gram_split_sum_kernel(std::size_t total, int splits, const T* split_grams, T scale, T* gram) {
+  GG_KERNEL_BOUNDS(kSumThreads);
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
   for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride)
     gram[i] = detail::gram_split_sum(split_grams, total, splits, i) * scale;

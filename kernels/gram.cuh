@@ -79,6 +79,7 @@ __device__ __forceinline__ void multiply_gram_stage(const T (&a_tile)[kGramTileK
 template <class T>
 __global__ void __launch_bounds__(kGramThreads)
     gram_tiles_kernel(int batch, int channels, int plane, int chunk, const T* features, T scale, T* out) {
+  GG_KERNEL_BOUNDS(kGramThreads);
   // Transposed ([k][row]) and padded by one so that the transposing stores do not all hit one bank.
   GG_SHARED(T[kGramTileK][kGramTile + 1], a_tile);
   GG_SHARED(T[kGramTileK][kGramTile + 1], b_tile);
@@ -130,6 +131,7 @@ __global__ void __launch_bounds__(kGramThreads)
 template <class T>
 __global__ void __launch_bounds__(kGramThreads)
     gram_apply_kernel(int channels, int plane, const T* a, bool add_transpose, const T* features, T scale, T* out) {
+  GG_KERNEL_BOUNDS(kGramThreads);
   GG_SHARED(T[kGramTileK][kGramTile + 1], a_tile);  // [k][row], transposed
   GG_SHARED(T[kGramTileK][kGramTile], b_tile);      // [k][column of the plane]
 

@@ -36,6 +36,10 @@ inline cudaStream_t runtime_stream(StreamHandle) { return nullptr; }
 
 #include <string>
 
+// The simulator's copy of a kernel's __launch_bounds__ (cudasim/cudasim.h says why it needs one); nvcc has the
+// attribute itself, and the GPU refuses a larger block.
+#define GG_KERNEL_BOUNDS(...) static_cast<void>(0)
+
 #define GG_DYNAMIC_SHARED(T, name)                                   \
   extern __shared__ __align__(16) unsigned char gg_dynamic_shared[]; \
   T* name = reinterpret_cast<T*>(gg_dynamic_shared)

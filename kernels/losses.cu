@@ -32,6 +32,7 @@ using detail::reduce_blocks;
 template <class T>
 __global__ void __launch_bounds__(kReduceThreads)
     squared_error_kernel(std::size_t count, const T* x, const T* target, T constant, T scale, T* dx, T* partials) {
+  GG_KERNEL_BOUNDS(kReduceThreads);
   T acc = T(0);
   for (std::size_t i = detail::reduce_first_item(); i < count; i += detail::reduce_item_stride()) {
     const T diff = x[i] - (target != nullptr ? target[i] : constant);
@@ -48,6 +49,7 @@ template <class T>
 __global__ void __launch_bounds__(kReduceThreads)
     gram_difference_kernel(int channels, std::size_t total, int splits, const T* split_grams, T scale, const T* target,
                            bool target_per_image, T* sym_difference, T* partials) {
+  GG_KERNEL_BOUNDS(kReduceThreads);
   const std::size_t square = std::size_t(channels) * channels;
   T acc = T(0);
   for (std::size_t i = detail::reduce_first_item(); i < total; i += detail::reduce_item_stride()) {

@@ -30,6 +30,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     instance_norm_forward_kernel(int channels, int plane, T eps, const T* x, const T* gamma, const T* beta, T* y,
                                  T* mean, T* inv_std) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int instance = int(blockIdx.x);
   const int c = instance % channels;
   const T* xi = x + std::size_t(instance) * plane;
@@ -56,6 +57,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     instance_norm_backward_kernel(int channels, int plane, const T* x, const T* dy, const T* gamma, const T* mean,
                                   const T* inv_std, T* dx, T* partials) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int instance = int(blockIdx.x);
   const int c = instance % channels;
   const std::size_t offset = std::size_t(instance) * plane;
@@ -81,6 +83,7 @@ __global__ void __launch_bounds__(kThreads)
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     instance_norm_param_grad_kernel(int batch, int channels, const T* partials, T* dgamma, T* dbeta) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int c = int(blockIdx.x) * kThreads + int(threadIdx.x);
   if (c >= channels) return;
   const std::size_t instances = std::size_t(batch) * channels;

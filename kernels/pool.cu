@@ -69,6 +69,7 @@ __device__ __forceinline__ void load_window(const T* x, std::size_t top_left, in
 template <class T, class Index>
 __global__ void __launch_bounds__(kThreads)
     pool2x2_forward_kernel(Pool pool, Index total, int height, int width, const T* x, T* y) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int out_h = height / 2, out_w = width / 2;
   const Index stride = Index(gridDim.x) * kThreads;
   for (Index i = Index(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {
@@ -82,6 +83,7 @@ __global__ void __launch_bounds__(kThreads)
 template <class T, class Index>
 __global__ void __launch_bounds__(kThreads)
     pool2x2_backward_kernel(Pool pool, Index total, int height, int width, const T* x, const T* dy, T* dx) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int out_h = height / 2, out_w = width / 2;
   const Index stride = Index(gridDim.x) * kThreads;
   for (Index i = Index(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {

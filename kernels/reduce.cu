@@ -55,6 +55,7 @@ struct NonFinite {
 template <class T, class Map, class Op>
 __global__ void __launch_bounds__(kReduceThreads)
     reduce_partials_kernel(std::size_t count, const T* x, Map map, Op op, T identity, T* partials) {
+  GG_KERNEL_BOUNDS(kReduceThreads);
   T acc = identity;
   for (std::size_t i = detail::reduce_first_item(); i < count; i += detail::reduce_item_stride())
     acc = op(acc, map(x[i]));

@@ -39,6 +39,7 @@ template <class T, class Op>
 __global__ void __launch_bounds__(kReduceThreads)
     reduce_finalize_kernel(const T* partials, std::size_t n1, T scale1, std::size_t n2, T scale2, Op op, T identity,
                            T* out) {
+  GG_KERNEL_BOUNDS(kReduceThreads);
   T first = identity;
   for (std::size_t i = threadIdx.x; i < n1; i += kReduceThreads) first = op(first, partials[i]);
   first = block_reduce<kReduceThreads>(first, op);

@@ -24,6 +24,7 @@ constexpr std::size_t kMaxBlocks = 2048;
 template <class T, class Index>
 __global__ void __launch_bounds__(kThreads)
     upsample2x_forward_kernel(Index total, int height, int width, const T* x, T* y) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int out_h = 2 * height, out_w = 2 * width;
   const Index stride = Index(gridDim.x) * kThreads;
   for (Index i = Index(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {
@@ -37,6 +38,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class T, class Index>
 __global__ void __launch_bounds__(kThreads) upsample2x_backward_kernel(Index total, int width, const T* dy, T* dx) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int out_w = 2 * width;
   const Index stride = Index(gridDim.x) * kThreads;
   for (Index i = Index(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {

@@ -22,6 +22,7 @@ constexpr int kThreads = 256;
 
 template <class T>
 __global__ void __launch_bounds__(kThreads) fill_kernel(T* out, std::size_t count, T value) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t i = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   if (i < count) out[i] = value;
 }
@@ -37,6 +38,7 @@ __device__ void store_group(T* out, std::size_t count, std::size_t group, const 
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     uniform_kernel(T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T low, T high) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t group = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   if (group * (16 / sizeof(T)) >= count) return;
   T values[16 / sizeof(T)];
@@ -47,6 +49,7 @@ __global__ void __launch_bounds__(kThreads)
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     normal_kernel(T* out, std::size_t count, std::uint64_t seed, std::uint64_t offset, T mean, T stddev) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t group = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   if (group * (16 / sizeof(T)) >= count) return;
   T values[16 / sizeof(T)];

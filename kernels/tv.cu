@@ -46,6 +46,7 @@ __device__ __forceinline__ TvTerm<T> tv_term(bool sqrt_mode, T eps, const T* u, 
 template <class T>
 __global__ void __launch_bounds__(kReduceThreads) tv_kernel(bool sqrt_mode, T eps, std::size_t pixels, int height,
                                                             int width, T inv_terms, const T* x, T* dx, T* partials) {
+  GG_KERNEL_BOUNDS(kReduceThreads);
   const std::size_t plane = std::size_t(height) * width;
   T acc = T(0);
   for (std::size_t p = detail::reduce_first_item(); p < pixels; p += detail::reduce_item_stride()) {

@@ -1,6 +1,7 @@
 // Diagnostics instead of hangs: each misuse fails the launch with a cudasim::Error naming the kernel, the block,
 // a thread and the problem; the last error becomes cudaErrorLaunchFailure (cudaErrorInvalidConfiguration for a
-// bad configuration) and is cleared by cudaGetLastError; and the next launch works as if nothing happened.
+// bad configuration, cudaErrorLaunchOutOfResources for a block over the kernel's launch bounds) and is cleared by
+// cudaGetLastError; and the next launch works as if nothing happened.
 #include <stdexcept>
 
 #include "tests/cudasim/sim_test.h"
@@ -269,6 +270,35 @@ TEST(CudasimDiagnostics, BadLaunchConfigurations) {
     pieces.push_back("empty_kernel");
     expect_launch_failure([&] { cudasim::launch<empty_kernel>(c.grid, c.block, 0, nullptr, nullptr); }, pieces,
                           cudaErrorInvalidConfiguration);
+  }
+}
+
+// ---- launch bounds --------------------------------------------------------------------------------------------
+
+constexpr int kBoundedThreads = 64;
+
+__global__ void __launch_bounds__(kBoundedThreads, 4) bounded_kernel(int* out) {
+  GG_KERNEL_BOUNDS(kBoundedThreads, 4);
+  out[blockIdx.x * blockDim.x * blockDim.y * blockDim.z + threadIdx.x + blockDim.x * threadIdx.y] = 1;
+}
+
+TEST(CudasimDiagnostics, BlockLargerThanTheLaunchBoundsIsRefusedBeforeAnyThreadRuns) {
+  for (int workers : {1, 2}) {
+    ScopedWorkers scoped(workers);
+    // A block of exactly the bound runs; min_blocks (4) refuses nothing.
+    DeviceArray<int> fits(3 * kBoundedThreads, 0);
+    cudasim::launch<bounded_kernel>(dim3(3), dim3(16, 4), 0, nullptr, fits.get());
+    for (int v : fits.download()) ASSERT_EQ(v, 1);
+    // One thread more, in any shape, is refused as a GPU refuses it, and no thread of any block writes.
+    for (const dim3 block : {dim3(kBoundedThreads + 1), dim3(8, 8, 2)}) {
+      const std::size_t threads = std::size_t(block.x) * block.y * block.z;
+      DeviceArray<int> out(5 * threads, 0);
+      expect_launch_failure([&] { cudasim::launch<bounded_kernel>(dim3(5), block, 0, nullptr, out.get()); },
+                            {"bounded_kernel", "block (", std::to_string(threads) + " threads",
+                             "__launch_bounds__ of 64", "test_diagnostics.cu:"},
+                            cudaErrorLaunchOutOfResources);
+      for (int v : out.download()) ASSERT_EQ(v, 0);
+    }
   }
 }
 

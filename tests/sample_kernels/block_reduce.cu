@@ -42,6 +42,7 @@ __device__ T block_sum(T value) {
 
 template <class T>
 __global__ void __launch_bounds__(kThreads) reduce_sum_kernel(const T* x, std::size_t count, T* partials) {
+  GG_KERNEL_BOUNDS(kThreads);
   T sum = T(0);
   const std::size_t stride = std::size_t(gridDim.x) * kThreads;
   for (std::size_t i = std::size_t(blockIdx.x) * kThreads + threadIdx.x; i < count; i += stride) sum += x[i];

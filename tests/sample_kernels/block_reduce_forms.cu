@@ -17,6 +17,7 @@ constexpr int kThreads = 256;
 // one form (one kernel per form: both in one kernel spilled a register on sm_80), and writes what it received.
 template <class T, class Op, bool kStaged>
 __global__ void __launch_bounds__(kThreads) block_reduce_form_kernel(const T* x, Op op, T* out) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t base = (std::size_t(blockIdx.x) * kThreads + threadIdx.x) * kBlockReduceValues;
   T values[kBlockReduceValues];
   for (int v = 0; v < kBlockReduceValues; ++v) values[v] = x[base + v];

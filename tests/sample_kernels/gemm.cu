@@ -38,6 +38,7 @@ __device__ float4 load_quad(const float* m, int rows, int cols, int row, int col
 
 __global__ void __launch_bounds__(kThreads)
     gemm_tiled_kernel(const float* a, const float* b, float* c, int m, int n, int k) {
+  GG_KERNEL_BOUNDS(kThreads);
   // a is stored transposed so the inner loop reads kMicro consecutive rows of one column as a float4.
   GG_SHARED(float[kTileK][kTile], a_tile);
   GG_SHARED(float[kTileK][kTile], b_tile);

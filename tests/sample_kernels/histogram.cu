@@ -24,6 +24,7 @@ constexpr int kMaxBlocks = 128;
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     histogram_kernel(const T* x, std::size_t count, int bins, unsigned* counts) {
+  GG_KERNEL_BOUNDS(kThreads);
   GG_DYNAMIC_SHARED(unsigned, local);
   for (int bin = threadIdx.x; bin < bins; bin += kThreads) local[bin] = 0;
   __syncthreads();

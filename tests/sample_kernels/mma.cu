@@ -16,6 +16,7 @@ constexpr int kWarps = 4, kThreads = 32 * kWarps;
 
 __global__ void __launch_bounds__(kThreads)
     mma_tf32_tiles_kernel(const float* a, const float* b, const float* c, float* d, int tiles) {
+  GG_KERNEL_BOUNDS(kThreads);
   const int tile = int(blockIdx.x) * kWarps + int(threadIdx.x) / 32;
   if (tile >= tiles) return;  // whole warps only: the MMA needs all 32 lanes
   const int lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
@@ -34,6 +35,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 __global__ void __launch_bounds__(kThreads) tf32_round_kernel(const float* x, float* y, std::size_t count) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t i = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   if (i < count) y[i] = to_tf32(x[i]);
 }

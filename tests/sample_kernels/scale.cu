@@ -16,6 +16,7 @@ constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
     scale_kernel(const float* x, float* y, std::size_t count, float a, float b) {
+  GG_KERNEL_BOUNDS(kThreads);
   const std::size_t i = std::size_t(blockIdx.x) * kThreads + threadIdx.x;
   if (i < count) y[i] = a * x[i] + b;
 }

@@ -14,11 +14,16 @@
 namespace gramgan::GG_BACKEND::samples {
 namespace {
 
-__global__ void barrier_cost_kernel(int rounds) {
+// Launched with 32 to 1024 threads (check_shape).
+constexpr int kMaxThreads = 1024;
+
+__global__ void __launch_bounds__(kMaxThreads) barrier_cost_kernel(int rounds) {
+  GG_KERNEL_BOUNDS(kMaxThreads);
   for (int r = 0; r < rounds; ++r) __syncthreads();
 }
 
-__global__ void shuffle_cost_kernel(unsigned* out, int rounds) {
+__global__ void __launch_bounds__(kMaxThreads) shuffle_cost_kernel(unsigned* out, int rounds) {
+  GG_KERNEL_BOUNDS(kMaxThreads);
   unsigned value = threadIdx.x;
   // Lane masks 1..16 cycle through partners at every distance, as reductions and scans use.
   for (int r = 0; r < rounds; ++r) value = __shfl_xor_sync(0xffffffffu, value, 1 + (r & 15)) + 1u;
@@ -26,7 +31,7 @@ __global__ void shuffle_cost_kernel(unsigned* out, int rounds) {
 }
 
 void check_shape(int blocks, int threads, int rounds) {
-  if (blocks < 1 || threads < 32 || threads > 1024 || threads % 32 != 0 || rounds < 0)
+  if (blocks < 1 || threads < 32 || threads > kMaxThreads || threads % 32 != 0 || rounds < 0)
     throw std::invalid_argument("sim_cost: need blocks >= 1, threads a multiple of 32 in [32, 1024], rounds >= 0");
 }
 
