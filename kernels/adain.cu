@@ -71,7 +71,8 @@ __global__ void __launch_bounds__(kThreads)
   }
   // Centred with the unrounded (shift, correction) pair, as instance norm does (norm.cu says why).
   const T scale = style_std[instance] * inv_std, bias = style_mean[instance];
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) yi[i] = ((xi[i] - m.shift) - m.correction) * scale + bias;
+  const PlaneSpan span = plane_span<kThreads>(plane);
+  for (int i = span.begin; i < span.end; i += span.step) yi[i] = ((xi[i] - m.shift) - m.correction) * scale + bias;
 }
 
 // sums[instance] = sum dy, sums[instances + instance] = sum dy xhat.
@@ -95,7 +96,8 @@ __global__ void __launch_bounds__(kThreads)
 
   const T mean_dy = g.sum_dy / T(plane), dy_xhat_per_dof = g.sum_dy_xhat / T(plane - 1);
   const T scale = style_std[instance] * inv_std;
-  for (int i = int(threadIdx.x); i < plane; i += kThreads)
+  const PlaneSpan span = plane_span<kThreads>(plane);
+  for (int i = span.begin; i < span.end; i += span.step)
     dxi[i] = scale * (dyi[i] - mean_dy - ((xi[i] - mu) * inv_std - g.xhat_offset) * dy_xhat_per_dof);
 }
 
@@ -109,7 +111,8 @@ __global__ void __launch_bounds__(kThreads)
   const T dmean = sums[instance] / T(style_plane);
   const T dsigma_scale = sums[std::size_t(gridDim.x) + instance] / (T(style_plane - 1) * style_std[instance]);
   const T mu = style_mean[instance];
-  for (int i = int(threadIdx.x); i < style_plane; i += kThreads)
+  const PlaneSpan span = plane_span<kThreads>(style_plane);
+  for (int i = span.begin; i < span.end; i += span.step)
     dstyle[offset + i] = dmean + (style[offset + i] - mu) * dsigma_scale;
 }
 

@@ -49,7 +49,8 @@ __global__ void __launch_bounds__(kThreads)
   // Centre with the unrounded (shift, correction) pair: x - shift is exact when |mean| >> std (Sterbenz), while mu
   // carries a rounding of order ulp(mean) that could be large against std. Never x * scale - mean * scale.
   const T scale = gamma[c] * istd, bias = beta[c];
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) yi[i] = ((xi[i] - shift) - correction) * scale + bias;
+  const PlaneSpan span = plane_span<kThreads>(plane);
+  for (int i = span.begin; i < span.end; i += span.step) yi[i] = ((xi[i] - shift) - correction) * scale + bias;
 }
 
 // partials[instance] = sum dy, partials[instances + instance] = sum dy xhat.
@@ -75,7 +76,8 @@ __global__ void __launch_bounds__(kThreads)
 
   const T mean_dy = sum_dy / T(plane), mean_dy_xhat = sum_dy_xhat / T(plane);
   const T scale = gamma[c] * istd;
-  for (int i = int(threadIdx.x); i < plane; i += kThreads)
+  const PlaneSpan span = plane_span<kThreads>(plane);
+  for (int i = span.begin; i < span.end; i += span.step)
     dxi[i] = scale * (dyi[i] - mean_dy - ((xi[i] - mu) * istd - xhat_offset) * mean_dy_xhat);
 }
 

@@ -17,6 +17,32 @@ namespace gramgan::GG_BACKEND {
 __device__ __forceinline__ float device_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double device_sqrt(double x) { return sqrt(x); }
 
+// The elements of a plane that one thread of the block visits: i = begin, begin + step, ... while i < end.
+//   - GPU: i = threadIdx.x + kThreads j, so each warp reads 32 consecutive elements (coalesced).
+//   - simulator: thread t a contiguous run of ceil(P / kThreads) elements. Between two barriers the simulator runs
+//     a block's threads one after the other, so with the GPU's stride each thread would touch one element of every
+//     cache line of the plane: each line is fetched from L2 (or memory, for planes beyond L2) once per thread that
+//     reads it, 16 times for float. A contiguous run fetches it once and streams.
+// Each thread still sums its elements in order and the block folds the per-thread sums in the fixed tree of
+// block_sum, so the result depends on the shape and the backend only (the backends group the terms differently
+// and agree within tolerance, as everywhere else).
+struct PlaneSpan {
+  int begin, end, step;
+};
+
+template <int kThreads>
+__device__ __forceinline__ PlaneSpan plane_span(int plane) {
+  const int t = int(threadIdx.x);
+#if defined(GG_SIMULATOR)
+  const long long run = (static_cast<long long>(plane) + kThreads - 1) / kThreads;
+  const long long begin = run * t < plane ? run * t : plane;
+  const long long end = begin + run < plane ? begin + run : plane;
+  return {int(begin), int(end), 1};
+#else
+  return {t, plane, kThreads};
+#endif
+}
+
 template <class T>
 struct PlaneSums {
   T shift, sum_d, sum_d2;
@@ -24,11 +50,12 @@ struct PlaneSums {
 
 template <int kThreads, class T>
 __device__ PlaneSums<T> plane_sums(const T* u, int plane) {
+  const PlaneSpan span = plane_span<kThreads>(plane);
   T sum = T(0);
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) sum += u[i];
+  for (int i = span.begin; i < span.end; i += span.step) sum += u[i];
   const T shift = block_sum<kThreads>(sum) / T(plane);
   T sum_d = T(0), sum_d2 = T(0);
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) {
+  for (int i = span.begin; i < span.end; i += span.step) {
     const T d = u[i] - shift;
     sum_d += d;
     sum_d2 += d * d;
@@ -45,8 +72,9 @@ struct NormalizedGradSums {
 
 template <int kThreads, class T>
 __device__ NormalizedGradSums<T> normalized_grad_sums(const T* u, const T* dy, int plane, T mean, T inv_std) {
+  const PlaneSpan span = plane_span<kThreads>(plane);
   T sum_dy = T(0), sum_dy_xhat = T(0), sum_xhat = T(0);
-  for (int i = int(threadIdx.x); i < plane; i += kThreads) {
+  for (int i = span.begin; i < span.end; i += span.step) {
     const T g = dy[i], xhat = (u[i] - mean) * inv_std;
     sum_dy += g;
     sum_dy_xhat += g * xhat;
