@@ -105,9 +105,9 @@ Case smooth_case(std::string op, std::string shape, Leaves leaves, std::function
           [f = std::move(f)](const Leaves& l, Branches*) { return f(l); }};
 }
 
-std::string conv_desc(const Shape& x, const Shape& w, int stride, int pad, Padding padding) {
+std::string conv_desc(const Shape& x, const Shape& w, int stride, int pad, Padding padding, bool upsample) {
   return "x " + dims(x) + " w " + dims(w) + " s" + std::to_string(stride) + " p" + std::to_string(pad) +
-         (padding == Padding::reflect ? " reflect" : " zeros");
+         (padding == Padding::reflect ? " reflect" : " zeros") + (upsample ? " upsample" : "");
 }
 
 void conv_cases(Source& src, std::vector<Case>& out) {
@@ -116,22 +116,25 @@ void conv_cases(Source& src, std::vector<Case>& out) {
     int cout, k, stride, pad;
     Padding padding;
     bool bias;
+    bool upsample = false;
   };
   const C configs[] = {
-      {{2, 3, 5, 7}, 4, 1, 1, 0, Padding::zeros, true},   {{2, 2, 7, 6}, 3, 3, 1, 1, Padding::zeros, true},
-      {{1, 3, 7, 9}, 2, 3, 2, 1, Padding::reflect, true}, {{2, 2, 9, 7}, 3, 4, 2, 1, Padding::zeros, false},
-      {{1, 2, 8, 7}, 2, 4, 1, 2, Padding::reflect, true}, {{1, 2, 11, 10}, 2, 9, 1, 4, Padding::reflect, true},
-      {{2, 1, 12, 11}, 2, 9, 2, 4, Padding::zeros, true},
+      {{2, 3, 5, 7}, 4, 1, 1, 0, Padding::zeros, true},       {{2, 2, 7, 6}, 3, 3, 1, 1, Padding::zeros, true},
+      {{1, 3, 7, 9}, 2, 3, 2, 1, Padding::reflect, true},     {{2, 2, 9, 7}, 3, 4, 2, 1, Padding::zeros, false},
+      {{1, 2, 8, 7}, 2, 4, 1, 2, Padding::reflect, true},     {{1, 2, 11, 10}, 2, 9, 1, 4, Padding::reflect, true},
+      {{2, 1, 12, 11}, 2, 9, 2, 4, Padding::zeros, true},     {{1, 2, 4, 3}, 3, 3, 1, 1, Padding::reflect, false, true},
+      {{2, 2, 3, 4}, 2, 3, 2, 1, Padding::zeros, true, true},
   };
   for (const C& c : configs) {
     const Shape ws{c.cout, c.x[1], c.k, c.k};
     Leaves leaves{src.leaf(src.uniform(c.x), "x"), src.leaf(src.uniform(ws, -0.5, 0.5), "weight")};
     if (c.bias) leaves.push_back(src.leaf(src.uniform({c.cout}), "bias"));
-    const ops::Conv2dGeometry params{c.stride, c.pad, c.padding};
+    const ops::Conv2dGeometry params{c.stride, c.pad, c.padding, Precision::fp32, c.upsample};
     const bool bias = c.bias;
-    out.push_back(smooth_case(
-        "conv2d", conv_desc(c.x, ws, c.stride, c.pad, c.padding) + (bias ? "" : " nobias"), std::move(leaves),
-        [params, bias](const Leaves& l) { return conv2d(l[0], l[1], bias ? l[2] : Variable(), params); }));
+    out.push_back(
+        smooth_case("conv2d", conv_desc(c.x, ws, c.stride, c.pad, c.padding, c.upsample) + (bias ? "" : " nobias"),
+                    std::move(leaves),
+                    [params, bias](const Leaves& l) { return conv2d(l[0], l[1], bias ? l[2] : Variable(), params); }));
   }
 }
 

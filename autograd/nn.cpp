@@ -30,7 +30,7 @@ void Module::set_requires_grad(bool requires_grad) {
 
 Conv2d::Conv2d(int in_channels, int out_channels, int kernel, const Conv2dOptions& options, RandomStream& rng,
                DType dtype, const Device& device)
-    : geometry{options.stride, options.pad, options.padding} {
+    : geometry{options.stride, options.pad, options.padding, Precision::fp32, options.upsample} {
   if (in_channels < 1 || out_channels < 1 || kernel < 1)
     throw Error("Conv2d: channels and kernel must be positive; got in " + std::to_string(in_channels) + ", out " +
                 std::to_string(out_channels) + ", kernel " + std::to_string(kernel));

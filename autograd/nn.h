@@ -50,6 +50,7 @@ struct Conv2dOptions {
   int stride = 1, pad = 0;
   Padding padding = Padding::zeros;
   bool bias = true;
+  bool upsample = false;  // convolve the nearest 2x upsampling of the input, never stored (ops::Conv2dGeometry)
 };
 
 // weight (out, in, k, k) and bias (out) uniform in +-1/sqrt(in k k) (PyTorch's default).

@@ -95,6 +95,7 @@ Conv2dShape conv_shape(const Checks& check, const Shape& x, const Shape& weight,
   s.pad = geometry.pad;
   s.padding = geometry.padding;
   s.precision = geometry.precision;
+  s.upsample = geometry.upsample;
   if (s.stride < 1 || s.pad < 0) check.fail("needs stride >= 1 and pad >= 0");
   if (s.out_height() < 1 || s.out_width() < 1)
     check.fail("kernel " + weight.to_string() + " with pad " + std::to_string(s.pad) + " does not fit x " +
@@ -133,6 +134,12 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& weight, const Shape&
   check.like(weight, "weight", dy, "dy");
   const Conv2dShape s = conv_shape(check, x_shape, weight.shape(), geometry);
   check.shape(dy, "dy", conv_out_shape(s));
+  if (geometry.upsample) {  // the adjoint of the upsampling: the gradient of the upsampled x, summed per 2x2 block
+    Conv2dGeometry plain = geometry;
+    plain.upsample = false;
+    const Shape upsampled{x_shape[0], x_shape[1], 2 * x_shape[2], 2 * x_shape[3]};
+    return upsample2x_backward(conv2d_backward_data(dy, weight, upsampled, plain));
+  }
   Tensor dx = like_empty(dy, x_shape);
   dispatch(dy, [&]<class T>(auto stream) { conv2d_backward_data(s, ptr<T>(dy), ptr<T>(weight), ptr<T>(dx), stream); });
   return dx;
@@ -146,6 +153,11 @@ Conv2dWeightGrads conv2d_backward_weight(const Tensor& x, const Tensor& dy, cons
   check.like(dy, "dy", x, "x");
   const Conv2dShape s = conv_shape(check, x.shape(), weight_shape, geometry);
   check.shape(dy, "dy", conv_out_shape(s));
+  if (geometry.upsample) {
+    Conv2dGeometry plain = geometry;
+    plain.upsample = false;
+    return conv2d_backward_weight(upsample2x_forward(x), dy, weight_shape, with_bias, plain);
+  }
   Conv2dWeightGrads grads{like_empty(x, weight_shape), with_bias ? like_empty(x, Shape{s.out_channels}) : Tensor()};
   dispatch(x, [&]<class T>(auto stream) {
     const Tensor ws = workspace<T>(conv2d_backward_weight_workspace(s, stream), x.device());

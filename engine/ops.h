@@ -18,6 +18,9 @@ struct Conv2dGeometry {
   int stride = 1, pad = 0;
   Padding padding = Padding::zeros;
   Precision precision = Precision::fp32;  // tf32: float convolutions on tensor cores (kernels/shapes.h)
+  // x is read as upsample2x_forward(x) without storing it (kernels/shapes.h): y is the conv of the upsampled x.
+  // The backward ops take the stored x (or its shape) and upsample for their kernels: the saving is the forward's.
+  bool upsample = false;
 };
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor* bias, const Conv2dGeometry& geometry);
 // dx of shape x_shape from dy.

@@ -8,6 +8,9 @@
 //   backward_weight:  dweight[co,ci,kh,kw] = sum_{n,oh,ow} dy[n,co,oh,ow] x[n,ci,src(..),src(..)];
 //                     dbias[co] = sum_{n,oh,ow} dy[n,co,oh,ow]
 // clang-format on
+// Conv2dShape::upsample (forward only): x is read as its nearest 2x upsampling, x[n,ci,i/2,j/2] for the upsampled
+// image's (i, j), so an upsample followed by a conv never stores the 4x image; the GEMM and its sums are those of
+// the conv on the stored upsampled image, bit for bit.
 // src(i) folds the padding into the index math (no padded copy): zeros reads 0 outside [0, size); reflect mirrors
 // about the edge pixel without repeating it (-i below 0, 2(size-1)-i above size-1), one mirror since pad < size.
 //
@@ -88,6 +91,9 @@ struct ConvIndexing {
   int batch, cin, h, w, cout, kh, kw, pad, oh, ow;
   int shift;  // stride = 1 << shift
   bool reflect;
+  // h and w are the image the convolution sees; x stores it as (h >> up, w >> up) (Conv2dShape::upsample: a
+  // nearest 2x upsampling read in place, forward only).
+  int up = 0;
 };
 
 // The row (or column) of the image that padded coordinate i reads, or -1 for a zero of zero padding.
@@ -144,11 +150,11 @@ __device__ __forceinline__ void advance(Digits& d, const Digits& distance, int m
 template <int N, class T>
 __device__ __forceinline__ void gather_taps(const ConvIndexing& g, const T* image, bool valid, int ih0, int iw0,
                                             Tap& tap, T (&out)[N]) {
-  const int in_plane = g.h * g.w;
+  const int stored_w = g.w >> g.up, in_plane = (g.h >> g.up) * stored_w;
   auto row_of = [&](const Tap& at) -> const T* {
     if (!valid || at.c >= g.cin) return nullptr;
     const int ih = source_index(ih0 + at.kh, g.h, g.reflect);
-    return ih >= 0 ? image + std::size_t(at.c) * in_plane + ih * g.w : nullptr;
+    return ih >= 0 ? image + std::size_t(at.c) * in_plane + (ih >> g.up) * stored_w : nullptr;
   };
   const T* row = row_of(tap);
   GG_CONV_UNROLL
@@ -156,7 +162,7 @@ __device__ __forceinline__ void gather_taps(const ConvIndexing& g, const T* imag
     T v = T(0);
     if (row != nullptr) {
       const int iw = source_index(iw0 + tap.kw, g.w, g.reflect);
-      if (iw >= 0) v = row[iw];
+      if (iw >= 0) v = row[iw >> g.up];
     }
     out[j] = v;
     if (++tap.kw == g.kw) {
@@ -181,7 +187,7 @@ struct ForwardLoader {
   const int depth = g.cin * g.kh * g.kw, pixel_index = col0 + regs.b_col;
   const bool pixel_ok = pixel_index < g.batch * g.oh * g.ow;
   const Pixel pixel = digits_of<Pixel>(pixel_ok ? pixel_index : 0, (g.oh * g.ow), g.ow);
-  const T* x_image = x + std::size_t(pixel.n) * g.cin * g.h * g.w;
+  const T* x_image = x + std::size_t(pixel.n) * g.cin * (g.h >> g.up) * (g.w >> g.up);
   const int ih0 = (pixel.row << g.shift) - g.pad, iw0 = (pixel.col << g.shift) - g.pad;
   // The first B row of the next load, and the step from past a stage's last row to the next stage's first.
   Tap b_tap = digits_of<Tap>(regs.b_k, (g.kh * g.kw), g.kw);
@@ -547,7 +553,7 @@ std::string describe(const Conv2dShape& s) {
          ", height=" + std::to_string(s.height) + ", width=" + std::to_string(s.width) +
          ", out_channels=" + std::to_string(s.out_channels) + ", kernel=" + std::to_string(s.kernel_h) + "x" +
          std::to_string(s.kernel_w) + ", stride=" + std::to_string(s.stride) + ", pad=" + std::to_string(s.pad) +
-         (s.padding == Padding::reflect ? " reflect)" : " zeros)");
+         (s.padding == Padding::reflect ? " reflect" : " zeros") + std::string(s.upsample ? ", upsample 2x)" : ")");
 }
 
 // Throws std::invalid_argument naming the launcher and the shape; returns the kernels' geometry.
@@ -560,19 +566,29 @@ ConvIndexing check_shape(const Conv2dShape& s, const char* launcher) {
     fail("batch, channels, height, width and kernel sizes must be positive");
   if (s.stride != 1 && s.stride != 2) fail("stride must be 1 or 2");
   if (s.pad < 0) fail("pad must be >= 0");
-  if (s.padding == Padding::reflect && (s.pad >= s.height || s.pad >= s.width))
+  if (s.height > INT_MAX / 2 || s.width > INT_MAX / 2) fail("sizes exceed the kernels' 32-bit pixel indexing");
+  const int h = s.in_height(), w = s.in_width();  // the image the convolution sees (upsampled or not)
+  if (s.padding == Padding::reflect && (s.pad >= h || s.pad >= w))
     fail("reflection padding needs pad < height and pad < width (use zero padding or a smaller pad)");
-  const long long padded_h = s.height + 2LL * s.pad, padded_w = s.width + 2LL * s.pad;
+  const long long padded_h = h + 2LL * s.pad, padded_w = w + 2LL * s.pad;
   if (padded_h < s.kernel_h || padded_w < s.kernel_w)
     fail("the kernel is larger than the padded input, so the output would be empty");
   const long long oh = (padded_h - s.kernel_h) / s.stride + 1, ow = (padded_w - s.kernel_w) / s.stride + 1;
-  const long long in_image = 1LL * s.in_channels * s.height * s.width, out_image = 1LL * s.out_channels * oh * ow;
-  if (1LL * s.batch * s.height * s.width > INT_MAX || 1LL * s.batch * oh * ow > INT_MAX || in_image > INT_MAX ||
+  const long long in_image = 1LL * s.in_channels * h * w, out_image = 1LL * s.out_channels * oh * ow;
+  if (1LL * s.batch * h * w > INT_MAX || 1LL * s.batch * oh * ow > INT_MAX || in_image > INT_MAX ||
       out_image > INT_MAX || 1LL * s.in_channels * s.kernel_h * s.kernel_w * s.out_channels > INT_MAX ||
       s.in_channels > kMaxGemmRows || s.out_channels > kMaxGemmRows)
     fail("sizes exceed the kernels' 32-bit pixel and channel indexing");
-  return {s.batch,    s.in_channels, s.height, s.width, s.out_channels,        s.kernel_h,
-          s.kernel_w, s.pad,         int(oh),  int(ow), s.stride == 2 ? 1 : 0, s.padding == Padding::reflect};
+  return {s.batch,           s.in_channels, h,       w,       s.out_channels,        s.kernel_h,
+          s.kernel_w,        s.pad,         int(oh), int(ow), s.stride == 2 ? 1 : 0, s.padding == Padding::reflect,
+          s.upsample ? 1 : 0};
+}
+
+// The backward passes take the stored image: a caller of an upsampling forward upsamples x for them (engine/ops.cpp).
+void check_not_upsampling(const Conv2dShape& s, const char* launcher) {
+  if (s.upsample)
+    throw std::invalid_argument(std::string(launcher) +
+                                ": upsample applies to conv2d_forward only; pass the upsampled x and shape instead");
 }
 
 void check_pointers(const char* launcher, std::initializer_list<std::pair<const void*, const char*>> pointers) {
@@ -639,7 +655,7 @@ bool launch_forward_direct(const ConvIndexing& g, const T* x, const T* weight, c
 // Launches the direct forward when the shape has one (top of the file); false otherwise.
 template <class T>
 bool forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
-  if (g.cout > kDirectMaxCout || g.shift != 0) return false;
+  if (g.cout > kDirectMaxCout || g.shift != 0 || g.up != 0) return false;
   if (g.kh == 9 && g.kw == 9)  // the generator's c9s1-3
     return launch_forward_direct<T, 9, 0>(g, x, weight, bias, y, stream);
   if (g.kh == 4 && g.kw == 4)  // the PatchGAN's output map
@@ -670,6 +686,7 @@ void conv2d_forward(const Conv2dShape& shape, const T* x, const T* weight, const
 
 template <class T>
 void conv2d_backward_data(const Conv2dShape& shape, const T* dy, const T* weight, T* dx, StreamHandle stream) {
+  check_not_upsampling(shape, "conv2d_backward_data");
   const ConvIndexing g = check_shape(shape, "conv2d_backward_data");
   check_pointers("conv2d_backward_data", {{dy, "dy"}, {weight, "weight"}, {dx, "dx"}});
   if constexpr (std::is_same_v<T, float>)  // tf32 applies to float only: double stays double
@@ -687,6 +704,7 @@ void conv2d_backward_data(const Conv2dShape& shape, const T* dy, const T* weight
 }
 
 std::size_t conv2d_backward_weight_workspace(const Conv2dShape& shape, StreamHandle) {
+  check_not_upsampling(shape, "conv2d_backward_weight_workspace");
   const ConvIndexing g = check_shape(shape, "conv2d_backward_weight_workspace");
   return std::size_t(split_plan(g).splits) * (std::size_t(g.cout) * g.cin * g.kh * g.kw + g.cout);
 }
@@ -694,6 +712,7 @@ std::size_t conv2d_backward_weight_workspace(const Conv2dShape& shape, StreamHan
 template <class T>
 void conv2d_backward_weight(const Conv2dShape& shape, const T* x, const T* dy, T* dweight, T* dbias, T* workspace,
                             StreamHandle stream) {
+  check_not_upsampling(shape, "conv2d_backward_weight");
   const ConvIndexing g = check_shape(shape, "conv2d_backward_weight");
   check_pointers("conv2d_backward_weight", {{x, "x"}, {dy, "dy"}, {dweight, "dweight"}, {workspace, "workspace"}});
   const SplitPlan plan = split_plan(g);

@@ -18,9 +18,15 @@ struct Conv2dShape {
   int stride = 1, pad = 0;
   Padding padding = Padding::zeros;
   Precision precision = Precision::fp32;
+  // The forward reads x as its nearest 2x upsampling, (2 height, 2 width), without storing it: the convolution
+  // (padding included) is that of the upsampled image. Saves the 4x tensor an upsample before a conv would write
+  // (the generator's decoder; 3 GB at 4000x3000). conv2d_forward only: the backward passes take the stored image.
+  bool upsample = false;
 
-  constexpr int out_height() const { return (height + 2 * pad - kernel_h) / stride + 1; }
-  constexpr int out_width() const { return (width + 2 * pad - kernel_w) / stride + 1; }
+  constexpr int in_height() const { return upsample ? 2 * height : height; }  // the image the convolution sees
+  constexpr int in_width() const { return upsample ? 2 * width : width; }
+  constexpr int out_height() const { return (in_height() + 2 * pad - kernel_h) / stride + 1; }
+  constexpr int out_width() const { return (in_width() + 2 * pad - kernel_w) / stride + 1; }
 };
 
 enum class Activation {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -92,6 +94,56 @@ TEST(EngineOps, Conv2dBackwardMatchesRawLaunchers) {
   EXPECT_EQ(grads.dweight.to_host<double>(), raw_dw.to_host<double>());
   EXPECT_EQ(grads.dbias.to_host<double>(), raw_db.to_host<double>());
   EXPECT_FALSE(ops::conv2d_backward_weight(x, dy, w.shape(), false, params).dbias.defined());
+}
+
+// An upsampling conv is the conv of the stored upsample, bit for bit: the kernels gather the same values in the
+// same K order. Every float tile (Cout 5, 40, 70: tiles 16, 64 and 128 rows), double, tf32, both paddings, stride
+// 1 and 2, odd sizes; the backward ops (which upsample for the kernels) equal the unfused chain's.
+TEST(EngineOps, Conv2dUpsampleIsTheConvOfTheUpsample) {
+  struct Case {
+    int cout, stride;
+    gramgan::Padding padding;
+    DType dtype;
+    gramgan::Precision precision;
+  };
+  const auto fp32 = gramgan::Precision::fp32;
+  const Case cases[] = {{5, 1, gramgan::Padding::reflect, DType::float32, fp32},
+                        {40, 2, gramgan::Padding::zeros, DType::float32, fp32},
+                        {70, 1, gramgan::Padding::reflect, DType::float32, fp32},
+                        {3, 1, gramgan::Padding::reflect, DType::float64, fp32},
+                        {6, 1, gramgan::Padding::reflect, DType::float32, gramgan::Precision::tf32}};
+  // Float values widen to double exactly, so equal vectors mean equal bits (no NaN here).
+  const auto values = [](const Tensor& t) {
+    if (t.dtype() == DType::float64) return t.to_host<double>();
+    const auto f = t.to_host<float>();
+    return std::vector<double>(f.begin(), f.end());
+  };
+  std::uint64_t seed = 10;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("cout " + std::to_string(c.cout) + " stride " + std::to_string(c.stride));
+    const Tensor x = random_tensor({2, 3, 5, 4}, ++seed, c.dtype),
+                 w = random_tensor({c.cout, 3, 3, 3}, ++seed, c.dtype);
+    const Tensor b = random_tensor({c.cout}, ++seed, c.dtype);
+    const ops::Conv2dGeometry plain{c.stride, 1, c.padding, c.precision};
+    ops::Conv2dGeometry fused = plain;
+    fused.upsample = true;
+    const Tensor up = ops::upsample2x_forward(x);
+    const Tensor y = ops::conv2d_forward(x, w, &b, fused), expected = ops::conv2d_forward(up, w, &b, plain);
+    ASSERT_EQ(y.shape(), expected.shape());
+    EXPECT_EQ(values(y), values(expected));
+
+    const Tensor dy = random_tensor(y.shape(), ++seed, c.dtype);
+    EXPECT_EQ(values(ops::conv2d_backward_data(dy, w, x.shape(), fused)),
+              values(ops::upsample2x_backward(ops::conv2d_backward_data(dy, w, up.shape(), plain))));
+    const auto grads = ops::conv2d_backward_weight(x, dy, w.shape(), true, fused);
+    const auto expected_grads = ops::conv2d_backward_weight(up, dy, w.shape(), true, plain);
+    EXPECT_EQ(values(grads.dweight), values(expected_grads.dweight));
+    EXPECT_EQ(values(grads.dbias), values(expected_grads.dbias));
+  }
+  // The raw backward launchers take the stored upsample, and say so.
+  gramgan::Conv2dShape s{1, 1, 4, 4, 1, 3, 3, 1, 1, gramgan::Padding::zeros};
+  s.upsample = true;
+  EXPECT_THROW(gramgan::sim::conv2d_backward_weight_workspace(s), std::invalid_argument);
 }
 
 TEST(EngineOps, ElementwiseAndGramMatchReference) {

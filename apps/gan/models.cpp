@@ -66,16 +66,16 @@ Generator::Generator(const GeneratorOptions& options, RandomStream& rng, DType d
   const Activation relu = Activation::relu;
   const Conv2dOptions c9{.stride = 1, .pad = 4, .padding = Padding::reflect, .bias = false};
   const Conv2dOptions down{.stride = 2, .pad = 1, .padding = Padding::reflect, .bias = false};
-  const Conv2dOptions c3{.stride = 1, .pad = 1, .padding = Padding::reflect, .bias = false};
+  // The decoder's nearest 2x upsamplings are read by the convs that follow them (Conv2dOptions::upsample), so the
+  // 4x-size upsampled activations are never stored.
+  const Conv2dOptions up{.stride = 1, .pad = 1, .padding = Padding::reflect, .bias = false, .upsample = true};
   body_.add(conv_block({.in = 3, .out = w, .kernel = 9, .conv = c9, .activation = relu}, init), "head");
   body_.add(conv_block({.in = w, .out = 2 * w, .kernel = 3, .conv = down, .activation = relu}, init), "down1");
   body_.add(conv_block({.in = 2 * w, .out = 4 * w, .kernel = 3, .conv = down, .activation = relu}, init), "down2");
   for (int i = 0; i < options.residual_blocks; ++i)
     body_.add(std::make_shared<ResidualBlock>(4 * w, init), "res" + std::to_string(i + 1));
-  body_.add(std::make_shared<nn::Upsample2x>(), "upsample1");
-  body_.add(conv_block({.in = 4 * w, .out = 2 * w, .kernel = 3, .conv = c3, .activation = relu}, init), "up1");
-  body_.add(std::make_shared<nn::Upsample2x>(), "upsample2");
-  body_.add(conv_block({.in = 2 * w, .out = w, .kernel = 3, .conv = c3, .activation = relu}, init), "up2");
+  body_.add(conv_block({.in = 4 * w, .out = 2 * w, .kernel = 3, .conv = up, .activation = relu}, init), "up1");
+  body_.add(conv_block({.in = 2 * w, .out = w, .kernel = 3, .conv = up, .activation = relu}, init), "up2");
   const Conv2dOptions c9_bias{.stride = 1, .pad = 4, .padding = Padding::reflect, .bias = true};
   body_.add(conv_block({.in = w,
                         .out = 3,
