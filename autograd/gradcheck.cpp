@@ -106,8 +106,10 @@ Case smooth_case(std::string op, std::string shape, Leaves leaves, std::function
 }
 
 std::string conv_desc(const Shape& x, const Shape& w, int stride, int pad, Padding padding, bool upsample) {
-  return "x " + dims(x) + " w " + dims(w) + " s" + std::to_string(stride) + " p" + std::to_string(pad) +
-         (padding == Padding::reflect ? " reflect" : " zeros") + (upsample ? " upsample" : "");
+  std::string desc = "x " + dims(x) + " w " + dims(w) + " s" + std::to_string(stride) + " p" + std::to_string(pad);
+  desc += padding == Padding::reflect ? " reflect" : " zeros";
+  if (upsample) desc += " upsample";
+  return desc;
 }
 
 void conv_cases(Source& src, std::vector<Case>& out) {
