@@ -545,7 +545,7 @@ struct GramBuffers {
       : f(std::size_t(g.batch) * g.channels * g.plane),
         gram(std::size_t(g.batch) * g.channels * g.channels),
         df(std::size_t(g.batch) * g.channels * g.plane, false),
-        workspace(gpu::gram_forward_workspace(g.batch, g.channels, g.plane), false) {}
+        workspace(gpu::gram_forward_workspace({g.batch, g.channels, g.plane}), false) {}
   GpuBuffer f, gram, df, workspace;  // gram doubles as dgram
 };
 
@@ -563,7 +563,7 @@ void BM_GramForwardOurs(benchmark::State& state, GramCase g) {
     GramBuffers b(g);
     const gramgan::cuda::StreamHandle stream = Gpu::get().handle();
     const double ms = run_timed(state, [&] {
-      gpu::gram_forward<float>(g.batch, g.channels, g.plane, b.f.get(), b.gram.get(), b.workspace.get(), stream);
+      gpu::gram_forward<float>({g.batch, g.channels, g.plane}, b.f.get(), b.gram.get(), b.workspace.get(), stream);
     });
     flop_counters(state, gram_forward_flops(g), ms);
     // Against the faster of the two cuBLAS formulations.

@@ -149,8 +149,8 @@ double gram_flops(const GramCase& g) { return 2.0 * g.batch * double(g.channels)
 void BM_GramForward(benchmark::State& state, GramCase g) {
   const std::size_t features = std::size_t(g.batch) * g.channels * g.plane;
   SimBuffer f(features), gram(std::size_t(g.batch) * g.channels * g.channels, false),
-      workspace(sim::gram_forward_workspace(g.batch, g.channels, g.plane), false);
-  for (auto _ : state) sim::gram_forward(g.batch, g.channels, g.plane, f.get(), gram.get(), workspace.get(), nullptr);
+      workspace(sim::gram_forward_workspace({g.batch, g.channels, g.plane}), false);
+  for (auto _ : state) sim::gram_forward({g.batch, g.channels, g.plane}, f.get(), gram.get(), workspace.get(), nullptr);
   state.counters["FLOP/s"] = rate(gram_flops(g));
 }
 

@@ -401,8 +401,10 @@ Tensor gram_forward(const Tensor& features) {
   const int batch = dim(features, 0), channels = dim(features, 1);
   Tensor gram = like_empty(features, Shape{batch, channels, channels});
   dispatch(features, [&]<class T>(auto stream) {
-    const Tensor ws = workspace<T>(gram_forward_workspace(batch, channels, plane(features), stream), features.device());
-    gram_forward(batch, channels, plane(features), ptr<T>(features), ptr<T>(gram), ptr<T>(ws), stream);
+    // FP32 whatever --precision says (kernels/gram.cu: why the Gram does not follow the convolutions into tf32).
+    const GramShape shape{batch, channels, plane(features)};
+    const Tensor ws = workspace<T>(gram_forward_workspace(shape, stream), features.device());
+    gram_forward(shape, ptr<T>(features), ptr<T>(gram), ptr<T>(ws), stream);
   });
   return gram;
 }

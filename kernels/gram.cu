@@ -8,6 +8,17 @@
 // too few blocks (relu1_1: C = 64 is one tile per image, K = plane = 65536) it splits K: partial Grams go to the
 // workspace, (S, N, C, C), and gram_split_sum_kernel adds them in a fixed order. The split depends only on the
 // shape, and matches gram_mse_forward_backward's, so on one backend both compute the same bits of G.
+//
+// Precision. GramShape::precision == tf32 runs the float forward's tiles on tensor cores (gram_tiles_tf32_kernel,
+// kernels/gram.cuh), same split plan and split sum, no atomics. The engine's Gram (ops::gram_forward) and the style
+// loss (gram_mse_forward_backward) stay FP32 under --precision tf32, which applies to convolutions only, for two
+// reasons: it is PyTorch's default (cudnn.allow_tf32 is True, but matmuls, hence the Gram, need
+// torch.backends.cuda.matmul.allow_tf32, False by default since 1.12), so the comparison with it stays like for
+// like; and the style loss is the squared difference G - target of two Grams of similar size, where TF32's operand
+// rounding (about 2^-10 of each entry's magnitude, against 2^-23 in FP32) becomes a large relative error of the
+// difference once training has brought G near its target. The Gram is also a small share of a step's FLOPs next
+// to the VGG convolutions. The tf32 kernel is verified (tests/test_gram.cpp) and benchmarked (bench_gpu) for an
+// opt-in later.
 #include <stdexcept>
 #include <string>
 
@@ -44,27 +55,29 @@ __global__ void __launch_bounds__(kSumThreads)
 
 }  // namespace
 
-std::size_t gram_forward_workspace(int batch, int channels, int plane, StreamHandle) {
+std::size_t gram_forward_workspace(const GramShape& shape, StreamHandle) {
+  const int batch = shape.batch, channels = shape.channels, plane = shape.plane;
   check_gram_args("gram_forward_workspace", batch, channels, plane, &batch, &batch, &batch);
   const detail::GramSplit split = detail::gram_split(batch, channels, plane);
   return split.splits > 1 ? std::size_t(split.splits) * batch * channels * channels : 0;
 }
 
 template <class T>
-void gram_forward(int batch, int channels, int plane, const T* features, T* gram, T* workspace, StreamHandle stream) {
+void gram_forward(const GramShape& shape, const T* features, T* gram, T* workspace, StreamHandle stream) {
+  const int batch = shape.batch, channels = shape.channels, plane = shape.plane;
   check_gram_args("gram_forward", batch, channels, plane, features, gram, gram);
   if (batch == 0) return;
   const T scale = T(1.0 / (double(channels) * double(plane)));
   const detail::GramSplit split = detail::gram_split(batch, channels, plane);
   if (split.splits == 1) {
-    detail::launch_gram_tiles(batch, channels, plane, split, features, scale, gram, stream);
+    detail::launch_gram_tiles(shape, split, features, scale, gram, stream);
     return;
   }
   if (workspace == nullptr)
     throw std::invalid_argument("gram_forward: null workspace; this shape needs gram_forward_workspace(" +
                                 std::to_string(batch) + ", " + std::to_string(channels) + ", " + std::to_string(plane) +
                                 ") elements");
-  detail::launch_gram_tiles(batch, channels, plane, split, features, T(1), workspace, stream);
+  detail::launch_gram_tiles(shape, split, features, T(1), workspace, stream);
   const std::size_t total = std::size_t(batch) * channels * channels;
   std::size_t blocks = (total + kSumThreads - 1) / kSumThreads;
   if (blocks > kSumMaxBlocks) blocks = kSumMaxBlocks;
@@ -84,8 +97,8 @@ void gram_backward(int batch, int channels, int plane, const T* features, const 
                                        features, scale, dfeatures);
 }
 
-template void gram_forward<float>(int, int, int, const float*, float*, float*, StreamHandle);
-template void gram_forward<double>(int, int, int, const double*, double*, double*, StreamHandle);
+template void gram_forward<float>(const GramShape&, const float*, float*, float*, StreamHandle);
+template void gram_forward<double>(const GramShape&, const double*, double*, double*, StreamHandle);
 template void gram_backward<float>(int, int, int, const float*, const float*, float*, StreamHandle);
 template void gram_backward<double>(int, int, int, const double*, const double*, double*, StreamHandle);
 

@@ -10,6 +10,13 @@
 // simulator each barrier switches every thread's fiber); micro-tile rows are ty + 16 i and columns tx + 16 j, so
 // a warp reads one broadcast word of the A tile and 16 consecutive words of the B tile.
 //
+// gram_tiles_tf32_kernel (GramShape::precision == tf32, float): gram_tiles_kernel's tiles, split and mirroring on
+//   tensor cores. Operands are rounded to TF32 (cvt.rna, kernels/mma.cuh) when staged; the 8 warps, 2 x 4, own
+//   32 x 16 warp tiles of 2 x 2 m16n8k8 fragments with FP32 accumulators. Per element the arithmetic is a chain of
+//   8-deep tensor-core dots in K order from a zero accumulator, over the chunk padded with zeros to whole 32-deep
+//   stages (the chain tests rebuild with cudasim/mma_model.h). The stages are [row][k], rows of 36 floats: a
+//   fragment load (row g, k t) then hits bank 4 g + t, all 32 distinct, and the staging stores (32 consecutive k
+//   of one row per warp) are conflict-free too.
 // Split-K (gram_forward, gram_mse_forward_backward): gram_split picks S chunks of K from the shape alone,
 // launch_gram_tiles writes S unscaled partial Grams (S, N, C, C) to a workspace, and gram_split_sum adds them in
 // the fixed order s = 0, 1, ..., S - 1: the same bits every run, no floating-point atomics. Each partial is
@@ -18,7 +25,11 @@
 
 #include <cstddef>
 
+#include <type_traits>
+
 #include "kernels/launch.h"
+#include "kernels/mma.cuh"
+#include "kernels/shapes.h"
 
 // nvcc would unroll the 8 loads per operand completely and keep them all in flight (128 registers instead of
 // 40-48, a third of the occupancy); four at a time keep the registers of 16-deep stages.
@@ -76,6 +87,22 @@ __device__ __forceinline__ void multiply_gram_stage(const T (&a_tile)[kGramTileK
   }
 }
 
+// This block's tile: rows row0.., columns col0.. (blockIdx.x enumerates the tiles on or above the diagonal row by
+// row) and its K range [k_begin, k_end) (blockIdx.y: the split).
+__device__ __forceinline__ void gram_block_tile(int channels, int plane, int chunk, int& row0, int& col0, int& k_begin,
+                                                int& k_end) {
+  const int row_tiles = gram_row_tiles(channels);
+  int tile = blockIdx.x, tile_row = 0;
+  while (tile >= row_tiles - tile_row) {
+    tile -= row_tiles - tile_row;
+    ++tile_row;
+  }
+  row0 = tile_row * kGramTile;
+  col0 = (tile_row + tile) * kGramTile;
+  k_begin = blockIdx.y * chunk;
+  k_end = plane - k_begin < chunk ? plane : k_begin + chunk;
+}
+
 template <class T>
 __global__ void __launch_bounds__(kGramThreads)
     gram_tiles_kernel(int batch, int channels, int plane, int chunk, const T* features, T scale, T* out) {
@@ -86,17 +113,10 @@ __global__ void __launch_bounds__(kGramThreads)
 
   const int t = threadIdx.x;
   const int ty = t / kGramThreadsPerRow, tx = t % kGramThreadsPerRow;
-  const int row_tiles = gram_row_tiles(channels);
-  int tile = blockIdx.x, tile_row = 0;
-  while (tile >= row_tiles - tile_row) {
-    tile -= row_tiles - tile_row;
-    ++tile_row;
-  }
-  const int row0 = tile_row * kGramTile, col0 = (tile_row + tile) * kGramTile;
+  int row0, col0, k_begin, k_end;
+  gram_block_tile(channels, plane, chunk, row0, col0, k_begin, k_end);
   const int split = blockIdx.y, image = blockIdx.z;
   const T* f = features + std::size_t(image) * channels * plane;
-  const int k_begin = split * chunk;
-  const int k_end = plane - k_begin < chunk ? plane : k_begin + chunk;
 
   T acc[kGramMicro][kGramMicro] = {};
   for (int k0 = k_begin; k0 < k_end; k0 += kGramTileK) {
@@ -126,6 +146,74 @@ __global__ void __launch_bounds__(kGramThreads)
       }
     }
   }
+}
+
+// ---- tf32: gram_tiles_kernel on tensor cores (see the top of the file) ----
+constexpr int kGramMmaRow = kGramTileK + 4;  // floats per staged row: bank 4 g + t for a fragment load
+constexpr int kGramWarpsN = 4, kGramWarpM = kGramTile / (kGramThreads / 32 / kGramWarpsN), kGramWarpN = 16;
+static_assert(kGramWarpM == 32 && kGramWarpN * kGramWarpsN == kGramTile, "8 warps of 32 x 16 cover the tile");
+
+// A template (of float only) so that the header may define it in every file that includes it.
+template <class T>
+__global__ void __launch_bounds__(kGramThreads)
+    gram_tiles_tf32_kernel(int batch, int channels, int plane, int chunk, const T* features, T scale, T* out) {
+  static_assert(std::is_same_v<T, float>, "tf32 operands are floats");
+  GG_SHARED(float[kGramTile][kGramMmaRow], a_tile);  // [row][k]: rows row0.. of F
+  GG_SHARED(float[kGramTile][kGramMmaRow], b_tile);  // [row][k]: rows col0.. of F (B's columns)
+
+  const int t = threadIdx.x, lane = t % 32, warp = t / 32, g = lane >> 2, q = lane & 3;
+  const int warp_row = (warp / kGramWarpsN) * kGramWarpM, warp_col = (warp % kGramWarpsN) * kGramWarpN;
+  int row0, col0, k_begin, k_end;
+  gram_block_tile(channels, plane, chunk, row0, col0, k_begin, k_end);
+  const int split = blockIdx.y, image = blockIdx.z;
+  const float* f = features + std::size_t(image) * channels * plane;
+
+  float acc[2][2][4] = {};
+  for (int k0 = k_begin; k0 < k_end; k0 += kGramTileK) {
+    GG_GRAM_LOAD_UNROLL
+    for (int l = 0; l < kGramLoads; ++l) {
+      // A warp reads (and stores) 32 consecutive k of one row.
+      const int e = t + kGramThreads * l, row = e / kGramTileK, kk = e % kGramTileK, k = k0 + kk;
+      const bool k_in = k < k_end;
+      a_tile[row][kk] = to_tf32(k_in && row0 + row < channels ? f[std::size_t(row0 + row) * plane + k] : 0.0f);
+      b_tile[row][kk] = to_tf32(k_in && col0 + row < channels ? f[std::size_t(col0 + row) * plane + k] : 0.0f);
+    }
+    __syncthreads();
+    for (int kk = 0; kk < kGramTileK; kk += 8) {
+      // Fragments (kernels/mma.cuh): a0 A(g, q), a1 A(g+8, q), a2 A(g, q+4), a3 A(g+8, q+4); b0 B(q, g), b1 B(q+4, g)
+      // with B(k, c) = F(col0 + c, k), i.e. b_tile[c][k].
+      float a[2][4], b[2][2];
+      for (int fm = 0; fm < 2; ++fm) {
+        const int r = warp_row + 16 * fm + g;
+        a[fm][0] = a_tile[r][kk + q];
+        a[fm][1] = a_tile[r + 8][kk + q];
+        a[fm][2] = a_tile[r][kk + q + 4];
+        a[fm][3] = a_tile[r + 8][kk + q + 4];
+      }
+      for (int fn = 0; fn < 2; ++fn) {
+        const int c = warp_col + 8 * fn + g;
+        b[fn][0] = b_tile[c][kk + q];
+        b[fn][1] = b_tile[c][kk + q + 4];
+      }
+      for (int fm = 0; fm < 2; ++fm)
+        for (int fn = 0; fn < 2; ++fn) mma_m16n8k8_tf32(acc[fm][fn], a[fm], b[fn], acc[fm][fn]);
+    }
+    // The next stage overwrites tiles that other warps may still be reading.
+    __syncthreads();
+  }
+
+  float* out_g = out + (std::size_t(split) * batch + image) * channels * channels;
+  for (int fm = 0; fm < 2; ++fm)
+    for (int fn = 0; fn < 2; ++fn)
+      for (int e = 0; e < 4; ++e) {  // c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1)
+        const int r = row0 + warp_row + 16 * fm + g + 8 * (e >> 1);
+        const int c = col0 + warp_col + 8 * fn + 2 * q + (e & 1);
+        if (r < channels && c < channels && r <= c) {
+          const float value = acc[fm][fn][e] * scale;
+          out_g[std::size_t(r) * channels + c] = value;
+          out_g[std::size_t(c) * channels + r] = value;
+        }
+      }
 }
 
 template <class T>
@@ -181,13 +269,18 @@ __host__ __device__ inline T gram_split_sum(const T* split_grams, std::size_t to
   return sum;
 }
 
-// out[s] (S, N, C, C) = scale * the split-s partial Grams of features (N, C, plane).
+// out[s] (S, N, C, C) = scale * the split-s partial Grams of features (N, C, plane), on tensor cores when
+// shape.precision is tf32 and T is float (double stays double).
 template <class T>
-void launch_gram_tiles(int batch, int channels, int plane, GramSplit split, const T* features, T scale, T* out,
+void launch_gram_tiles(const GramShape& shape, GramSplit split, const T* features, T scale, T* out,
                        StreamHandle stream) {
-  const dim3 grid(unsigned(gram_upper_tiles(channels)), unsigned(split.splits), unsigned(batch));
-  launch<gram_tiles_kernel<T>>(grid, dim3(kGramThreads), 0, stream, batch, channels, plane, split.chunk, features,
-                               scale, out);
+  const dim3 grid(unsigned(gram_upper_tiles(shape.channels)), unsigned(split.splits), unsigned(shape.batch));
+  if constexpr (std::is_same_v<T, float>)
+    if (shape.precision == Precision::tf32)
+      return launch<gram_tiles_tf32_kernel<T>>(grid, dim3(kGramThreads), 0, stream, shape.batch, shape.channels,
+                                               shape.plane, split.chunk, features, scale, out);
+  launch<gram_tiles_kernel<T>>(grid, dim3(kGramThreads), 0, stream, shape.batch, shape.channels, shape.plane,
+                               split.chunk, features, scale, out);
 }
 
 }  // namespace gramgan::GG_BACKEND::detail

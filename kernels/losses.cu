@@ -121,7 +121,8 @@ void gram_mse_forward_backward(int batch, int channels, int plane, const T* feat
   T* partials = sym_difference + total;
   const double c = channels, p = plane;
 
-  detail::launch_gram_tiles(batch, channels, plane, split, features, T(1), split_grams, stream);
+  // FP32 whatever --precision says: the loss is the difference of two Grams (kernels/gram.cu says why).
+  detail::launch_gram_tiles(GramShape{batch, channels, plane}, split, features, T(1), split_grams, stream);
   launch<gram_difference_kernel<T>>(reduce_grid(total), dim3(kReduceThreads), 0, stream, channels, total, split.splits,
                                     split_grams, T(1.0 / (c * p)), target_gram, target_per_image, sym_difference,
                                     partials);

@@ -29,6 +29,13 @@ struct Conv2dShape {
   constexpr int out_width() const { return (in_width() + 2 * pad - kernel_w) / stride + 1; }
 };
 
+// Gram matrices of feature maps, features: (batch, channels, plane); gram[n] = F_n F_n^T / (channels plane).
+// precision: tf32 runs the float forward on tensor cores (kernels/gram.cuh), fp32 on FMA units.
+struct GramShape {
+  int batch = 1, channels = 1, plane = 1;
+  Precision precision = Precision::fp32;
+};
+
 enum class Activation {
   relu,
   leaky_relu,  // x > 0 ? x : slope x
