@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Registers, shared memory, local memory and theoretical occupancy of every kernel in kernels/*.cu, for sm_90.
 
+Covers the tf32 tensor-core kernels too (conv2d_*_tf32_kernel, gram_tiles_tf32_kernel): they need sm_80 or later
+(kernels/mma.cuh refuses older architectures).
+
 Compiles each kernel source for one architecture to a cubin with `nvcc -Xptxas -v` (no GPU needed, about a minute
 on 2 cores) and reads ptxas's resource report. Occupancy follows the CUDA occupancy calculator with the sm_90
 limits below: the smallest of the blocks per SM allowed by threads, registers, shared memory and the block limit.
@@ -33,8 +36,9 @@ SM90 = {
 }
 
 # Every launcher in kernels/ starts 256-thread blocks (kThreads, kReduceThreads, kGramThreads, kSumThreads) with no
-# dynamic shared memory, except the convolutions (conv_dynamic_smem below). A kernel launched otherwise goes
-# here, keyed by a substring of its demangled name: (threads per block, dynamic shared bytes).
+# dynamic shared memory, except the convolutions (conv_dynamic_smem below), fp32 and tf32 alike. The tf32 Gram
+# (gram_tiles_tf32_kernel, static shared memory) takes the default. A kernel launched otherwise goes here, keyed by a
+# substring of its demangled name: (threads per block, dynamic shared bytes).
 DEFAULT_LAUNCH = (256, 0)
 LAUNCH_OVERRIDES = {}
 
@@ -55,14 +59,18 @@ def conv_constants():
 
 
 def conv_dynamic_smem(name):
-    """sizeof(StageBuffers<T, Tile<M, N, ...>>) for a conv2d kernel (2 stages of kTileK x (M + kPad) and
-    kTileK x (N + kPad) elements), or None for other kernels."""
+    """sizeof(StageBuffers<T, Cfg>) for a conv2d kernel (2 stages of kTileK x (M + kPad) and kTileK x (N + kPad)
+    elements), or None for other kernels. The fp32 kernels are conv2d_*_kernel<T, Tile<M, N, ...>>; the tf32 ones
+    (kernels/conv2d_mma.cuh) conv2d_*_tf32_kernel<MmaTile<M, N, WarpsM, ...>> with float stages."""
     m = re.search(r"conv2d_\w+_kernel<(float|double), [^<]*Tile<(\d+), (\d+),", name)
-    if not m:
+    mma = re.search(r"conv2d_\w+_tf32_kernel<[^<]*MmaTile<(\d+), (\d+),", name)
+    if m:
+        element, rows, cols = 4 if m.group(1) == "float" else 8, int(m.group(2)), int(m.group(3))
+    elif mma:
+        element, rows, cols = 4, int(mma.group(1)), int(mma.group(2))
+    else:
         return None
     tile_k, pad = conv_constants()
-    element = 4 if m.group(1) == "float" else 8
-    rows, cols = int(m.group(2)), int(m.group(3))
     return 2 * tile_k * ((rows + pad) + (cols + pad)) * element
 
 
