@@ -1,11 +1,14 @@
 // The cuda backend's launchers (gramgan::cuda) next to vendor baselines at the models' real shapes, on a GPU:
 // cuDNN convolution (forward, backward-data, backward-filter; the fastest FP32 FMA algorithm cudnnFind* reports,
 // no tensor cores), cuBLAS for the Gram matrix (batched SGEMM and SSYRK, FP32) and device-to-device cudaMemcpy as
-// the bandwidth ceiling of memory-bound kernels. Every repetition is timed with CUDA events after a warm-up, with
-// the L2 cache flushed before it, and reported through Google Benchmark's manual time. Counters: TFLOP/s or GB/s,
-// percent of the device's peak (FP32 FMA peak from SM count x FP32 lanes x 2 x clock; DRAM bandwidth from the
-// memory clock and bus width) and, on our rows, the ratio to the baseline (baseline time / our time: 1 = parity).
-// Built only with the CUDA backend; without a GPU it says so and exits 0. See bench/README.md.
+// the bandwidth ceiling of memory-bound kernels. The tf32 rows (Conv2d*Tf32, GramForwardTf32) run our tensor-core
+// kernels (Precision::tf32) next to cuDNN with TF32 allowed (CUDNN_TENSOR_OP_MATH: the fastest algorithm, tensor
+// cores or not, as PyTorch's cudnn.allow_tf32) and cuBLAS with CUBLAS_COMPUTE_32F_FAST_TF32. Every repetition is timed
+// with CUDA events after a warm-up, with the L2 cache flushed before it, and reported through Google Benchmark's manual
+// time. Counters: TFLOP/s or GB/s, percent of the device's peak (FP32 FMA peak from SM count x FP32 lanes x 2 x clock;
+// for tf32 rows the dense TF32 tensor peak, SM count x TF32 FLOPs per SM per clock x clock; DRAM bandwidth from the
+// memory clock and bus width) and, on our rows, the ratio to the baseline (baseline time / our time: 1 = parity). Built
+// only with the CUDA backend; without a GPU it says so and exits 0. See bench/README.md.
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -40,6 +43,7 @@ namespace {
 namespace gpu = gramgan::cuda;
 using gramgan::Conv2dShape;
 using gramgan::Padding;
+using gramgan::Precision;
 using namespace gramgan::bench;
 
 constexpr int kWarmup = 3;               // untimed runs before the first timed one (lazy init, cuDNN plans, clocks up)
@@ -71,6 +75,15 @@ int fp32_lanes_per_sm(int major, int minor, bool* known) {
   return 128;
 }
 
+// Dense TF32 tensor-core FLOPs per SM per clock (an m16n8k8 MMA is 2048 FLOPs): 1024 on GA100 (A100: 156
+// TFLOP/s at 108 SMs and 1410 MHz), 256 on GA10x and Ada (RTX 3090: 35.6 TFLOP/s at 82 SMs and 1695 MHz), 2048
+// on Hopper (H100 SXM: 495 TFLOP/s at 132 SMs and 1830 MHz). 0 (no percentage) for architectures not listed.
+int tf32_flops_per_sm_clock(int major, int minor) {
+  if (major == 8) return minor == 0 ? 1024 : minor == 6 || minor == 9 ? 256 : 0;
+  if (major == 9) return 2048;
+  return 0;
+}
+
 // The one device the suite runs on, with the handles, stream, events and L2-flush buffer every benchmark shares.
 class Gpu {
  public:
@@ -85,8 +98,9 @@ class Gpu {
 #if GRAMGAN_HAVE_CUDNN
   cudnnHandle_t cudnn() const { return cudnn_; }
 #endif
-  double peak_flops() const { return peak_flops_; }  // 0 when the clock is not reported
-  double peak_bytes() const { return peak_bytes_; }  // 0 when the memory clock or bus width is not reported
+  double peak_flops() const { return peak_flops_; }            // 0 when the clock is not reported
+  double peak_tf32_flops() const { return peak_tf32_flops_; }  // 0 when the clock or the architecture is unknown
+  double peak_bytes() const { return peak_bytes_; }            // 0 when the memory clock or bus width is not reported
   const std::vector<std::pair<std::string, std::string>>& context() const { return context_; }
 
   // Milliseconds of one run of `op`, timed by events on the stream, after a flush of the L2 cache.
@@ -124,6 +138,9 @@ class Gpu {
     bool lanes_known = true;
     const int lanes = fp32_lanes_per_sm(prop.major, prop.minor, &lanes_known);
     peak_flops_ = double(sms) * lanes * 2.0 * double(clock_khz) * 1e3;
+    // The clock attribute is the maximum boost clock, so on an H100 SXM this reads above NVIDIA's 495 TFLOP/s
+    // (quoted at 1830 MHz); the FP32 peak above uses the same clock.
+    peak_tf32_flops_ = double(sms) * tf32_flops_per_sm_clock(prop.major, prop.minor) * double(clock_khz) * 1e3;
     peak_bytes_ = 2.0 * double(memory_clock_khz) * 1e3 * double(bus_bits) / 8.0;  // double data rate
 
     GG_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -155,6 +172,7 @@ class Gpu {
       {"gpu_clock_mhz", std::to_string(clock_khz / 1000)},
       {"gpu_fp32_lanes_per_sm", std::to_string(lanes) + (lanes_known ? "" : " (assumed)")},
       {"gpu_fp32_peak_tflops", number(peak_flops_ * 1e-12, "%.1f")},
+      {"gpu_tf32_peak_tflops", number(peak_tf32_flops_ * 1e-12, "%.1f")},
       {"gpu_dram_peak_gbps", number(peak_bytes_ * 1e-9, "%.0f")},
       {"gpu_l2_mib", number(double(l2_bytes) / double(1 << 20), "%.0f")},
       {"l2_flush_mib", std::to_string(flush_bytes_ >> 20)},
@@ -176,7 +194,7 @@ class Gpu {
 #if GRAMGAN_HAVE_CUDNN
   cudnnHandle_t cudnn_ = nullptr;
 #endif
-  double peak_flops_ = 0, peak_bytes_ = 0;
+  double peak_flops_ = 0, peak_tf32_flops_ = 0, peak_bytes_ = 0;
   std::vector<std::pair<std::string, std::string>> context_;
 };
 
@@ -247,11 +265,16 @@ double baseline_time(const std::string& key, const std::function<void()>& baseli
   return baseline_ms()[key] = total / kInlineBaselineReps;
 }
 
-void flop_counters(benchmark::State& state, double flops, double ms) {
+// A tf32 row's percentage is of the TF32 tensor peak (pct_tf32_peak), any other's of the FP32 FMA peak.
+void flop_counters(benchmark::State& state, double flops, double ms, Precision precision = Precision::fp32) {
   if (ms <= 0) return;
   const double rate = flops / (ms * 1e-3);
   state.counters["TFLOP/s"] = rate * 1e-12;
-  if (Gpu::get().peak_flops() > 0) state.counters["pct_fp32_peak"] = 100.0 * rate / Gpu::get().peak_flops();
+  if (precision == Precision::tf32) {
+    if (Gpu::get().peak_tf32_flops() > 0) state.counters["pct_tf32_peak"] = 100.0 * rate / Gpu::get().peak_tf32_flops();
+  } else if (Gpu::get().peak_flops() > 0) {
+    state.counters["pct_fp32_peak"] = 100.0 * rate / Gpu::get().peak_flops();
+  }
 }
 
 void byte_counters(benchmark::State& state, double bytes, double ms) {
@@ -278,6 +301,14 @@ const char* pass_name(ConvPass p) {
   return p == ConvPass::forward         ? "Conv2dForward"
          : p == ConvPass::backward_data ? "Conv2dBackwardData"
                                         : "Conv2dBackwardWeight";
+}
+// The row's op: the pass, with "Tf32" for the tensor-core rows (their own table rows, next to cuDNN with TF32).
+std::string op_name(ConvPass p, Precision precision) {
+  return std::string(pass_name(p)) + (precision == Precision::tf32 ? "Tf32" : "");
+}
+Conv2dShape with_precision(Conv2dShape s, Precision precision) {
+  s.precision = precision;
+  return s;
 }
 
 // Every distinct convolution of the three networks on a 256x256 batch of 4 (apps/gan/models.cpp, vgg.cpp).
@@ -334,15 +365,19 @@ std::function<void()> our_conv(ConvPass pass, const Conv2dShape& s, ConvBuffers&
 
 #if GRAMGAN_HAVE_CUDNN
 
-// cuDNN's legacy convolution API (deprecated in cuDNN 9 but present in its cnn library), FP32 data and compute,
-// CUDNN_FMA_MATH: only FMA kernels, so neither tensor cores nor TF32 (CUDNN_DEFAULT_MATH would permit TF32 on
-// Ampere and later). cuDNN has no reflection padding: the generator's layers run with zero padding of the same
-// width, which is the same work (frameworks pad in a separate kernel).
+// cuDNN's legacy convolution API (deprecated in cuDNN 9 but present in its cnn library), FP32 data and compute.
+// fp32: CUDNN_FMA_MATH, only FMA kernels, so neither tensor cores nor TF32. tf32: CUDNN_TENSOR_OP_MATH, which
+// lets cuDNN run FP32 data on TF32 tensor cores on Ampere and later (as CUDNN_DEFAULT_MATH does there, unless
+// NVIDIA_TF32_OVERRIDE=0), and the fastest algorithm is taken, tensor cores or FMA: what PyTorch gets with
+// cudnn.allow_tf32 and benchmark mode. Conversions to FP16 (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) are never taken.
+// cuDNN has no reflection padding: the generator's layers run with zero padding of the same width, which is the same
+// work (frameworks pad in a separate kernel).
 class CudnnConv {
  public:
   // `key` names the pass and shape: cudnnFind runs once per key, although Google Benchmark calls a benchmark
   // several times while it sizes the iteration count.
-  CudnnConv(const std::string& key, ConvPass pass, const Conv2dShape& s, ConvBuffers& b) : pass_(pass), b_(b) {
+  CudnnConv(const std::string& key, ConvPass pass, const Conv2dShape& s, ConvBuffers& b)
+      : pass_(pass), tf32_(s.precision == Precision::tf32), b_(b) {
     GG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_));
     GG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_));
     GG_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_));
@@ -353,7 +388,7 @@ class CudnnConv {
                                               s.kernel_h, s.kernel_w));
     GG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_, s.pad, s.pad, s.stride, s.stride, 1, 1,
                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    GG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_, CUDNN_FMA_MATH));
+    GG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_, tf32_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     int n = 0, c = 0, h = 0, w = 0;
     GG_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_, x_, w_, &n, &c, &h, &w));
     if (n != s.batch || c != s.out_channels || h != s.out_height() || w != s.out_width())
@@ -419,7 +454,7 @@ class CudnnConv {
         GG_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, x_, b.x.get(), w_, b.w.get(), conv_, y_,
                                                               b.y.get(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned,
                                                               perf, search.get(), search.size()));
-        const auto& best = pick(perf, returned);
+        const auto& best = pick(perf, returned, tf32_);
         algo_ = int(best.algo);
         workspace_bytes_ = best.memory;
         break;
@@ -429,7 +464,7 @@ class CudnnConv {
         GG_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, w_, b.w.get(), y_, b.y.get(), conv_, x_,
                                                                    b.x.get(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                                    &returned, perf, search.get(), search.size()));
-        const auto& best = pick(perf, returned);
+        const auto& best = pick(perf, returned, tf32_);
         algo_ = int(best.algo);
         workspace_bytes_ = best.memory;
         break;
@@ -439,7 +474,7 @@ class CudnnConv {
         GG_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, x_, b.x.get(), y_, b.y.get(), conv_, w_,
                                                                      b.w.get(), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                                                                      &returned, perf, search.get(), search.size()));
-        const auto& best = pick(perf, returned);
+        const auto& best = pick(perf, returned, tf32_);
         algo_ = int(best.algo);
         workspace_bytes_ = best.memory;
         break;
@@ -447,17 +482,20 @@ class CudnnConv {
     }
   }
 
-  // The fastest algorithm that succeeded without tensor-op math (results come sorted by time).
+  // The fastest algorithm that succeeded (results come sorted by time): without tensor-op math for fp32, with or
+  // without it for tf32; never one converting to FP16.
   template <class Perf>
-  static const Perf& pick(const Perf* perf, int count) {
+  static const Perf& pick(const Perf* perf, int count, bool tf32) {
     for (int i = 0; i < count; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].mathType != CUDNN_TENSOR_OP_MATH &&
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && (tf32 || perf[i].mathType != CUDNN_TENSOR_OP_MATH) &&
           perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
         return perf[i];
-    throw std::runtime_error("cudnnFind*: no FP32 FMA algorithm succeeded for this shape");
+    throw std::runtime_error(std::string("cudnnFind*: no ") + (tf32 ? "FP32 or TF32" : "FP32 FMA") +
+                             " algorithm succeeded for this shape");
   }
 
   ConvPass pass_;
+  bool tf32_;
   ConvBuffers& b_;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
@@ -467,14 +505,15 @@ class CudnnConv {
   std::unique_ptr<DeviceBytes> workspace_;
 };
 
-void BM_ConvCudnn(benchmark::State& state, ConvPass pass, ConvCase c) {
+void BM_ConvCudnn(benchmark::State& state, ConvPass pass, ConvCase c, Precision precision) {
   guarded(state, [&] {
-    ConvBuffers buffers(c.shape);
-    const std::string key = std::string(pass_name(pass)) + "/" + c.name;
-    const CudnnConv cudnn(key, pass, c.shape, buffers);
+    const Conv2dShape s = with_precision(c.shape, precision);
+    ConvBuffers buffers(s);
+    const std::string key = op_name(pass, precision) + "/" + c.name;
+    const CudnnConv cudnn(key, pass, s, buffers);
     const double ms = run_timed(state, [&] { cudnn.run(); });
     baseline_ms()[key] = ms;
-    flop_counters(state, conv_flops(c.shape), ms);
+    flop_counters(state, conv_flops(s), ms, precision);
     state.counters["algo"] = cudnn.algo();
     state.counters["workspace_MiB"] = double(cudnn.workspace_bytes()) / double(1 << 20);
   });
@@ -482,16 +521,17 @@ void BM_ConvCudnn(benchmark::State& state, ConvPass pass, ConvCase c) {
 
 #endif  // GRAMGAN_HAVE_CUDNN
 
-void BM_ConvOurs(benchmark::State& state, ConvPass pass, ConvCase c) {
+void BM_ConvOurs(benchmark::State& state, ConvPass pass, ConvCase c, Precision precision) {
   guarded(state, [&] {
-    ConvBuffers buffers(c.shape);
-    const double ms = run_timed(state, our_conv(pass, c.shape, buffers));
-    flop_counters(state, conv_flops(c.shape), ms);
+    const Conv2dShape s = with_precision(c.shape, precision);
+    ConvBuffers buffers(s);
+    const double ms = run_timed(state, our_conv(pass, s, buffers));
+    flop_counters(state, conv_flops(s), ms, precision);
 #if GRAMGAN_HAVE_CUDNN
-    const std::string key = std::string(pass_name(pass)) + "/" + c.name;
+    const std::string key = op_name(pass, precision) + "/" + c.name;
     double reference = 0;
     if (baseline_ms().count(key) == 0) {
-      const CudnnConv cudnn(key, pass, c.shape, buffers);
+      const CudnnConv cudnn(key, pass, s, buffers);
       reference = baseline_time(key, [&] { cudnn.run(); });
     } else {
       reference = baseline_ms()[key];
@@ -511,7 +551,7 @@ double gram_forward_flops(const GramCase& g) {
 // The backward's product (dgram + dgram^T) F: 2 N C^2 plane.
 double gram_backward_flops(const GramCase& g) { return 2.0 * g.batch * double(g.channels) * g.channels * g.plane; }
 
-enum class GramBaseline { sgemm, ssyrk };
+enum class GramBaseline { sgemm, ssyrk, gemm_tf32 };
 
 // Features F_n, (C, plane) row-major, are the column-major (plane x C) matrix F_n^T with leading dimension plane.
 // gram_n = (F_n^T)^T F_n^T / (C plane).
@@ -519,6 +559,13 @@ void cublas_gram(GramBaseline which, const GramCase& g, const float* f, float* g
   const cublasHandle_t handle = Gpu::get().cublas();
   const float alpha = float(1.0 / (double(g.channels) * double(g.plane))), beta = 0.0f;
   const long long f_stride = 1LL * g.channels * g.plane, g_stride = 1LL * g.channels * g.channels;
+  if (which == GramBaseline::gemm_tf32) {  // SGEMM's product with TF32 tensor cores allowed
+    GG_CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, g.channels, g.channels, g.plane,
+                                               &alpha, f, CUDA_R_32F, g.plane, f_stride, f, CUDA_R_32F, g.plane,
+                                               f_stride, &beta, gram, CUDA_R_32F, g.channels, g_stride, g.batch,
+                                               CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   if (which == GramBaseline::sgemm) {
     GG_CUBLAS_CHECK(cublasSgemmStridedBatched(handle, CUBLAS_OP_T, CUBLAS_OP_N, g.channels, g.channels, g.plane, &alpha,
                                               f, g.plane, f_stride, f, g.plane, f_stride, &beta, gram, g.channels,
@@ -549,23 +596,35 @@ struct GramBuffers {
   GpuBuffer f, gram, df, workspace;  // gram doubles as dgram
 };
 
+std::string gram_baseline_key(GramBaseline which) {
+  return which == GramBaseline::sgemm ? "GramSgemm/" : which == GramBaseline::ssyrk ? "GramSsyrk/" : "GramGemmTf32/";
+}
+
 void BM_GramForwardCublas(benchmark::State& state, GramBaseline which, GramCase g) {
   guarded(state, [&] {
     GramBuffers b(g);
     const double ms = run_timed(state, [&] { cublas_gram(which, g, b.f.get(), b.gram.get()); });
-    baseline_ms()[std::string(which == GramBaseline::sgemm ? "GramSgemm/" : "GramSsyrk/") + g.name] = ms;
-    flop_counters(state, gram_forward_flops(g), ms);
+    baseline_ms()[gram_baseline_key(which) + g.name] = ms;
+    flop_counters(state, gram_forward_flops(g), ms,
+                  which == GramBaseline::gemm_tf32 ? Precision::tf32 : Precision::fp32);
   });
 }
 
-void BM_GramForwardOurs(benchmark::State& state, GramCase g) {
+void BM_GramForwardOurs(benchmark::State& state, GramCase g, Precision precision) {
   guarded(state, [&] {
     GramBuffers b(g);
     const gramgan::cuda::StreamHandle stream = Gpu::get().handle();
     const double ms = run_timed(state, [&] {
-      gpu::gram_forward<float>({g.batch, g.channels, g.plane}, b.f.get(), b.gram.get(), b.workspace.get(), stream);
+      gpu::gram_forward<float>({g.batch, g.channels, g.plane, precision}, b.f.get(), b.gram.get(), b.workspace.get(),
+                               stream);
     });
-    flop_counters(state, gram_forward_flops(g), ms);
+    flop_counters(state, gram_forward_flops(g), ms, precision);
+    if (precision == Precision::tf32) {  // against cuBLAS's GEMM with TF32 allowed
+      const double tf32 = baseline_time(gram_baseline_key(GramBaseline::gemm_tf32) + g.name,
+                                        [&] { cublas_gram(GramBaseline::gemm_tf32, g, b.f.get(), b.gram.get()); });
+      if (ms > 0) state.counters["of_cublas"] = tf32 / ms;
+      return;
+    }
     // Against the faster of the two cuBLAS formulations.
     const double sgemm = baseline_time(std::string("GramSgemm/") + g.name,
                                        [&] { cublas_gram(GramBaseline::sgemm, g, b.f.get(), b.gram.get()); });
@@ -802,17 +861,23 @@ void register_bench(const std::string& name, Args&&... args) {
 void register_all() {
   for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight})
     for (const ConvCase& c : conv_cases()) {
-      const std::string name = std::string("BM_") + pass_name(pass) + "/" + c.name;
+      for (const Precision precision : {Precision::fp32, Precision::tf32}) {
+        const std::string name = "BM_" + op_name(pass, precision) + "/" + c.name;
 #if GRAMGAN_HAVE_CUDNN
-      register_bench(name + "/cudnn", BM_ConvCudnn, pass, c);
+        register_bench(name + (precision == Precision::tf32 ? "/cudnn_tf32" : "/cudnn"), BM_ConvCudnn, pass, c,
+                       precision);
 #endif
-      register_bench(name + "/gramgan", BM_ConvOurs, pass, c);
+        register_bench(name + "/gramgan", BM_ConvOurs, pass, c, precision);
+      }
     }
   for (const GramCase& g : gram_cases()) {
     const std::string name = std::string("BM_GramForward/") + g.name;
     register_bench(name + "/cublas_sgemm", BM_GramForwardCublas, GramBaseline::sgemm, g);
     register_bench(name + "/cublas_ssyrk", BM_GramForwardCublas, GramBaseline::ssyrk, g);
-    register_bench(name + "/gramgan", BM_GramForwardOurs, g);
+    register_bench(name + "/gramgan", BM_GramForwardOurs, g, Precision::fp32);
+    const std::string tf32 = std::string("BM_GramForwardTf32/") + g.name;
+    register_bench(tf32 + "/cublas_tf32", BM_GramForwardCublas, GramBaseline::gemm_tf32, g);
+    register_bench(tf32 + "/gramgan", BM_GramForwardOurs, g, Precision::tf32);
   }
   for (const GramCase& g : gram_cases()) {
     const std::string name = std::string("BM_GramBackward/") + g.name;

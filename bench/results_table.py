@@ -39,6 +39,7 @@ def main():
     print(f"### {ctx.get('gpu', '?')}, {ctx.get('date', '?')}\n")
     print(f"Compute capability {ctx.get('gpu_compute_capability')}, {ctx.get('gpu_sms')} SMs at "
           f"{ctx.get('gpu_clock_mhz')} MHz; peaks used: {ctx.get('gpu_fp32_peak_tflops')} TFLOP/s FP32, "
+          f"{ctx.get('gpu_tf32_peak_tflops', '?')} TFLOP/s TF32 tensor (the *Tf32 rows' % peak), "
           f"{ctx.get('gpu_dram_peak_gbps')} GB/s DRAM; cuBLAS {ctx.get('cublas_version')}, cuDNN "
           f"{ctx.get('cudnn_version')}.\n")
     table = rows(data["benchmarks"])
@@ -58,7 +59,7 @@ def main():
         if base is not None and "algo" in base:
             label += f" (algo {int(base['algo'])})"
         print(f"| {op} | {shape} | {fmt(time_us(ours), 1)} | {fmt(ours.get('TFLOP/s'))} | "
-              f"{fmt(ours.get('pct_fp32_peak'), 1)} | {label} | {fmt(time_us(base), 1)} | "
+              f"{fmt(ours.get('pct_tf32_peak', ours.get('pct_fp32_peak')), 1)} | {label} | {fmt(time_us(base), 1)} | "
               f"{fmt(base.get('TFLOP/s') if base else None)} | {fmt(ratio)} |")
 
     print("\n| Op | Shape | ours us | ours GB/s | % DRAM peak | memcpy GB/s | ours/memcpy |")
