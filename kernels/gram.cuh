@@ -157,6 +157,7 @@ static_assert(kGramWarpM == 32 && kGramWarpN * kGramWarpsN == kGramTile, "8 warp
 template <class T>
 __global__ void __launch_bounds__(kGramThreads)
     gram_tiles_tf32_kernel(int batch, int channels, int plane, int chunk, const T* features, T scale, T* out) {
+  GG_KERNEL_BOUNDS(kGramThreads);
   static_assert(std::is_same_v<T, float>, "tf32 operands are floats");
   GG_SHARED(float[kGramTile][kGramMmaRow], a_tile);  // [row][k]: rows row0.. of F
   GG_SHARED(float[kGramTile][kGramMmaRow], b_tile);  // [row][k]: rows col0.. of F (B's columns)
