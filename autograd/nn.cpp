@@ -59,9 +59,19 @@ InstanceNorm2d::InstanceNorm2d(int channels, double epsilon, DType dtype, const 
 
 Variable InstanceNorm2d::forward(const Variable& x) { return instance_norm(x, gamma, beta, eps); }
 
+bool InstanceNorm2d::forward_in_place(Tensor& x) {
+  ops::instance_norm_forward_in_place(x, gamma.value(), beta.value(), eps);
+  return true;
+}
+
 void InstanceNorm2d::collect(const std::string& prefix, std::vector<NamedParameter>& out) const {
   out.push_back({prefix + "gamma", gamma});
   out.push_back({prefix + "beta", beta});
+}
+
+bool ActivationLayer::forward_in_place(Tensor& x) {
+  ops::activation_forward_in_place(activation_, x, slope_);
+  return true;
 }
 
 // ---- Sequential --------------------------------------------------------------------------------------------------
@@ -75,9 +85,14 @@ Variable Sequential::forward(const Variable& x, const LayerDone& on_layer_done) 
 Variable Sequential::forward(const Variable& x, const LayerDone& on_layer_done, const LayerOutput& on_layer_output) {
   Variable y = x;
   std::size_t done = 0;
+  // With grad mode off, a child's output that nothing else holds goes through the next child in place where it can.
+  // Never the caller's x (y shares its node until the first child returns), and not under anomaly detection, which
+  // checks each op's output as the op returns it.
+  const bool in_place = !grad_enabled() && !anomaly_detection_enabled();
   for (auto& [name, module] : children_) {
     const LayerScope scope(name);
-    y = module->forward(y);
+    Tensor values = in_place && y.sole_owner() ? y.value() : Tensor();
+    if (!(values.defined() && module->forward_in_place(values))) y = module->forward(y);
     if (on_layer_output) on_layer_output(name, *module, y);
     if (on_layer_done) on_layer_done(++done, children_.size());
   }

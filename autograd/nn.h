@@ -38,6 +38,10 @@ class Module {
   // The arithmetic of every float convolution in this module (Precision in kernels/shapes.h): the one setting a
   // model passes down to its layers, so that the launchers pick the kernels.
   virtual void set_precision(Precision) {}
+  // Inference only: overwrites x's values with this layer's output and returns true, or returns false where the
+  // layer has no in-place form (the default). nn::Sequential calls it with grad mode off, for a value nothing else
+  // holds (Variable::sole_owner), so that a normalisation or an activation needs no second full-size tensor.
+  virtual bool forward_in_place(Tensor& /*x*/) { return false; }
 
  protected:
   // Appends this module's parameters, names prefixed by `prefix` ("" or "name.").
@@ -75,6 +79,7 @@ class InstanceNorm2d : public Module {
   explicit InstanceNorm2d(int channels, double eps = 1e-5, DType dtype = DType::float32,
                           const Device& device = Device::cpu());
   Variable forward(const Variable& x) override;
+  bool forward_in_place(Tensor& x) override;
 
   Variable gamma, beta;
   double eps;
@@ -87,6 +92,7 @@ class ActivationLayer : public Module {
  public:
   explicit ActivationLayer(Activation activation, double slope = 0.2) : activation_(activation), slope_(slope) {}
   Variable forward(const Variable& x) override { return activation(activation_, x, slope_); }
+  bool forward_in_place(Tensor& x) override;
   std::optional<Activation> output_activation() const override { return activation_; }
 
  private:

@@ -92,6 +92,11 @@ bool Variable::requires_grad() const { return impl().requires_grad; }
 const std::string& Variable::name() const { return impl().name; }
 const std::shared_ptr<Node>& Variable::grad_fn() const { return impl().grad_fn; }
 
+bool Variable::sole_owner() const {
+  return impl_ != nullptr && impl_.use_count() == 1 && impl_->grad_fn == nullptr && !impl_->requires_grad &&
+         impl_->value.defined() && impl_->value.storage().use_count() == 1;
+}
+
 void Variable::set_requires_grad(bool requires_grad) {
   if (!is_leaf())
     throw Error("set_requires_grad: '" + name() + "' is the output of " + grad_fn()->name() +

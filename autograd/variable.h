@@ -44,6 +44,10 @@ class Variable {
 
   // Identity of the shared node, for maps and tests.
   const void* id() const { return impl_.get(); }
+  // Whether this handle is the only one to its node, the node is outside any graph, and its value is the only
+  // tensor on that storage: then nothing else can read the values, and an inference pass may overwrite them
+  // (nn::Sequential's in-place layers).
+  bool sole_owner() const;
 
  private:
   friend struct Node;

@@ -3,6 +3,7 @@
 #include <climits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "engine/dispatch.h"
 #include "engine/error.h"
@@ -168,20 +169,38 @@ Conv2dWeightGrads conv2d_backward_weight(const Tensor& x, const Tensor& dy, cons
 
 // ---- instance norm -----------------------------------------------------------------------------------------------
 
-InstanceNormOutputs instance_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
-  const Checks check("instance_norm_forward");
+namespace {
+
+void check_instance_norm_forward(const Checks& check, const Tensor& x, const Tensor& gamma, const Tensor& beta) {
   check.dims(x, "x", 4, kNCHW);
   check.like(gamma, "gamma", x, "x");
   check.like(beta, "beta", x, "x");
   check.shape(gamma, "gamma", Shape{x.size(1)});
   check.shape(beta, "beta", Shape{x.size(1)});
+}
+
+// The launch behind both forms: y is a new tensor, or x itself.
+InstanceNormOutputs launch_instance_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                                                 Tensor y) {
   const Shape stats{x.size(0), x.size(1)};
-  InstanceNormOutputs out{like_empty(x, x.shape()), like_empty(x, stats), like_empty(x, stats)};
+  InstanceNormOutputs out{std::move(y), like_empty(x, stats), like_empty(x, stats)};
   dispatch(x, [&]<class T>(auto stream) {
     instance_norm_forward(dim(x, 0), dim(x, 1), plane(x), T(eps), ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(out.y),
                           ptr<T>(out.mean), ptr<T>(out.inv_std), stream);
   });
   return out;
+}
+
+}  // namespace
+
+InstanceNormOutputs instance_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+  check_instance_norm_forward(Checks("instance_norm_forward"), x, gamma, beta);
+  return launch_instance_norm_forward(x, gamma, beta, eps, like_empty(x, x.shape()));
+}
+
+void instance_norm_forward_in_place(Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+  check_instance_norm_forward(Checks("instance_norm_forward_in_place"), x, gamma, beta);
+  launch_instance_norm_forward(x, gamma, beta, eps, x);
 }
 
 InstanceNormGrads instance_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
@@ -272,6 +291,15 @@ Tensor activation_forward(Activation activation, const Tensor& x, double slope) 
     activation_forward(activation, T(slope), count(x), ptr<T>(x), ptr<T>(y), stream);
   });
   return y;
+}
+
+void activation_forward_in_place(Activation activation, Tensor& x, double slope) {
+  const Checks check("activation_forward_in_place");
+  check.defined(x, "x");
+  // map_kernel reads and writes each element (or 16-byte pack) in one thread.
+  dispatch(x, [&]<class T>(auto stream) {
+    activation_forward(activation, T(slope), count(x), ptr<T>(x), ptr<T>(x), stream);
+  });
 }
 
 Tensor activation_backward(Activation activation, const Tensor& x, const Tensor& y, const Tensor& dy, double slope) {

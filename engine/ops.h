@@ -37,6 +37,9 @@ struct InstanceNormOutputs {
   Tensor y, mean, inv_std;
 };
 InstanceNormOutputs instance_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);
+// Inference: normalises x in place and keeps no statistics. The kernel reads a plane's statistics before it writes
+// any of it, and each element is read and written by one thread, so the output may be the input.
+void instance_norm_forward_in_place(Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);
 struct InstanceNormGrads {
   Tensor dx, dgamma, dbeta;
 };
@@ -57,6 +60,7 @@ AdainGrads adain_backward(const Tensor& content, const Tensor& style, const Tens
 
 // ---- elementwise (any shape) ----
 Tensor activation_forward(Activation activation, const Tensor& x, double slope = 0.2);
+void activation_forward_in_place(Activation activation, Tensor& x, double slope = 0.2);  // x = f(x)
 Tensor activation_backward(Activation activation, const Tensor& x, const Tensor& y, const Tensor& dy,
                            double slope = 0.2);
 Tensor add(const Tensor& a, const Tensor& b);

@@ -1,5 +1,5 @@
-// autograd/nn.h: layers against the functional ops, parameter names, freezing, and Adam against the raw launcher
-// and on a small fitting problem.
+// autograd/nn.h: layers against the functional ops, parameter names, freezing, inference in place, and Adam
+// against the raw launcher and on a small fitting problem.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/nn.h"
+#include "engine/memory.h"
 #include "kernels/launchers.h"
 
 namespace {
@@ -69,6 +70,43 @@ TEST(AutogradNn, FrozenModuleGetsNoGradientsButPassesThem) {
   EXPECT_EQ(conv2d_weight_gradient_launches(), before);
   EXPECT_TRUE(x.grad().defined());
   for (const auto& p : net->named_parameters()) EXPECT_FALSE(p.variable.grad().defined()) << p.name;
+}
+
+// With grad mode off, Sequential runs the norm and the activation over the conv's output in place: the same bits
+// as the recorded forward, and the caller's input untouched.
+TEST(AutogradNn, InferenceInPlaceGivesTheRecordedForwardsBits) {
+  RandomStream rng(5);
+  const auto net = small_net(rng);
+  const Variable x(random_tensor({2, 2, 6, 6}, 3));
+  const std::vector<double> input = x.value().to_host<double>();
+  const std::vector<double> recorded = net->forward(x).value().to_host<double>();
+  const NoGradGuard no_grad;
+  EXPECT_EQ(net->forward(x).value().to_host<double>(), recorded);
+  EXPECT_EQ(x.value().to_host<double>(), input);
+}
+
+// Upsample, norm, ReLU without grad: the norm and the ReLU write over the upsampled tensor, so the peak (counted
+// by a MemoryPlan) is that tensor and the norm's per-plane statistics, not two full-size tensors. A value that a
+// callback keeps is another holder: the next layer then writes a new tensor and the kept one keeps its values.
+TEST(AutogradNn, InferenceNeedsNoSecondFullSizeTensorAndSparesValuesHeldElsewhere) {
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Upsample2x>(), "up");
+  net.add(std::make_shared<nn::InstanceNorm2d>(4, 1e-5, DType::float32), "norm");
+  net.add(std::make_shared<nn::ActivationLayer>(Activation::relu), "relu");
+  const Variable x(random_tensor({2, 4, 16, 16}, 8, DType::float32));
+  const std::size_t upsampled = 2 * 4 * 32 * 32 * sizeof(float), statistics = 2 * (2 * 4 * sizeof(float));
+  const NoGradGuard no_grad;
+  {
+    const gramgan::MemoryPlan plan;
+    net.forward(x);
+    EXPECT_EQ(plan.peak(), upsampled + statistics);
+  }
+  Variable kept;
+  const Variable y = net.forward(x, {}, [&](const std::string& name, const nn::Module&, const Variable& output) {
+    if (name == "up") kept = output;
+  });
+  EXPECT_EQ(kept.value().to_host<float>(), upsample2x(x).value().to_host<float>());
+  EXPECT_NE(y.value().to_host<float>(), kept.value().to_host<float>());
 }
 
 TEST(AutogradNn, AdamMatchesTheRawLauncherAndSkipsParametersWithoutGrad) {

@@ -175,6 +175,30 @@ TEST(EngineOps, ElementwiseAndGramMatchReference) {
       }
 }
 
+// The in-place forms (inference) write the out-of-place forms' bits over their input: the instance-norm kernel
+// reads a plane's statistics before writing it, and map_kernel reads and writes each element in one thread. 210
+// elements (planes of 35) so that the activation has a pack tail. On the GPU too when there is one.
+TEST(EngineOps, InPlaceNormAndActivationWriteTheOutOfPlaceBits) {
+  std::vector<Device> devices{Device::cpu()};
+  if (gramgan::cuda_available()) devices.push_back(Device::cuda(0));
+  for (const Device& device : devices) {
+    const Tensor x = random_tensor({2, 3, 5, 7}, 4, DType::float32).to(device);
+    const Tensor gamma = random_tensor({3}, 5, DType::float32).to(device);
+    const Tensor beta = random_tensor({3}, 6, DType::float32).to(device);
+    Tensor in_place = x.clone();
+    ops::instance_norm_forward_in_place(in_place, gamma, beta, 1e-5);
+    EXPECT_EQ(in_place.to_host<float>(), ops::instance_norm_forward(x, gamma, beta, 1e-5).y.to_host<float>())
+        << device.to_string();
+    for (const gramgan::Activation activation : {gramgan::Activation::relu, gramgan::Activation::leaky_relu,
+                                                 gramgan::Activation::tanh, gramgan::Activation::tanh_unit}) {
+      Tensor activated = x.clone();
+      ops::activation_forward_in_place(activation, activated, 0.2);
+      EXPECT_EQ(activated.to_host<float>(), ops::activation_forward(activation, x, 0.2).to_host<float>())
+          << device.to_string() << ", activation " << int(activation);
+    }
+  }
+}
+
 TEST(EngineOps, LossesAndReduceMatchReference) {
   const Tensor p = random_tensor({3, 2, 5, 7}, 10), t = random_tensor({3, 2, 5, 7}, 11);
   const auto loss = ops::mse(p, t);
