@@ -45,8 +45,8 @@ LAUNCH_OVERRIDES = {}
 
 @functools.lru_cache(maxsize=None)
 def conv_constants():
-    """kTileK and kPad of kernels/conv2d_mainloop.cuh: conv2d.cu launches its stage buffers as dynamic shared
-    memory."""
+    """kTileK (the default stage depth, and the tensor-core tiles') and kPad of kernels/conv2d_mainloop.cuh:
+    conv2d.cu launches its stage buffers as dynamic shared memory."""
     with open(os.path.join(ROOT, "kernels", "conv2d_mainloop.cuh")) as f:
         text = f.read()
     values = {}
@@ -59,18 +59,20 @@ def conv_constants():
 
 
 def conv_dynamic_smem(name):
-    """sizeof(StageBuffers<T, Cfg>) for a conv2d kernel (2 stages of kTileK x (M + kPad) and kTileK x (N + kPad)
-    elements), or None for other kernels. The fp32 kernels are conv2d_*_kernel<T, Tile<M, N, ...>>; the tf32 ones
-    (kernels/conv2d_mma.cuh) conv2d_*_tf32_kernel<MmaTile<M, N, WarpsM, ...>> with float stages."""
-    m = re.search(r"conv2d_\w+_kernel<(float|double), [^<]*Tile<(\d+), (\d+),", name)
+    """sizeof(StageBuffers<T, Cfg>) for a conv2d kernel (2 stages of TileK x (M + kPad) and TileK x (N + kPad)
+    elements), or None for other kernels. The fp32 kernels are conv2d_*_kernel<T, Tile<M, N, Tm, Tn, MinBlocks,
+    TileK>> (a demangled name spells out the defaulted arguments too); the tf32 ones (kernels/conv2d_mma.cuh)
+    conv2d_*_tf32_kernel<MmaTile<M, N, WarpsM, ...>> with float stages kTileK deep."""
+    m = re.search(r"conv2d_\w+_kernel<(float|double), [^<]*Tile<(\d+), (\d+), \d+, \d+, \d+, (\d+)>", name)
     mma = re.search(r"conv2d_\w+_tf32_kernel<[^<]*MmaTile<(\d+), (\d+),", name)
+    default_tile_k, pad = conv_constants()
     if m:
         element, rows, cols = 4 if m.group(1) == "float" else 8, int(m.group(2)), int(m.group(3))
+        tile_k = int(m.group(4))
     elif mma:
-        element, rows, cols = 4, int(mma.group(1)), int(mma.group(2))
+        element, rows, cols, tile_k = 4, int(mma.group(1)), int(mma.group(2)), default_tile_k
     else:
         return None
-    tile_k, pad = conv_constants()
     return 2 * tile_k * ((rows + pad) + (cols + pad)) * element
 
 

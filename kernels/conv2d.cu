@@ -25,10 +25,12 @@
 //            z writes its partial tile to workspace slice z, then split_sum_kernel adds the slices in order z = 0..
 //            The blocks of the first N tile also sum their dy tile's rows: the dbias partials.
 // All three run one pipeline, gemm_mainloop (kernels/conv2d_mainloop.cuh), fed by a loader per pass that gathers
-// its A and B tiles. A block computes a kM x kN tile of C; each of its 256 threads owns a kTm x kTn register tile.
-// Float tile shapes by M: 16 x 256 (2x8 per thread) for M <= 16 (RGB ends), 64 x 256 (8x8) for M <= 64,
-// 128 x 128 (8x8) above; double uses 16 x 128 and 32 x 64 (2x4). Every output is written by one thread in a fixed
-// order: results are bitwise repeatable.
+// its A and B tiles. A block computes a kM x kN tile of C in kTileK-deep stages; each of its 256 threads owns a
+// kTm x kTn register tile. Float tile shapes by M, as nvcc builds them: 16 x 256 (2x8 per thread) for M <= 16 (RGB
+// ends), 64 x 256 (8x8) for M <= 64, 128 x 128 (8x8) above; double uses 16 x 128 and 32 x 64 (2x4). The simulator
+// builds shapes of its own for a CPU core (SimulatorTiles). Every output is written by one thread in a fixed order,
+// and a tile's shape decides which thread that is, never the order of its sum: results are bitwise repeatable, and
+// the same for both tile sets (tests compare them).
 // Precision::tf32 (float only) runs the same loaders and block tiles through the tensor-core pipeline of
 // kernels/conv2d_mma.cuh (operands rounded to TF32 when staged, m16n8k8 MMAs, FP32 accumulators): the *_tf32
 // kernels below, chosen by the launchers. The fp32 kernels stay the cpu default and the accuracy reference.
@@ -48,6 +50,9 @@
 
 #include "kernels/conv2d_mainloop.cuh"
 #include "kernels/conv2d_mma.cuh"
+#if defined(GG_SIMULATOR)
+#include "kernels/conv2d_nvcc_tiles.h"
+#endif
 #include "kernels/launch.h"
 #include "kernels/launchers.h"
 
@@ -55,7 +60,7 @@ namespace gramgan::GG_BACKEND {
 namespace {
 
 using conv_gemm::gemm_mainloop, conv_gemm::kLoadParts, conv_gemm::MmaAccumulators, conv_gemm::MmaTile,
-    conv_gemm::kThreads, conv_gemm::kTileK, conv_gemm::StageBuffers, conv_gemm::StageRegisters, conv_gemm::Tile;
+    conv_gemm::kThreads, conv_gemm::StageBuffers, conv_gemm::StageRegisters, conv_gemm::Tile;
 
 constexpr int kMaxSplits = 64;
 // The weight gradient's split plan aims at this many blocks (264: two waves of 132 SMs, an H100 SXM). It is a
@@ -66,14 +71,36 @@ constexpr int kMaxSplits = 64;
 constexpr int kSplitPlanBlocks = 264;
 constexpr int kMinSplitStages = 16;  // a split reduces at least 512 pixels
 
-// float. 8 x 8 register tiles need more than 128 registers (ptxas spills at 2 blocks per SM), so those tiles run
-// one 256-thread block per SM with 64 accumulators per thread.
-using TileSmall = Tile<16, 256, 2, 8>;
-using TileMedium = Tile<64, 256, 8, 8, 1>;
-using TileLarge = Tile<128, 128, 8, 8, 1>;
-// double (gradient checks): register tiles of an eighth of the elements, so the 32-deep stages' loads fit too.
-using TileSmallDouble = Tile<16, 128, 2, 4, 1>;
-using TileMediumDouble = Tile<32, 64, 2, 4, 1>;
+// The tile shapes of the CUDA build. float: 8 x 8 register tiles need more than 128 registers (ptxas spills at 2
+// blocks per SM), so those tiles run one 256-thread block per SM with 64 accumulators per thread. double (gradient
+// checks): register tiles of an eighth of the elements, so the 32-deep stages' loads fit too.
+struct NvccTiles {
+  using Small = Tile<16, 256, 2, 8>;
+  using Narrow = Tile<64, 256, 8, 8, 1>;  // M <= 32: the medium tile
+  using Medium = Tile<64, 256, 8, 8, 1>;
+  using Large = Tile<128, 128, 8, 8, 1>;
+  using SmallDouble = Tile<16, 128, 2, 4, 1>;
+  using MediumDouble = Tile<32, 64, 2, 4, 1>;
+};
+// The simulator's, shaped for a CPU core, which has no register file or shared memory to share out but pays for
+// every barrier (a fiber switch of each of the block's threads) and for every element a thread gathers: 64-deep
+// stages halve the barriers per FMA; the 128-row tile's 128 x 256 block with 8 x 16 register tiles (eight 16-float
+// vectors, AVX-512 registers under -march=native; 128 accumulator registers per thread on a GPU) loads fewer
+// elements per FMA; and a 32-row tile spares the 32-channel layers a half-empty 64-row one. Together about 1.3-1.5x
+// the nvcc shapes' speed at the models' large layers on 2 cores (bench/README, 2026-12-06).
+struct SimulatorTiles {
+  using Small = Tile<16, 256, 2, 8, 2, 64>;
+  using Narrow = Tile<32, 256, 4, 8, 1, 64>;
+  using Medium = Tile<64, 256, 8, 8, 1, 64>;
+  using Large = Tile<128, 256, 8, 16, 1, 64>;
+  using SmallDouble = NvccTiles::SmallDouble;
+  using MediumDouble = NvccTiles::MediumDouble;
+};
+#if defined(GG_SIMULATOR)
+using NativeTiles = SimulatorTiles;
+#else
+using NativeTiles = NvccTiles;
+#endif
 // tf32 (float only), the same block tiles as the float ones (so the weight gradient's split plan is one), as
 // 8 warps of 64 x 32 (16 x 32 for M <= 16) fragment tiles.
 using MmaTileSmall = MmaTile<16, 256, 1>;
@@ -82,7 +109,8 @@ using MmaTileLarge = MmaTile<128, 128, 2>;
 // CUDA's limit on gridDim.y, which counts the tiles along M (Cout, or Cin for the data gradient). Every tile has
 // at least 16 rows, so channel counts up to kMaxGemmRows keep the grid within it.
 constexpr int kMaxGridY = 65535;
-constexpr int kMaxGemmRows = kMaxGridY * std::min(TileSmall::kM, TileSmallDouble::kM);
+constexpr int kMaxGemmRows = kMaxGridY * std::min(NvccTiles::Small::kM, NvccTiles::SmallDouble::kM);
+static_assert(SimulatorTiles::Small::kM == NvccTiles::Small::kM, "kMaxGemmRows holds for both tile sets");
 
 // The convolution as the kernels index it (not to be confused with engine's ops::Conv2dGeometry, the stride and
 // padding a tensor op takes): Conv2dShape checked, with the output size worked out, the stride as a
@@ -191,7 +219,7 @@ struct ForwardLoader {
   const int ih0 = (pixel.row << g.shift) - g.pad, iw0 = (pixel.col << g.shift) - g.pad;
   // The first B row of the next load, and the step from past a stage's last row to the next stage's first.
   Tap b_tap = digits_of<Tap>(regs.b_k, (g.kh * g.kw), g.kw);
-  const Tap b_rest = digits_of<Tap>(kTileK - Cfg::kBLoads, (g.kh * g.kw), g.kw);
+  const Tap b_rest = digits_of<Tap>(Cfg::kTileK - Cfg::kBLoads, (g.kh * g.kw), g.kw);
 
   __device__ __forceinline__ void load(int k0, int part) {
     const int k = k0 + regs.a_k;
@@ -235,7 +263,8 @@ struct DataGradLoader {
   const Readers rows = readers_of(pixel.row, g.h, g.pad, g.reflect);
   const Readers cols = readers_of(pixel.col, g.w, g.pad, g.reflect);
   Tap a_tap = digits_of<Tap>(regs.a_k, area, area), b_tap = digits_of<Tap>(regs.b_k, area, g.kw);
-  const Tap a_stage = digits_of<Tap>(kTileK, area, area), b_rest = digits_of<Tap>(kTileK - Cfg::kBLoads, area, g.kw);
+  const Tap a_stage = digits_of<Tap>(Cfg::kTileK, area, area);
+  const Tap b_rest = digits_of<Tap>(Cfg::kTileK - Cfg::kBLoads, area, g.kw);
 
   __device__ __forceinline__ void load(int, int part) {  // the taps say where the next stage starts
     GG_CONV_UNROLL
@@ -283,7 +312,7 @@ struct WeightGradLoader {
   Tap column = first_column;  // the next B column of the part being loaded
   int q = begin + regs.a_k;   // the pixel of the next load, as an index and as a Pixel
   Pixel pixel = digits_of<Pixel>(q, out_plane, g.ow);
-  const Pixel pixel_stage = digits_of<Pixel>(kTileK, out_plane, g.ow);
+  const Pixel pixel_stage = digits_of<Pixel>(Cfg::kTileK, out_plane, g.ow);
 
   __device__ __forceinline__ void load(int, int part) {
     const bool ok = q < end;
@@ -299,7 +328,7 @@ struct WeightGradLoader {
     if (part == 0) column = first_column;
     gather_taps(g, x_image, ok, ih0, iw0, column, regs.b);
     if (part == kLoadParts - 1) {
-      q += kTileK;
+      q += Cfg::kTileK;
       advance(pixel, pixel_stage, g.oh, g.ow);
     }
   }
@@ -440,7 +469,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   T bias_acc[Cfg::kTm] = {};
   gemm_mainloop(*buffers, loader, begin, end, acc, [&](const auto& a_tile) {
     if (!bias_thread) return;
-    for (int kk = 0; kk < kTileK; ++kk) {
+    for (int kk = 0; kk < Cfg::kTileK; ++kk) {
       GG_CONV_UNROLL
       for (int i = 0; i < Cfg::kTm; ++i) bias_acc[i] += a_tile[kk][ty * Cfg::kTm + i];
     }
@@ -536,7 +565,7 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   float bias_acc = 0;
   conv_gemm::mma_mainloop(*buffers, loader, begin, end, acc, [&](const auto& a_tile) {
     if (!bias_thread) return;
-    for (int kk = 0; kk < kTileK; ++kk) bias_acc += a_tile[kk][bias_row];
+    for (int kk = 0; kk < Cfg::kTileK; ++kk) bias_acc += a_tile[kk][bias_row];
   });
   float* partial = workspace + std::size_t(blockIdx.z) * (std::size_t(g.cout) * depth + g.cout);
   conv_gemm::for_each_element<Cfg>(acc, [&](int r, int c, float v) {
@@ -596,16 +625,21 @@ void check_pointers(const char* launcher, std::initializer_list<std::pair<const 
     if (p == nullptr) throw std::invalid_argument(std::string(launcher) + ": " + name + " is null");
 }
 
-// Calls f(TileX{}) with the tile shape for GEMM row count m and element type T (the tile lists above).
-template <class T, class F>
-void with_tile(int m, F f) {
+// Calls f(Tiles::X{}) with the tile shape of set Tiles for a GEMM of m rows and depth k, element type T. A GEMM
+// that one nvcc stage covers (k <= 32: VGG conv1_1's forward, k = 27) takes the nvcc tiles: a deeper stage would
+// be mostly zeros.
+template <class T, class Tiles, class F>
+void with_tile(int m, int k, F f) {
+  if constexpr (!std::is_same_v<Tiles, NvccTiles>)
+    if (k <= conv_gemm::kTileK) return with_tile<T, NvccTiles>(m, k, f);
   if constexpr (std::is_same_v<T, double>) {
-    if (m <= TileSmallDouble::kM) return f(TileSmallDouble{});
-    return f(TileMediumDouble{});
+    if (m <= Tiles::SmallDouble::kM) return f(typename Tiles::SmallDouble{});
+    return f(typename Tiles::MediumDouble{});
   } else {
-    if (m <= TileSmall::kM) return f(TileSmall{});
-    if (m <= TileMedium::kM) return f(TileMedium{});
-    return f(TileLarge{});
+    if (m <= Tiles::Small::kM) return f(typename Tiles::Small{});
+    if (m <= Tiles::Narrow::kM) return f(typename Tiles::Narrow{});
+    if (m <= Tiles::Medium::kM) return f(typename Tiles::Medium{});
+    return f(typename Tiles::Large{});
   }
 }
 
@@ -626,13 +660,16 @@ struct SplitPlan {
   int splits, chunk;  // chunk: pixels per split, a multiple of kTileK
 };
 
-// Enough splits that the float tiles fill kSplitPlanBlocks blocks. Depends on the shape only (not on the dtype,
-// the backend or the device), so both backends reduce in the same order and the workspace size is one function.
+// Enough splits that the nvcc float tiles fill kSplitPlanBlocks blocks. Depends on the shape only (not on the
+// dtype, the backend, its tile set or the device), so both backends reduce in the same order and the workspace size
+// is one function. A chunk need not be a whole number of a deeper tile's stages: its last stage is zero-padded.
 SplitPlan split_plan(const ConvIndexing& g) {
+  using conv_gemm::kTileK;
+  static_assert(NvccTiles::Small::kTileK == kTileK && NvccTiles::Large::kTileK == kTileK, "the plan's stages");
   const long long pixels = 1LL * g.batch * g.oh * g.ow;
   const long long stages = (pixels + kTileK - 1) / kTileK;
   long long tiles = 0;
-  with_tile<float>(g.cout, [&](auto tile) {
+  with_tile<float, NvccTiles>(g.cout, int(std::min<long long>(pixels, INT_MAX)), [&](auto tile) {
     using Cfg = decltype(tile);
     tiles = ((g.cout + Cfg::kM - 1) / Cfg::kM) * ((1LL * g.cin * g.kh * g.kw + Cfg::kN - 1) / Cfg::kN);
   });
@@ -663,10 +700,9 @@ bool forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T*
   return false;
 }
 
-}  // namespace
-
-template <class T>
-void conv2d_forward(const Conv2dShape& shape, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
+// The three passes with the tile shapes of set Tiles (the launchers below use the backend's own).
+template <class Tiles, class T>
+void forward_with(const Conv2dShape& shape, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
   const ConvIndexing g = check_shape(shape, "conv2d_forward");
   check_pointers("conv2d_forward", {{x, "x"}, {weight, "weight"}, {y, "y"}});
   if constexpr (std::is_same_v<T, float>)  // tf32 applies to float only: double stays double
@@ -677,15 +713,15 @@ void conv2d_forward(const Conv2dShape& shape, const T* x, const T* weight, const
                                                 sizeof(StageBuffers<float, Cfg>), stream, g, x, weight, bias, y);
       });
   if (forward_direct(g, x, weight, bias, y, stream)) return;
-  with_tile<T>(g.cout, [&](auto tile) {
+  with_tile<T, Tiles>(g.cout, g.cin * g.kh * g.kw, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, g.batch * g.oh * g.ow), dim3(kThreads),
                                           sizeof(StageBuffers<T, Cfg>), stream, g, x, weight, bias, y);
   });
 }
 
-template <class T>
-void conv2d_backward_data(const Conv2dShape& shape, const T* dy, const T* weight, T* dx, StreamHandle stream) {
+template <class Tiles, class T>
+void backward_data_with(const Conv2dShape& shape, const T* dy, const T* weight, T* dx, StreamHandle stream) {
   check_not_upsampling(shape, "conv2d_backward_data");
   const ConvIndexing g = check_shape(shape, "conv2d_backward_data");
   check_pointers("conv2d_backward_data", {{dy, "dy"}, {weight, "weight"}, {dx, "dx"}});
@@ -696,22 +732,16 @@ void conv2d_backward_data(const Conv2dShape& shape, const T* dy, const T* weight
         launch<conv2d_backward_data_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cin, g.batch * g.h * g.w), dim3(kThreads),
                                                       sizeof(StageBuffers<float, Cfg>), stream, g, dy, weight, dx);
       });
-  with_tile<T>(g.cin, [&](auto tile) {
+  with_tile<T, Tiles>(g.cin, g.cout * g.kh * g.kw, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cin, g.batch * g.h * g.w), dim3(kThreads),
                                                 sizeof(StageBuffers<T, Cfg>), stream, g, dy, weight, dx);
   });
 }
 
-std::size_t conv2d_backward_weight_workspace(const Conv2dShape& shape, StreamHandle) {
-  check_not_upsampling(shape, "conv2d_backward_weight_workspace");
-  const ConvIndexing g = check_shape(shape, "conv2d_backward_weight_workspace");
-  return std::size_t(split_plan(g).splits) * (std::size_t(g.cout) * g.cin * g.kh * g.kw + g.cout);
-}
-
-template <class T>
-void conv2d_backward_weight(const Conv2dShape& shape, const T* x, const T* dy, T* dweight, T* dbias, T* workspace,
-                            StreamHandle stream) {
+template <class Tiles, class T>
+void backward_weight_with(const Conv2dShape& shape, const T* x, const T* dy, T* dweight, T* dbias, T* workspace,
+                          StreamHandle stream) {
   check_not_upsampling(shape, "conv2d_backward_weight");
   const ConvIndexing g = check_shape(shape, "conv2d_backward_weight");
   check_pointers("conv2d_backward_weight", {{x, "x"}, {dy, "dy"}, {dweight, "dweight"}, {workspace, "workspace"}});
@@ -728,7 +758,7 @@ void conv2d_backward_weight(const Conv2dShape& shape, const T* x, const T* dy, T
                                                         with_bias, workspace);
       });
   if (!tf32)
-    with_tile<T>(g.cout, [&](auto tile) {
+    with_tile<T, Tiles>(g.cout, plan.chunk, [&](auto tile) {
       using Cfg = decltype(tile);
       launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, depth, plan.splits), dim3(kThreads),
                                                     sizeof(StageBuffers<T, Cfg>), stream, g, x, dy, plan.chunk,
@@ -741,6 +771,30 @@ void conv2d_backward_weight(const Conv2dShape& shape, const T* x, const T* dy, T
                               weights + g.cout, weights, count, dweight, dbias);
 }
 
+}  // namespace
+
+template <class T>
+void conv2d_forward(const Conv2dShape& shape, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
+  forward_with<NativeTiles>(shape, x, weight, bias, y, stream);
+}
+
+template <class T>
+void conv2d_backward_data(const Conv2dShape& shape, const T* dy, const T* weight, T* dx, StreamHandle stream) {
+  backward_data_with<NativeTiles>(shape, dy, weight, dx, stream);
+}
+
+std::size_t conv2d_backward_weight_workspace(const Conv2dShape& shape, StreamHandle) {
+  check_not_upsampling(shape, "conv2d_backward_weight_workspace");
+  const ConvIndexing g = check_shape(shape, "conv2d_backward_weight_workspace");
+  return std::size_t(split_plan(g).splits) * (std::size_t(g.cout) * g.cin * g.kh * g.kw + g.cout);
+}
+
+template <class T>
+void conv2d_backward_weight(const Conv2dShape& shape, const T* x, const T* dy, T* dweight, T* dbias, T* workspace,
+                            StreamHandle stream) {
+  backward_weight_with<NativeTiles>(shape, x, dy, dweight, dbias, workspace, stream);
+}
+
 template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*, StreamHandle);
 template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*,
                                      StreamHandle);
@@ -750,5 +804,26 @@ template void conv2d_backward_weight<float>(const Conv2dShape&, const float*, co
                                             StreamHandle);
 template void conv2d_backward_weight<double>(const Conv2dShape&, const double*, const double*, double*, double*,
                                              double*, StreamHandle);
+
+#if defined(GG_SIMULATOR)
+namespace nvcc_tiles {  // kernels/conv2d_nvcc_tiles.h
+
+void conv2d_forward(const Conv2dShape& shape, const float* x, const float* weight, const float* bias, float* y,
+                    StreamHandle stream) {
+  forward_with<NvccTiles>(shape, x, weight, bias, y, stream);
+}
+
+void conv2d_backward_data(const Conv2dShape& shape, const float* dy, const float* weight, float* dx,
+                          StreamHandle stream) {
+  backward_data_with<NvccTiles>(shape, dy, weight, dx, stream);
+}
+
+void conv2d_backward_weight(const Conv2dShape& shape, const float* x, const float* dy, float* dweight, float* dbias,
+                            float* workspace, StreamHandle stream) {
+  backward_weight_with<NvccTiles>(shape, x, dy, dweight, dbias, workspace, stream);
+}
+
+}  // namespace nvcc_tiles
+#endif
 
 }  // namespace gramgan::GG_BACKEND

@@ -31,7 +31,8 @@ namespace gramgan::GG_BACKEND::conv_gemm {
 // (N / kWarpsN) tile of 16 x 8 fragments. MinBlocks as in Tile.
 template <int M, int N, int WarpsM, int MinBlocks = 1>
 struct MmaTile {
-  static constexpr int kM = M, kN = N, kMinBlocks = MinBlocks;
+  static constexpr int kM = M, kN = N, kMinBlocks = MinBlocks, kTileK = conv_gemm::kTileK;
+  static constexpr int kARowStep = kThreads / kTileK, kPartK = kTileK / kLoadParts;  // as in Tile
   static constexpr int kWarpsM = WarpsM, kWarpsN = kThreads / 32 / WarpsM;
   static constexpr int kWarpM = M / kWarpsM, kWarpN = N / kWarpsN;
   static constexpr int kFragM = kWarpM / 16, kFragN = kWarpN / 8;
@@ -85,13 +86,13 @@ __device__ __forceinline__ void for_each_element(const MmaAccumulators<Cfg>& acc
 // one k step are all loaded before its MMAs (kFragM * 4 + kFragN * 2 registers), so the shared-memory loads of a
 // step overlap and each A fragment serves kFragN MMAs, each B fragment kFragM.
 template <class Cfg>
-__device__ __forceinline__ void mma_stage(const float (&a_tile)[kTileK][Cfg::kM + kPad],
-                                          const float (&b_tile)[kTileK][Cfg::kN + kPad], int part,
+__device__ __forceinline__ void mma_stage(const float (&a_tile)[Cfg::kTileK][Cfg::kM + kPad],
+                                          const float (&b_tile)[Cfg::kTileK][Cfg::kN + kPad], int part,
                                           MmaAccumulators<Cfg>& acc) {
   int row0, col0;
   warp_origin<Cfg>(row0, col0);
   const int lane = int(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
-  for (int k = part * kPartK; k < (part + 1) * kPartK; k += 8) {
+  for (int k = part * Cfg::kPartK; k < (part + 1) * Cfg::kPartK; k += 8) {
     float a[Cfg::kFragM][4], b[Cfg::kFragN][2];
     GG_CONV_UNROLL
     for (int fm = 0; fm < Cfg::kFragM; ++fm) {
@@ -137,10 +138,10 @@ __device__ __forceinline__ void mma_mainloop(StageBuffers<float, Cfg>& buffers, 
     stage_tf32(buffers, loader, 0, part);
   }
   __syncthreads();
-  for (int k0 = k_begin, stage = 0; k0 < k_end; k0 += kTileK, stage ^= 1) {
-    const bool more = k0 + kTileK < k_end;
+  for (int k0 = k_begin, stage = 0; k0 < k_end; k0 += Cfg::kTileK, stage ^= 1) {
+    const bool more = k0 + Cfg::kTileK < k_end;
     for (int part = 0; part < kLoadParts; ++part) {
-      if (more) loader.load(k0 + kTileK, part);
+      if (more) loader.load(k0 + Cfg::kTileK, part);
       mma_stage<Cfg>(buffers.a[stage], buffers.b[stage], part, acc);
       if (more) stage_tf32(buffers, loader, stage ^ 1, part);
     }

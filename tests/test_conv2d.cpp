@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cudasim/mma_model.h"
+#include "kernels/conv2d_nvcc_tiles.h"
 #include "tests/op_test_support.h"
 #include "tests/tf32_test_support.h"
 
@@ -50,6 +51,19 @@ struct SimBackend : gramgan::test::SimMemory {
   template <class T>
   static void backward_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db, T* ws) {
     gramgan::sim::conv2d_backward_weight(s, x, dy, dw, db, ws, nullptr);
+  }
+};
+
+// The simulator running the tile shapes of the CUDA build (kernels/conv2d_nvcc_tiles.h), float only.
+struct SimNvccTilesBackend : SimBackend {
+  static void forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+    gramgan::sim::nvcc_tiles::conv2d_forward(s, x, w, b, y, nullptr);
+  }
+  static void backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+    gramgan::sim::nvcc_tiles::conv2d_backward_data(s, dy, w, dx, nullptr);
+  }
+  static void backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
+    gramgan::sim::nvcc_tiles::conv2d_backward_weight(s, x, dy, dw, db, ws, nullptr);
   }
 };
 
@@ -368,6 +382,23 @@ TEST(Conv2dSim, BitwiseRepeatableInBothThreadOrders) {
       EXPECT_TRUE(same_bits(floats[0], floats[i])) << "float run " << i;
       EXPECT_TRUE(same_bits(doubles[0], doubles[i])) << "double run " << i;
     }
+  }
+}
+
+// The simulator's own tile shapes (deeper stages, a wider large tile) against the CUDA build's, both simulated:
+// every pass, every case, bit for bit. A shape changes which thread sums an output, never the order of the sum,
+// and the weight gradient's split plan is the nvcc tiles' for both; the cases cover all three block rows, K depths
+// of many stages and a weight-gradient split that ends mid-stage of the deeper tiles.
+TEST(Conv2dSim, SimulatorTilesGiveTheBitsOfTheNvccTiles) {
+  const auto all = cases();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    SCOPED_TRACE(describe(all[i]));
+    const auto in = inputs_for<float>(all[i], 400 + 10 * i);
+    const Outputs<float> own = run_passes<SimBackend>(all[i], in), nvcc = run_passes<SimNvccTilesBackend>(all[i], in);
+    EXPECT_TRUE(same_bytes(own.y, nvcc.y)) << "y";
+    EXPECT_TRUE(same_bytes(own.dx, nvcc.dx)) << "dx";
+    EXPECT_TRUE(same_bytes(own.dweight, nvcc.dweight)) << "dweight";
+    EXPECT_TRUE(same_bytes(own.dbias, nvcc.dbias)) << "dbias";
   }
 }
 
