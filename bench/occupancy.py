@@ -61,9 +61,9 @@ def conv_constants():
 def conv_dynamic_smem(name):
     """sizeof(StageBuffers<T, Cfg>) for a conv2d kernel (2 stages of TileK x (M + kPad) and TileK x (N + kPad)
     elements), or None for other kernels. The fp32 kernels are conv2d_*_kernel<T, Tile<M, N, Tm, Tn, MinBlocks,
-    TileK>> (a demangled name spells out the defaulted arguments too); the tf32 ones (kernels/conv2d_mma.cuh)
-    conv2d_*_tf32_kernel<MmaTile<M, N, WarpsM, ...>> with float stages kTileK deep."""
-    m = re.search(r"conv2d_\w+_kernel<(float|double), [^<]*Tile<(\d+), (\d+), \d+, \d+, \d+, (\d+)>", name)
+    TileK, LoadParts>> (a demangled name spells out the defaulted arguments too); the tf32 ones
+    (kernels/conv2d_mma.cuh) conv2d_*_tf32_kernel<MmaTile<M, N, WarpsM, ...>> with float stages kTileK deep."""
+    m = re.search(r"conv2d_\w+_kernel<(float|double), [^<]*Tile<(\d+), (\d+), \d+, \d+, \d+, (\d+), \d+>", name)
     mma = re.search(r"conv2d_\w+_tf32_kernel<[^<]*MmaTile<(\d+), (\d+),", name)
     default_tile_k, pad = conv_constants()
     if m:
@@ -71,6 +71,8 @@ def conv_dynamic_smem(name):
         tile_k = int(m.group(4))
     elif mma:
         element, rows, cols, tile_k = 4, int(mma.group(1)), int(mma.group(2)), default_tile_k
+    elif "Tile<" in name:  # a conv2d kernel whose tile this no longer reads: fail, not a silent 0 bytes
+        sys.exit(f"occupancy: cannot read the Tile of {name}; update conv_dynamic_smem")
     else:
         return None
     return 2 * tile_k * ((rows + pad) + (cols + pad)) * element

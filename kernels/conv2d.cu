@@ -59,8 +59,8 @@
 namespace gramgan::GG_BACKEND {
 namespace {
 
-using conv_gemm::gemm_mainloop, conv_gemm::kLoadParts, conv_gemm::MmaAccumulators, conv_gemm::MmaTile,
-    conv_gemm::kThreads, conv_gemm::StageBuffers, conv_gemm::StageRegisters, conv_gemm::Tile;
+using conv_gemm::gemm_mainloop, conv_gemm::MmaAccumulators, conv_gemm::MmaTile, conv_gemm::kThreads,
+    conv_gemm::StageBuffers, conv_gemm::StageRegisters, conv_gemm::Tile;
 
 constexpr int kMaxSplits = 64;
 // The weight gradient's split plan aims at this many blocks (264: two waves of 132 SMs, an H100 SXM). It is a
@@ -84,15 +84,15 @@ struct NvccTiles {
 };
 // The simulator's, shaped for a CPU core, which has no register file or shared memory to share out but pays for
 // every barrier (a fiber switch of each of the block's threads) and for every element a thread gathers: 64-deep
-// stages halve the barriers per FMA; the 128-row tile's 128 x 256 block with 8 x 16 register tiles (eight 16-float
-// vectors, AVX-512 registers under -march=native; 128 accumulator registers per thread on a GPU) loads fewer
-// elements per FMA; and a 32-row tile spares the 32-channel layers a half-empty 64-row one. Together about 1.3-1.5x
-// the nvcc shapes' speed at the models' large layers on 2 cores (bench/README, 2026-12-06).
+// stages, loaded in one part, halve the barriers per FMA; the 128-row tile's 128 x 256 block with 8 x 16 register tiles
+// (eight 16-float vectors, AVX-512 registers under -march=native; 128 accumulator registers per thread on a GPU) loads
+// fewer elements per FMA; and a 32-row tile spares the 32-channel layers a half-empty 64-row one. Together
+// about 1.3-1.5x the nvcc shapes' speed at the models' large layers on 2 cores (bench/README, 2026-12-06).
 struct SimulatorTiles {
-  using Small = Tile<16, 256, 2, 8, 2, 64>;
-  using Narrow = Tile<32, 256, 4, 8, 1, 64>;
-  using Medium = Tile<64, 256, 8, 8, 1, 64>;
-  using Large = Tile<128, 256, 8, 16, 1, 64>;
+  using Small = Tile<16, 256, 2, 8, 2, 64, 1>;
+  using Narrow = Tile<32, 256, 4, 8, 1, 64, 1>;
+  using Medium = Tile<64, 256, 8, 8, 1, 64, 1>;
+  using Large = Tile<128, 256, 8, 16, 1, 64, 1>;
   using SmallDouble = NvccTiles::SmallDouble;
   using MediumDouble = NvccTiles::MediumDouble;
 };
@@ -229,7 +229,7 @@ struct ForwardLoader {
       regs.a[j] = (m < g.cout && k < depth) ? weight[std::size_t(m) * depth + k] : T(0);
     }
     gather_taps(g, x_image, pixel_ok, ih0, iw0, b_tap, regs.b);
-    if (part == kLoadParts - 1) advance(b_tap, b_rest, g.kh, g.kw);
+    if (part == Cfg::kLoadParts - 1) advance(b_tap, b_rest, g.kh, g.kw);
   }
 };
 
@@ -272,7 +272,7 @@ struct DataGradLoader {
       const int m = row0 + regs.a_row_of(part, j);
       regs.a[j] = (m < g.cin && a_tap.c < g.cout) ? weight[(std::size_t(a_tap.c) * g.cin + m) * area + a_tap.kw] : T(0);
     }
-    if (part == kLoadParts - 1) advance(a_tap, a_stage, 1, area);
+    if (part == Cfg::kLoadParts - 1) advance(a_tap, a_stage, 1, area);
     GG_CONV_UNROLL
     for (int j = 0; j < regs.kBPart; ++j) {
       T v = T(0);
@@ -294,7 +294,7 @@ struct DataGradLoader {
       regs.b[j] = v;
       next_tap(b_tap, g.kh, g.kw);
     }
-    if (part == kLoadParts - 1) advance(b_tap, b_rest, g.kh, g.kw);
+    if (part == Cfg::kLoadParts - 1) advance(b_tap, b_rest, g.kh, g.kw);
   }
 };
 
@@ -327,7 +327,7 @@ struct WeightGradLoader {
     const int ih0 = (at.row << g.shift) - g.pad, iw0 = (at.col << g.shift) - g.pad;
     if (part == 0) column = first_column;
     gather_taps(g, x_image, ok, ih0, iw0, column, regs.b);
-    if (part == kLoadParts - 1) {
+    if (part == Cfg::kLoadParts - 1) {
       q += Cfg::kTileK;
       advance(pixel, pixel_stage, g.oh, g.ow);
     }

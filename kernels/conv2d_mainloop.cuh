@@ -26,21 +26,23 @@ constexpr int kThreads = 256;
 constexpr int kTileK = 32;
 // Shared rows are padded by 4 elements: the transposed stores spread over banks, rows stay 16-byte aligned.
 constexpr int kPad = 4;
-constexpr int kLoadParts = 2;  // see gemm_mainloop
+constexpr int kLoadParts = 2;  // the default; see gemm_mainloop
 
-// A block computes an M x N tile of C in TileK-deep stages; each thread a Tm x Tn register tile. MinBlocks: the
-// blocks per SM that __launch_bounds__ asks the register allocator to fit (2: at most 128 registers per thread).
-template <int M, int N, int Tm, int Tn, int MinBlocks = 2, int TileK = kTileK>
+// A block computes an M x N tile of C in TileK-deep stages, each loaded in LoadParts parts; each thread a Tm x Tn
+// register tile. MinBlocks: the blocks per SM that __launch_bounds__ asks the register allocator to fit (2: at most
+// 128 registers per thread).
+template <int M, int N, int Tm, int Tn, int MinBlocks = 2, int TileK = kTileK, int LoadParts = kLoadParts>
 struct Tile {
-  static constexpr int kM = M, kN = N, kTm = Tm, kTn = Tn, kMinBlocks = MinBlocks, kTileK = TileK;
+  static constexpr int kM = M, kN = N, kTm = Tm, kTn = Tn, kMinBlocks = MinBlocks;
+  static constexpr int kTileK = TileK, kLoadParts = LoadParts;
   static constexpr int kThreadsN = N / Tn;
   static constexpr int kARowStep = kThreads / TileK;  // a thread's A elements of one stage lie this many rows apart
-  static constexpr int kPartK = TileK / kLoadParts;   // the K steps of one load part
+  static constexpr int kPartK = TileK / LoadParts;    // the K steps of one load part
   static_assert((M / Tm) * (N / Tn) == kThreads, "one register tile per thread");
   static_assert(kThreads % TileK == 0 && M % kARowStep == 0 && kThreads % N == 0, "load mappings below");
   static constexpr int kALoads = M * TileK / kThreads;  // A elements per thread per stage
   static constexpr int kBLoads = TileK * N / kThreads;  // B elements per thread per stage
-  static_assert(kALoads % kLoadParts == 0 && kBLoads % kLoadParts == 0, "whole parts");
+  static_assert(kALoads % LoadParts == 0 && kBLoads % LoadParts == 0, "whole parts");
 };
 
 // The two stages of A and B tiles. At kTileK = 32 they exceed the 48 KiB of static shared memory (66-82 KiB), so
@@ -121,7 +123,7 @@ __device__ __forceinline__ void multiply_stage(const T (&a_tile)[Cfg::kTileK][Cf
 // columns from b_col. (kTileK and kARowStep: the tile's, Cfg::.)
 template <class T, class Cfg, bool kBAlongK>
 struct StageRegisters {
-  static constexpr int kAPart = Cfg::kALoads / kLoadParts, kBPart = Cfg::kBLoads / kLoadParts;
+  static constexpr int kAPart = Cfg::kALoads / Cfg::kLoadParts, kBPart = Cfg::kBLoads / Cfg::kLoadParts;
   int a_k = int(threadIdx.x) % Cfg::kTileK, a_row = int(threadIdx.x) / Cfg::kTileK;
   int b_k = kBAlongK ? int(threadIdx.x) / Cfg::kN * Cfg::kBLoads : a_k;
   int b_col = kBAlongK ? int(threadIdx.x) % Cfg::kN : a_row * Cfg::kBLoads;
@@ -147,23 +149,24 @@ struct StageRegisters {
 // The pipeline of all three passes: acc += A B over K indices [k_begin, k_end) (never empty: the split plan gives
 // every split pixels), in Cfg::kTileK-deep stages. Two stage buffers: the threads fill one while they multiply the
 // other, so a stage costs one barrier, not two (in the simulator each barrier is a fiber switch per thread). The
-// next stage is loaded in kLoadParts parts: each part's global loads are issued before one part of the multiply
-// and stored to shared memory after it, so a thread holds only a part of the next stage in registers (at one part,
-// the weight gradient's 8x8 tiles needed more than 255 registers on sm_80). loader.load(k, part) gathers part
-// `part` of the stage at K index k into loader.regs (a StageRegisters); after_stage(a_tile) runs once per stage,
-// before the barrier that frees its buffers.
+// next stage is loaded in Cfg::kLoadParts parts: each part's global loads are issued before one part of the
+// multiply and stored to shared memory after it, so a thread holds only a part of the next stage in registers (at
+// one part, the weight gradient's 8x8 tiles needed more than 255 registers on sm_80; the simulator's tiles load in
+// one part, since a CPU thread's loaded values live on its stack anyway and each part reloads its accumulators).
+// loader.load(k, part) gathers part `part` of the stage at K index k into loader.regs (a StageRegisters);
+// after_stage(a_tile) runs once per stage, before the barrier that frees its buffers.
 template <class T, class Cfg, class Loader, class AfterStage>
 __device__ __forceinline__ void gemm_mainloop(StageBuffers<T, Cfg>& buffers, Loader& loader, int k_begin, int k_end,
                                               T (&acc)[Cfg::kTm][Cfg::kTn], AfterStage after_stage) {
   const int ty = int(threadIdx.x) / Cfg::kThreadsN, tx = int(threadIdx.x) % Cfg::kThreadsN;
-  for (int part = 0; part < kLoadParts; ++part) {
+  for (int part = 0; part < Cfg::kLoadParts; ++part) {
     loader.load(k_begin, part);
     loader.regs.store(buffers, 0, part);
   }
   __syncthreads();
   for (int k0 = k_begin, stage = 0; k0 < k_end; k0 += Cfg::kTileK, stage ^= 1) {
     const bool more = k0 + Cfg::kTileK < k_end;
-    for (int part = 0; part < kLoadParts; ++part) {
+    for (int part = 0; part < Cfg::kLoadParts; ++part) {
       if (more) loader.load(k0 + Cfg::kTileK, part);
       multiply_stage<Cfg>(buffers.a[stage], buffers.b[stage], ty * Cfg::kTm, tx * Cfg::kTn, part, acc);
       // The other stage was last read before the previous barrier, so it is free to fill.

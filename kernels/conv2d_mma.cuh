@@ -32,6 +32,7 @@ namespace gramgan::GG_BACKEND::conv_gemm {
 template <int M, int N, int WarpsM, int MinBlocks = 1>
 struct MmaTile {
   static constexpr int kM = M, kN = N, kMinBlocks = MinBlocks, kTileK = conv_gemm::kTileK;
+  static constexpr int kLoadParts = conv_gemm::kLoadParts;
   static constexpr int kARowStep = kThreads / kTileK, kPartK = kTileK / kLoadParts;  // as in Tile
   static constexpr int kWarpsM = WarpsM, kWarpsN = kThreads / 32 / WarpsM;
   static constexpr int kWarpM = M / kWarpsM, kWarpN = N / kWarpsN;
@@ -133,14 +134,14 @@ __device__ __forceinline__ void stage_tf32(StageBuffers<float, Cfg>& buffers, Lo
 template <class Cfg, class Loader, class AfterStage>
 __device__ __forceinline__ void mma_mainloop(StageBuffers<float, Cfg>& buffers, Loader& loader, int k_begin, int k_end,
                                              MmaAccumulators<Cfg>& acc, AfterStage after_stage) {
-  for (int part = 0; part < kLoadParts; ++part) {
+  for (int part = 0; part < Cfg::kLoadParts; ++part) {
     loader.load(k_begin, part);
     stage_tf32(buffers, loader, 0, part);
   }
   __syncthreads();
   for (int k0 = k_begin, stage = 0; k0 < k_end; k0 += Cfg::kTileK, stage ^= 1) {
     const bool more = k0 + Cfg::kTileK < k_end;
-    for (int part = 0; part < kLoadParts; ++part) {
+    for (int part = 0; part < Cfg::kLoadParts; ++part) {
       if (more) loader.load(k0 + Cfg::kTileK, part);
       mma_stage<Cfg>(buffers.a[stage], buffers.b[stage], part, acc);
       if (more) stage_tf32(buffers, loader, stage ^ 1, part);
