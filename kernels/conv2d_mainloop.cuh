@@ -28,21 +28,27 @@ constexpr int kTileK = 32;
 constexpr int kPad = 4;
 constexpr int kLoadParts = 2;  // the default; see gemm_mainloop
 
+// The staging of a block's M x N tile of C, shared by Tile and the tensor-core MmaTile: TileK-deep stages, each
+// loaded in LoadParts parts by StageRegisters' mappings.
+template <int M, int N, int TileK, int LoadParts>
+struct Stages {
+  static constexpr int kM = M, kN = N, kTileK = TileK, kLoadParts = LoadParts;
+  static constexpr int kARowStep = kThreads / TileK;  // a thread's A elements of one stage lie this many rows apart
+  static constexpr int kPartK = TileK / LoadParts;    // the K steps of one load part
+  static_assert(kThreads % TileK == 0 && M % kARowStep == 0 && kThreads % N == 0, "StageRegisters' load mappings");
+  static constexpr int kALoads = M * TileK / kThreads;  // A elements per thread per stage
+  static constexpr int kBLoads = TileK * N / kThreads;  // B elements per thread per stage
+  static_assert(kALoads % LoadParts == 0 && kBLoads % LoadParts == 0, "whole parts");
+};
+
 // A block computes an M x N tile of C in TileK-deep stages, each loaded in LoadParts parts; each thread a Tm x Tn
 // register tile. MinBlocks: the blocks per SM that __launch_bounds__ asks the register allocator to fit (2: at most
 // 128 registers per thread).
 template <int M, int N, int Tm, int Tn, int MinBlocks = 2, int TileK = kTileK, int LoadParts = kLoadParts>
-struct Tile {
-  static constexpr int kM = M, kN = N, kTm = Tm, kTn = Tn, kMinBlocks = MinBlocks;
-  static constexpr int kTileK = TileK, kLoadParts = LoadParts;
+struct Tile : Stages<M, N, TileK, LoadParts> {
+  static constexpr int kTm = Tm, kTn = Tn, kMinBlocks = MinBlocks;
   static constexpr int kThreadsN = N / Tn;
-  static constexpr int kARowStep = kThreads / TileK;  // a thread's A elements of one stage lie this many rows apart
-  static constexpr int kPartK = TileK / LoadParts;    // the K steps of one load part
   static_assert((M / Tm) * (N / Tn) == kThreads, "one register tile per thread");
-  static_assert(kThreads % TileK == 0 && M % kARowStep == 0 && kThreads % N == 0, "load mappings below");
-  static constexpr int kALoads = M * TileK / kThreads;  // A elements per thread per stage
-  static constexpr int kBLoads = TileK * N / kThreads;  // B elements per thread per stage
-  static_assert(kALoads % LoadParts == 0 && kBLoads % LoadParts == 0, "whole parts");
 };
 
 // The two stages of A and B tiles. At kTileK = 32 they exceed the 48 KiB of static shared memory (66-82 KiB), so

@@ -30,18 +30,13 @@ namespace gramgan::GG_BACKEND::conv_gemm {
 // A block of kThreads threads (8 warps, kWarpsM x kWarpsN) computes an M x N tile; a warp a (M / kWarpsM) x
 // (N / kWarpsN) tile of 16 x 8 fragments. MinBlocks as in Tile.
 template <int M, int N, int WarpsM, int MinBlocks = 1>
-struct MmaTile {
-  static constexpr int kM = M, kN = N, kMinBlocks = MinBlocks, kTileK = conv_gemm::kTileK;
-  static constexpr int kLoadParts = conv_gemm::kLoadParts;
-  static constexpr int kARowStep = kThreads / kTileK, kPartK = kTileK / kLoadParts;  // as in Tile
+struct MmaTile : Stages<M, N, kTileK, kLoadParts> {
+  static constexpr int kMinBlocks = MinBlocks;
   static constexpr int kWarpsM = WarpsM, kWarpsN = kThreads / 32 / WarpsM;
   static constexpr int kWarpM = M / kWarpsM, kWarpN = N / kWarpsN;
   static constexpr int kFragM = kWarpM / 16, kFragN = kWarpN / 8;
   static_assert(kWarpM % 16 == 0 && kWarpN == 32, "warp tiles of whole fragments, 32 columns wide");
-  static_assert(M % kARowStep == 0 && kThreads % N == 0, "StageRegisters' load mappings");
-  static constexpr int kALoads = M * kTileK / kThreads, kBLoads = kTileK * N / kThreads;
-  static_assert(kALoads % kLoadParts == 0 && kBLoads % kLoadParts == 0, "whole parts");
-  static_assert(kPartK % 8 == 0, "whole k = 8 steps per load part");
+  static_assert(MmaTile::kPartK % 8 == 0, "whole k = 8 steps per load part");
 };
 
 // The warp tile row of half `half` (rows g or g + 8) of fragment `frag`, lane row g; see the top of the file.
