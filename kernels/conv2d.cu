@@ -21,6 +21,7 @@
 //            is read from ph = ih+pad and, under reflection, from its mirrors pad-ih (1 <= ih <= pad) and
 //            2(H-1)-ih+pad (H-1-pad <= ih < H-1); tap kh at ph belongs to oh = (ph-kh)/s when that is a whole
 //            number in [0, OH). So dx is a gather (no scatter, no atomics), exact for stride 2 and reflection.
+//            At stride 2 the GEMM runs per sub-pixel phase (DataGradPhase), over the taps that can read it.
 //   wgrad:   M = Cout, N = Cin*KH*KW, K = N*OH*OW, cut into `splits` fixed chunks (deterministic split-K): block
 //            z writes its partial tile to workspace slice z, then split_sum_kernel adds the slices in order z = 0..
 //            The blocks of the first N tile also sum their dy tile's rows: the dbias partials.
@@ -247,54 +248,78 @@ __device__ __forceinline__ Readers readers_of(int i, int size, int pad, bool ref
   return r;
 }
 
-// Data gradient: A = weight^T, a column (output channel, tap) held as a Tap whose kernel-row digit stays 0 (radix
-// 1, the tap in kw); B = G (top of the file), a thread's column an input pixel whose readers it finds once.
+// The data gradient's sub-pixel phases. At stride 2 an input pixel's readers (itself and its mirrors) all have
+// the parity of ih + pad, so only the taps kh of that parity can read it: the others are zeros of G. Phase
+// (row, col) of the 4^shift phases (blockIdx.z) holds the pixels (s i + row, s j + col) and gathers only the
+// taps (tap_row + s t, tap_col + s u), a quarter of K at a 4x4 kernel. Its K walks (channel, t, u) in the full K's
+// order less the skipped zeros, and an accumulator never sums to -0 (it starts at +0), so w * 0 added to it changes
+// nothing: dx has the bits of the full gather (while the weights are finite). At stride 1 there is one phase, all of K.
+struct DataGradPhase {
+  int row, col;          // the phase's first pixel row and column; its pixels are s apart
+  int h, w;              // its pixel rows and columns per image
+  int tap_row, tap_col;  // the first kernel row and column of its taps, which are s apart
+  int kh, kw;            // its taps down and across the kernel: K = Cout kh kw
+};
+__device__ __forceinline__ DataGradPhase data_grad_phase(const ConvIndexing& g, int phase) {
+  const int s = 1 << g.shift, row = phase >> 1, col = phase & 1;
+  const int tap_row = (row + g.pad) & (s - 1), tap_col = (col + g.pad) & (s - 1);
+  return {row,     col,     (g.h - row + s - 1) >> g.shift,      (g.w - col + s - 1) >> g.shift,
+          tap_row, tap_col, (g.kh - tap_row + s - 1) >> g.shift, (g.kw - tap_col + s - 1) >> g.shift};
+}
+int data_grad_phases(const ConvIndexing& g) { return 1 << (2 * g.shift); }
+
+// Data gradient of one phase (p): A = weight^T, B = G, both over the phase's K (above); a thread's column a pixel
+// of the phase, whose readers it finds once. Taps are held as (channel, t, u) digits of the phase's taps.
 template <class T, class Cfg>
 struct DataGradLoader {
   const ConvIndexing& g;
+  const DataGradPhase& p;
   const T *dy, *weight;
   int row0, col0;
   StageRegisters<T, Cfg, true> regs{};
-  const int area = g.kh * g.kw, out_plane = g.oh * g.ow, stride_mask = (1 << g.shift) - 1;
-  const int in_plane = g.h * g.w, pixel_index = col0 + regs.b_col;
-  const bool pixel_ok = pixel_index < g.batch * in_plane;
-  const Pixel pixel = digits_of<Pixel>(pixel_ok ? pixel_index : 0, in_plane, g.w);
+  const int area = g.kh * g.kw, phase_area = p.kh * p.kw, out_plane = g.oh * g.ow;
+  const int phase_plane = p.h * p.w, pixel_index = col0 + regs.b_col;
+  const bool pixel_ok = pixel_index < g.batch * phase_plane;
+  const Pixel pixel = digits_of<Pixel>(pixel_ok ? pixel_index : 0, phase_plane, p.w);
   const T* dy_image = dy + std::size_t(pixel.n) * g.cout * out_plane;
-  const Readers rows = readers_of(pixel.row, g.h, g.pad, g.reflect);
-  const Readers cols = readers_of(pixel.col, g.w, g.pad, g.reflect);
-  Tap a_tap = digits_of<Tap>(regs.a_k, area, area), b_tap = digits_of<Tap>(regs.b_k, area, g.kw);
-  const Tap a_stage = digits_of<Tap>(Cfg::kTileK, area, area);
-  const Tap b_rest = digits_of<Tap>(Cfg::kTileK - Cfg::kBLoads, area, g.kw);
+  const Readers rows = readers_of((pixel.row << g.shift) + p.row, g.h, g.pad, g.reflect);
+  const Readers cols = readers_of((pixel.col << g.shift) + p.col, g.w, g.pad, g.reflect);
+  Tap a_tap = digits_of<Tap>(regs.a_k, phase_area, p.kw), b_tap = digits_of<Tap>(regs.b_k, phase_area, p.kw);
+  const Tap a_stage = digits_of<Tap>(Cfg::kTileK, phase_area, p.kw);
+  const Tap b_rest = digits_of<Tap>(Cfg::kTileK - Cfg::kBLoads, phase_area, p.kw);
 
   __device__ __forceinline__ void load(int, int part) {  // the taps say where the next stage starts
+    const std::size_t a_offset =
+        std::size_t(((p.tap_row + (a_tap.kh << g.shift)) * g.kw) + p.tap_col + (a_tap.kw << g.shift));
     GG_CONV_UNROLL
     for (int j = 0; j < regs.kAPart; ++j) {
       const int m = row0 + regs.a_row_of(part, j);
-      regs.a[j] = (m < g.cin && a_tap.c < g.cout) ? weight[(std::size_t(a_tap.c) * g.cin + m) * area + a_tap.kw] : T(0);
+      regs.a[j] = (m < g.cin && a_tap.c < g.cout) ? weight[(std::size_t(a_tap.c) * g.cin + m) * area + a_offset] : T(0);
     }
-    if (part == Cfg::kLoadParts - 1) advance(a_tap, a_stage, 1, area);
+    if (part == Cfg::kLoadParts - 1) advance(a_tap, a_stage, p.kh, p.kw);
     GG_CONV_UNROLL
     for (int j = 0; j < regs.kBPart; ++j) {
       T v = T(0);
       if (pixel_ok && b_tap.c < g.cout) {
         const T* dy_plane = dy_image + std::size_t(b_tap.c) * out_plane;
+        const int kh = p.tap_row + (b_tap.kh << g.shift), kw = p.tap_col + (b_tap.kw << g.shift);
         GG_CONV_UNROLL
         for (int a = 0; a < 3; ++a) {
-          const int dh = rows.at[a] - b_tap.kh;
-          if (dh < 0 || (dh & stride_mask) != 0 || (dh >> g.shift) >= g.oh) continue;
+          const int dh = rows.at[a] - kh;  // a multiple of the stride: the phase's taps have the readers' parity
+          if (dh < 0 || (dh >> g.shift) >= g.oh) continue;
           const T* dy_row = dy_plane + (dh >> g.shift) * g.ow;
           GG_CONV_UNROLL
           for (int b = 0; b < 3; ++b) {
-            const int dw = cols.at[b] - b_tap.kw;
-            if (dw < 0 || (dw & stride_mask) != 0 || (dw >> g.shift) >= g.ow) continue;
+            const int dw = cols.at[b] - kw;
+            if (dw < 0 || (dw >> g.shift) >= g.ow) continue;
             v += dy_row[dw >> g.shift];
           }
         }
       }
       regs.b[j] = v;
-      next_tap(b_tap, g.kh, g.kw);
+      next_tap(b_tap, p.kh, p.kw);
     }
-    if (part == Cfg::kLoadParts - 1) advance(b_tap, b_rest, g.kh, g.kw);
+    if (part == Cfg::kLoadParts - 1) advance(b_tap, b_rest, p.kh, p.kw);
   }
 };
 
@@ -433,7 +458,15 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// dx = weight^T * G (see the top of the file for G).
+// The offset in dx (or any (N, Cin, H, W) tensor) of channel 0 at the data gradient's GEMM column `column` of
+// phase p: the column's pixel (n, i, j) of the phase is the image's (n, s i + p.row, s j + p.col).
+__device__ __forceinline__ std::size_t data_grad_pixel(const ConvIndexing& g, const DataGradPhase& p, int column) {
+  const Pixel at = digits_of<Pixel>(column, p.h * p.w, p.w);
+  return std::size_t(at.n) * g.cin * g.h * g.w + std::size_t((at.row << g.shift) + p.row) * g.w +
+         ((at.col << g.shift) + p.col);
+}
+
+// dx = weight^T * G (see the top of the file for G), the pixels of phase blockIdx.z.
 template <class T, class Cfg>
 __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     conv2d_backward_data_kernel(ConvIndexing g, const T* __restrict__ dy, const T* __restrict__ weight,
@@ -441,11 +474,28 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<T, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
-  const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN;
-  DataGradLoader<T, Cfg> loader{g, dy, weight, row0, col0};
+  const DataGradPhase p = data_grad_phase(g, int(blockIdx.z));
+  const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN, pixels = g.batch * p.h * p.w;
+  if (col0 >= pixels) return;  // the grid covers the largest phase; the whole block leaves, before any barrier
+  const int depth = g.cout * p.kh * p.kw;
   T acc[Cfg::kTm][Cfg::kTn] = {};
-  gemm_mainloop(*buffers, loader, 0, g.cout * loader.area, acc, [](const auto&) {});
-  store_pixels<Cfg>(acc, row0, col0, g.cin, g.h * g.w, g.batch * g.h * g.w, static_cast<const T*>(nullptr), dx);
+  if (depth > 0) {  // else (a 1x1 kernel at stride 2) no tap reads the phase: its gradient is 0
+    DataGradLoader<T, Cfg> loader{g, p, dy, weight, row0, col0};
+    gemm_mainloop(*buffers, loader, 0, depth, acc, [](const auto&) {});
+  }
+  const int ty = int(threadIdx.x) / Cfg::kThreadsN, tx = int(threadIdx.x) % Cfg::kThreadsN;
+  const std::size_t plane = std::size_t(g.h) * g.w;
+  GG_CONV_UNROLL
+  for (int j = 0; j < Cfg::kTn; ++j) {
+    const int col = col0 + tx * Cfg::kTn + j;
+    if (col >= pixels) break;
+    T* pixel = dx + data_grad_pixel(g, p, col);
+    GG_CONV_UNROLL
+    for (int i = 0; i < Cfg::kTm; ++i) {
+      const int m = row0 + ty * Cfg::kTm + i;
+      if (m < g.cin) pixel[m * plane] = acc[i][j];
+    }
+  }
 }
 
 // Partial dweight (and dbias) of split blockIdx.z: pixels [z chunk, (z+1) chunk). The blocks of the first N tile
@@ -534,15 +584,19 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   GG_KERNEL_BOUNDS(kThreads, Cfg::kMinBlocks);
   using Buffers = StageBuffers<float, Cfg>;
   GG_DYNAMIC_SHARED(Buffers, buffers);
-  const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN, plane = g.h * g.w;
-  DataGradLoader<float, Cfg> loader{g, dy, weight, row0, col0};
+  const DataGradPhase p = data_grad_phase(g, int(blockIdx.z));
+  const int row0 = blockIdx.y * Cfg::kM, col0 = blockIdx.x * Cfg::kN, pixels = g.batch * p.h * p.w;
+  if (col0 >= pixels) return;
+  const int depth = g.cout * p.kh * p.kw;
   MmaAccumulators<Cfg> acc = {};
-  conv_gemm::mma_mainloop(*buffers, loader, 0, g.cout * loader.area, acc, [](const auto&) {});
+  if (depth > 0) {
+    DataGradLoader<float, Cfg> loader{g, p, dy, weight, row0, col0};
+    conv_gemm::mma_mainloop(*buffers, loader, 0, depth, acc, [](const auto&) {});
+  }
+  const std::size_t plane = std::size_t(g.h) * g.w;
   conv_gemm::for_each_element<Cfg>(acc, [&](int r, int c, float v) {
     const int m = row0 + r, col = col0 + c;
-    if (m >= g.cin || col >= g.batch * plane) return;
-    const int n = col / plane;
-    dx[(std::size_t(n) * g.cin + m) * plane + (col - n * plane)] = v;
+    if (m < g.cin && col < pixels) dx[data_grad_pixel(g, p, col) + m * plane] = v;
   });
 }
 
@@ -651,9 +705,10 @@ void with_mma_tile(int m, F f) {
   return f(MmaTileLarge{});
 }
 
+// z: the weight gradient's splits, the data gradient's phases.
 template <class Cfg>
-dim3 gemm_grid(int m, int n, int splits = 1) {
-  return dim3(unsigned((n + Cfg::kN - 1) / Cfg::kN), unsigned((m + Cfg::kM - 1) / Cfg::kM), unsigned(splits));
+dim3 gemm_grid(int m, int n, int z = 1) {
+  return dim3(unsigned((n + Cfg::kN - 1) / Cfg::kN), unsigned((m + Cfg::kM - 1) / Cfg::kM), unsigned(z));
 }
 
 struct SplitPlan {
@@ -725,16 +780,20 @@ void backward_data_with(const Conv2dShape& shape, const T* dy, const T* weight, 
   check_not_upsampling(shape, "conv2d_backward_data");
   const ConvIndexing g = check_shape(shape, "conv2d_backward_data");
   check_pointers("conv2d_backward_data", {{dy, "dy"}, {weight, "weight"}, {dx, "dx"}});
+  // The grid's z are the phases; its columns cover the largest phase, and each phase's taps the deepest one's.
+  const int phases = data_grad_phases(g), s = 1 << g.shift;
+  const int phase_pixels = g.batch * ((g.h + s - 1) / s) * ((g.w + s - 1) / s);
+  const int phase_depth = g.cout * ((g.kh + s - 1) / s) * ((g.kw + s - 1) / s);
   if constexpr (std::is_same_v<T, float>)  // tf32 applies to float only: double stays double
     if (shape.precision == Precision::tf32)
       return with_mma_tile(g.cin, [&](auto tile) {
         using Cfg = decltype(tile);
-        launch<conv2d_backward_data_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cin, g.batch * g.h * g.w), dim3(kThreads),
+        launch<conv2d_backward_data_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cin, phase_pixels, phases), dim3(kThreads),
                                                       sizeof(StageBuffers<float, Cfg>), stream, g, dy, weight, dx);
       });
-  with_tile<T, Tiles>(g.cin, g.cout * g.kh * g.kw, [&](auto tile) {
+  with_tile<T, Tiles>(g.cin, phase_depth, [&](auto tile) {
     using Cfg = decltype(tile);
-    launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cin, g.batch * g.h * g.w), dim3(kThreads),
+    launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cin, phase_pixels, phases), dim3(kThreads),
                                                 sizeof(StageBuffers<T, Cfg>), stream, g, dy, weight, dx);
   });
 }

@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cudasim/mma_model.h"
@@ -220,6 +222,10 @@ std::vector<Conv2dShape> cases() {
       make(2, 20, 15, 11, 24, 3, 2, 1, kReflect),  // medium tiles; data gradient over two 256-pixel tiles
       make(2, 3, 24, 20, 8, 3, 1, 1, kReflect),    // enough pixels for several weight-gradient splits
       make(1, 4, 6, 9, 5, 3, 2, 2, kZeros, 5),     // 3x5 kernel, pad 2 beyond the kernel's reach on rows
+      // Stride-2 data gradients by sub-pixel phase: a 1x1 kernel, whose odd phases no tap reads (their dx is 0),
+      // and a single row, whose odd-row phases have no pixels.
+      make(2, 5, 7, 6, 4, 1, 2, 0, kZeros),
+      make(1, 3, 1, 9, 4, 3, 2, 1, kZeros),
       // The direct forward (at most 4 output channels, 9x9 or 4x4 stride 1): row segments inside the image and
       // mirrored at both edges, a partial last group of 8 pixels, one and four output channels.
       make(1, 4, 7, 37, 3, 9, 1, 4, kReflect),
@@ -506,12 +512,14 @@ std::vector<float> im2col_tf32(const Conv2dShape& s, const std::vector<float>& x
   return b;
 }
 
-// The data gradient's B: element ((co, kh, kw), input pixel) sums in FP32 the dy read there, in the kernel's
-// order: the padded rows that read the pixel's row (itself, the mirror below, the mirror above), each with the
-// padded columns likewise; then rounded to TF32.
-std::vector<float> data_gradient_b_tf32(const Conv2dShape& s, const std::vector<float>& dy) {
-  const int oh = s.out_height(), ow = s.out_width(), area = s.kernel_h * s.kernel_w;
-  const int pixels = s.batch * s.height * s.width;
+// The tf32 data gradient's model, dx as NCHW: per sub-pixel phase (one at stride 1; at stride 2 the pixels
+// (2i + py, 2j + px), which only the taps (kh, kw) of the parity of (py + pad, px + pad) read), the GEMM of
+// weight^T rounded to TF32, (Cin, (co, kh, kw) of the phase's taps), and B: element ((co, kh, kw), pixel) sums in
+// FP32 the dy read there, in the kernel's order: the padded rows that read the pixel's row (itself, the mirror
+// below, the mirror above), each with the padded columns likewise; then rounded to TF32.
+std::vector<float> model_data_gradient_tf32(const Conv2dShape& s, const std::vector<float>& w,
+                                            const std::vector<float>& dy, int sm) {
+  const int oh = s.out_height(), ow = s.out_width(), area = s.kernel_h * s.kernel_w, st = s.stride;
   const bool reflect = s.padding == Padding::reflect;
   const auto readers = [&](int i, int size) {
     std::vector<int> r = {i + s.pad};
@@ -519,24 +527,51 @@ std::vector<float> data_gradient_b_tf32(const Conv2dShape& s, const std::vector<
     if (reflect && i < size - 1 && i >= size - 1 - s.pad) r.push_back(2 * (size - 1) - i + s.pad);
     return r;
   };
-  std::vector<float> b(std::size_t(s.out_channels) * area * pixels);
-  for (int p = 0; p < pixels; ++p) {
-    const int n = p / (s.height * s.width), ih = p / s.width % s.height, iw = p % s.width;
-    for (int k = 0; k < s.out_channels * area; ++k) {
-      const int co = k / area, kh = k % area / s.kernel_w, kw = k % s.kernel_w;
-      float v = 0;
-      for (int ph : readers(ih, s.height))
-        for (int pw : readers(iw, s.width)) {
-          const int dh = ph - kh, dw = pw - kw;
-          if (dh < 0 || dw < 0 || dh % s.stride != 0 || dw % s.stride != 0 || dh / s.stride >= oh ||
-              dw / s.stride >= ow)
-            continue;
-          v += dy[((std::size_t(n) * s.out_channels + co) * oh + dh / s.stride) * ow + dw / s.stride];
+  std::vector<float> dx(std::size_t(s.batch) * s.in_channels * s.height * s.width, 0.0f);
+  for (int py = 0; py < st; ++py)
+    for (int px = 0; px < st; ++px) {
+      std::vector<std::pair<int, int>> taps;  // the phase's (kh, kw), in K order
+      for (int kh = 0; kh < s.kernel_h; ++kh)
+        for (int kw = 0; kw < s.kernel_w; ++kw)
+          if ((kh - py - s.pad) % st == 0 && (kw - px - s.pad) % st == 0) taps.emplace_back(kh, kw);
+      std::vector<std::array<int, 3>> pixels;  // the phase's (n, ih, iw), in column order
+      for (int n = 0; n < s.batch; ++n)
+        for (int ih = py; ih < s.height; ih += st)
+          for (int iw = px; iw < s.width; iw += st) pixels.push_back({n, ih, iw});
+      const int depth = s.out_channels * int(taps.size()), columns = int(pixels.size());
+      if (depth == 0 || columns == 0) continue;
+      std::vector<float> wt(std::size_t(s.in_channels) * depth), b(std::size_t(depth) * columns);
+      for (int ci = 0; ci < s.in_channels; ++ci)
+        for (int k = 0; k < depth; ++k) {
+          const auto [kh, kw] = taps[std::size_t(k) % taps.size()];
+          const int co = k / int(taps.size());
+          wt[std::size_t(ci) * depth + k] =
+              cudasim::tf32_round(w[(std::size_t(co) * s.in_channels + ci) * area + kh * s.kernel_w + kw]);
         }
-      b[std::size_t(k) * pixels + p] = cudasim::tf32_round(v);
+      for (int c = 0; c < columns; ++c) {
+        const auto [n, ih, iw] = pixels[std::size_t(c)];
+        for (int k = 0; k < depth; ++k) {
+          const auto [kh, kw] = taps[std::size_t(k) % taps.size()];
+          const int co = k / int(taps.size());
+          float v = 0;
+          for (int ph : readers(ih, s.height))
+            for (int pw : readers(iw, s.width)) {
+              const int dh = ph - kh, dw = pw - kw;
+              if (dh < 0 || dw < 0 || dh % st != 0 || dw % st != 0 || dh / st >= oh || dw / st >= ow) continue;
+              v += dy[((std::size_t(n) * s.out_channels + co) * oh + dh / st) * ow + dw / st];
+            }
+          b[std::size_t(k) * columns + c] = cudasim::tf32_round(v);
+        }
+      }
+      const std::vector<float> gemm = model_gemm(wt, b, s.in_channels, columns, depth, sm);
+      for (int ci = 0; ci < s.in_channels; ++ci)
+        for (int c = 0; c < columns; ++c) {
+          const auto [n, ih, iw] = pixels[std::size_t(c)];
+          dx[((std::size_t(n) * s.in_channels + ci) * s.height + ih) * s.width + iw] =
+              gemm[std::size_t(ci) * columns + c];
+        }
     }
-  }
-  return b;
+  return dx;
 }
 
 // (rows, n, plane) -> the GEMM's (rows, n plane), and back.
@@ -572,21 +607,13 @@ TEST(Conv2dTf32, BitwiseAgainstTensorCoreModel) {
       const Inputs<float> in = inputs_for<float>(s, 700 + 10 * i);
       const Outputs<float> out = run_passes<SimBackend>(s, in);
       const int depth = s.in_channels * s.kernel_h * s.kernel_w, out_plane = z.oh * z.ow;
-      const int in_plane = s.height * s.width, area = s.kernel_h * s.kernel_w;
 
       std::vector<float> y =
           model_gemm(rounded(in.w), im2col_tf32(s, in.x, false), s.out_channels, s.batch * out_plane, depth, sm);
       for (std::size_t e = 0; e < y.size(); ++e) y[e] += in.b[e / (std::size_t(s.batch) * out_plane)];
       EXPECT_TRUE(same_bytes(out.y, channels_by_pixels(y, s.batch, s.out_channels, out_plane, true))) << "y";
 
-      std::vector<float> wt(std::size_t(s.in_channels) * s.out_channels * area);  // weight^T: (Cin, (Cout, tap))
-      for (int ci = 0; ci < s.in_channels; ++ci)
-        for (int k = 0; k < s.out_channels * area; ++k)
-          wt[std::size_t(ci) * s.out_channels * area + k] =
-              cudasim::tf32_round(in.w[(std::size_t(k / area) * s.in_channels + ci) * area + k % area]);
-      const std::vector<float> dx =
-          model_gemm(wt, data_gradient_b_tf32(s, in.dy), s.in_channels, s.batch * in_plane, s.out_channels * area, sm);
-      EXPECT_TRUE(same_bytes(out.dx, channels_by_pixels(dx, s.batch, s.in_channels, in_plane, true))) << "dx";
+      EXPECT_TRUE(same_bytes(out.dx, model_data_gradient_tf32(s, in.w, in.dy, sm))) << "dx";
 
       const std::vector<float> dy_rows = rounded(channels_by_pixels(in.dy, s.batch, s.out_channels, out_plane, false));
       const int pixels = s.batch * out_plane;
