@@ -62,7 +62,8 @@ def conv_dynamic_smem(name):
     """sizeof(StageBuffers<T, Cfg>) for a conv2d kernel (2 stages of TileK x (M + kPad) and TileK x (N + kPad)
     elements), or None for other kernels. The fp32 kernels are conv2d_*_kernel<T, Tile<M, N, Tm, Tn, MinBlocks,
     TileK, LoadParts>> (a demangled name spells out the defaulted arguments too); the tf32 ones
-    (kernels/conv2d_mma.cuh) conv2d_*_tf32_kernel<MmaTile<M, N, WarpsM, ...>> with float stages kTileK deep."""
+    (kernels/conv2d_mma.cuh) conv2d_*_tf32_kernel<MmaTile<M, N, WarpsM, ...>> with float stages kTileK deep. The
+    direct forward (DirectTile) has none."""
     m = re.search(r"conv2d_\w+_kernel<(float|double), [^<]*Tile<(\d+), (\d+), \d+, \d+, \d+, (\d+), \d+>", name)
     mma = re.search(r"conv2d_\w+_tf32_kernel<[^<]*MmaTile<(\d+), (\d+),", name)
     default_tile_k, pad = conv_constants()
@@ -71,7 +72,7 @@ def conv_dynamic_smem(name):
         tile_k = int(m.group(4))
     elif mma:
         element, rows, cols, tile_k = 4, int(mma.group(1)), int(mma.group(2)), default_tile_k
-    elif "Tile<" in name:  # a conv2d kernel whose tile this no longer reads: fail, not a silent 0 bytes
+    elif re.search(r"(?<!\w)(Mma)?Tile<", name):  # a GEMM tile this no longer reads: fail, not a silent 0 bytes
         sys.exit(f"occupancy: cannot read the Tile of {name}; update conv_dynamic_smem")
     else:
         return None

@@ -35,15 +35,18 @@
 // Precision::tf32 (float only) runs the same loaders and block tiles through the tensor-core pipeline of
 // kernels/conv2d_mma.cuh (operands rounded to TF32 when staged, m16n8k8 MMAs, FP32 accumulators): the *_tf32
 // kernels below, chosen by the launchers. The fp32 kernels stay the cpu default and the accuracy reference.
-// The exception: a forward pass with at most kDirectMaxCout output channels and a kernel shape listed in
-// forward_direct (the generator's 9x9 RGB output, the PatchGAN's 4x4 one-channel map) is a direct convolution.
-// As a GEMM it has 1-3 useful rows of a 16-row tile and gathers every im2col element for those few rows, so the
-// gather costs more than the arithmetic; the direct kernel reads each input row segment once per kernel row and
-// applies every tap of it to 8 neighbouring output pixels and all output channels, with no shared memory and no
-// barrier. It sums K in the same order (ci, kh, kw) as the GEMM, bias last. (fp32 only: tf32 keeps its MMA path.)
+// The exception: a forward pass that the tile set's direct_forward takes (nvcc: at most 4 output channels at
+// the generator's 9x9 RGB output and the PatchGAN's 4x4 one-channel map; the simulator: every stride-1 3x3, 4x4
+// and 9x9 forward) is a direct convolution. For the nvcc shapes the GEMM has 1-3 useful rows of a 16-row tile and
+// gathers every im2col element for those few rows, so the gather costs more than the arithmetic; on a CPU core the
+// direct kernel beats the GEMM at every stride-1 shape of the models (no shared memory, no barrier, so no fiber
+// switch; vector FMAs along a row's pixels). It reads each input row segment once per kernel row and applies
+// every tap of it to neighbouring output pixels and a group of output channels. It sums K in the same order
+// (ci, kh, kw) as the GEMM, bias last, so its bits are the GEMM's. (fp32 only: tf32 keeps its MMA path.)
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <cstring>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -72,6 +75,25 @@ constexpr int kMaxSplits = 64;
 constexpr int kSplitPlanBlocks = 264;
 constexpr int kMinSplitStages = 16;  // a split reduces at least 512 pixels
 
+// The convolution as the kernels index it (not to be confused with engine's ops::Conv2dGeometry, the stride and
+// padding a tensor op takes): Conv2dShape checked, with the output size worked out, the stride as a
+// shift and the padding mode as a flag.
+struct ConvIndexing {
+  int batch, cin, h, w, cout, kh, kw, pad, oh, ow;
+  int shift;  // stride = 1 << shift
+  bool reflect;
+  // h and w are the image the convolution sees; x stores it as (h >> up, w >> up) (Conv2dShape::upsample: a
+  // nearest 2x upsampling read in place, forward only).
+  int up = 0;
+};
+
+// The direct forward's thread shape (conv2d_forward_direct_kernel): kPixels neighbouring output pixels of one row
+// by kChannels output channels.
+template <int Pixels, int Channels>
+struct DirectTile {
+  static constexpr int kPixels = Pixels, kChannels = Channels;
+};
+
 // The tile shapes of the CUDA build. float: 8 x 8 register tiles need more than 128 registers (ptxas spills at 2
 // blocks per SM), so those tiles run one 256-thread block per SM with 64 accumulators per thread. double (gradient
 // checks): register tiles of an eighth of the elements, so the 32-deep stages' loads fit too.
@@ -82,6 +104,13 @@ struct NvccTiles {
   using Large = Tile<128, 128, 8, 8, 1>;
   using SmallDouble = Tile<16, 128, 2, 4, 1>;
   using MediumDouble = Tile<32, 64, 2, 4, 1>;
+  // The direct forward: 8 pixels by the 1-4 output channels of the generator's 9x9 RGB output and the PatchGAN's
+  // 4x4 one-channel map, where the GEMM has 1-3 useful rows of a 16-row tile.
+  using Direct = DirectTile<8, 4>;
+  static constexpr bool kDirectThreeByThree = false;
+  static bool direct_forward(const ConvIndexing& g) {
+    return g.cout <= Direct::kChannels && g.shift == 0 && g.up == 0 && g.kh == g.kw && (g.kw == 9 || g.kw == 4);
+  }
 };
 // The simulator's, shaped for a CPU core, which has no register file or shared memory to share out but pays for
 // every barrier (a fiber switch of each of the block's threads) and for every element a thread gathers: 64-deep
@@ -89,6 +118,9 @@ struct NvccTiles {
 // (eight 16-float vectors, AVX-512 registers under -march=native; 128 accumulator registers per thread on a GPU) loads
 // fewer elements per FMA; and a 32-row tile spares the 32-channel layers a half-empty 64-row one. Together
 // about 1.3-1.5x the nvcc shapes' speed at the models' large layers on 2 cores (bench/README, 2026-12-06).
+// Stride-1 forwards of the models' kernel sizes run direct, 16 pixels (one AVX-512 vector) by 16 output channels
+// a thread: 1.4-5.5x these GEMM tiles (bench/README, 2026-12-06, later). At stride 2 the GEMM stays faster for all
+// but 3-channel inputs, since a thread's pixels then read every other element of a row.
 struct SimulatorTiles {
   using Small = Tile<16, 256, 2, 8, 2, 64, 1>;
   using Narrow = Tile<32, 256, 4, 8, 1, 64, 1>;
@@ -96,6 +128,11 @@ struct SimulatorTiles {
   using Large = Tile<128, 256, 8, 16, 1, 64, 1>;
   using SmallDouble = NvccTiles::SmallDouble;
   using MediumDouble = NvccTiles::MediumDouble;
+  using Direct = DirectTile<16, 16>;
+  static constexpr bool kDirectThreeByThree = true;
+  static bool direct_forward(const ConvIndexing& g) {
+    return g.shift == 0 && g.kh == g.kw && (g.kw == 9 || g.kw == 4 || g.kw == 3);
+  }
 };
 #if defined(GG_SIMULATOR)
 using NativeTiles = SimulatorTiles;
@@ -112,18 +149,6 @@ using MmaTileLarge = MmaTile<128, 128, 2>;
 constexpr int kMaxGridY = 65535;
 constexpr int kMaxGemmRows = kMaxGridY * std::min(NvccTiles::Small::kM, NvccTiles::SmallDouble::kM);
 static_assert(SimulatorTiles::Small::kM == NvccTiles::Small::kM, "kMaxGemmRows holds for both tile sets");
-
-// The convolution as the kernels index it (not to be confused with engine's ops::Conv2dGeometry, the stride and
-// padding a tensor op takes): Conv2dShape checked, with the output size worked out, the stride as a
-// shift and the padding mode as a flag.
-struct ConvIndexing {
-  int batch, cin, h, w, cout, kh, kw, pad, oh, ow;
-  int shift;  // stride = 1 << shift
-  bool reflect;
-  // h and w are the image the convolution sees; x stores it as (h >> up, w >> up) (Conv2dShape::upsample: a
-  // nearest 2x upsampling read in place, forward only).
-  int up = 0;
-};
 
 // The row (or column) of the image that padded coordinate i reads, or -1 for a zero of zero padding.
 __device__ __forceinline__ int source_index(int i, int size, bool reflect) {
@@ -394,66 +419,95 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   store_pixels<Cfg>(acc, row0, col0, g.cout, g.oh * g.ow, g.batch * g.oh * g.ow, bias, y);
 }
 
-// The direct forward (top of the file): a thread computes kDirectPixels neighbouring output pixels of one row for
-// every output channel (at most kDirectMaxCout). The kernel width and the stride are compile-time, so the input
-// row segment a kernel row needs, and every tap's offset in it, are fixed: on the GPU they stay in registers.
-constexpr int kDirectMaxCout = 4;
-constexpr int kDirectPixels = 8;
-
-template <class T, int KW, int Shift>
+// The direct forward (top of the file): a thread computes Shape::kPixels neighbouring output pixels of one row for
+// Shape::kChannels output channels (a channel group; threads of one group are neighbours, so they share its
+// weights). Stride 1; the kernel width is compile-time, so the input row segment a kernel row needs, and every
+// tap's offset in it, are fixed: on the GPU they stay in registers. It sums K in the GEMM's order (ci, kh, kw),
+// bias last, so its bits are the GEMM's: a zero-padding tap adds w * 0 to an accumulator that is never -0.
+template <class T, class Shape, int KW>
 __global__ void __launch_bounds__(kThreads)
     conv2d_forward_direct_kernel(ConvIndexing g, const T* __restrict__ x, const T* __restrict__ weight,
                                  const T* __restrict__ bias, T* __restrict__ y) {
   GG_KERNEL_BOUNDS(kThreads);
-  constexpr int kStride = 1 << Shift, kSegment = (kDirectPixels - 1) * kStride + KW;
-  const int groups = (g.ow + kDirectPixels - 1) / kDirectPixels;
-  const long long t = 1LL * blockIdx.x * kThreads + threadIdx.x;
-  if (t >= 1LL * g.batch * g.oh * groups) return;
-  const Pixel at = digits_of<Pixel>(int(t), g.oh * groups, groups);
-  const int ow0 = at.col * kDirectPixels, valid = g.ow - ow0 < kDirectPixels ? g.ow - ow0 : kDirectPixels;
+  constexpr int kPixels = Shape::kPixels, kChannels = Shape::kChannels;
+  constexpr int kSegment = kPixels - 1 + KW;
+  const int groups = (g.ow + kPixels - 1) / kPixels;
+  const long long t = 1LL * blockIdx.x * kThreads + threadIdx.x, per_group = 1LL * g.batch * g.oh * groups;
+  if (t >= per_group * ((g.cout + kChannels - 1) / kChannels)) return;
+  const int co0 = int(t / per_group) * kChannels, channels = g.cout - co0 < kChannels ? g.cout - co0 : kChannels;
+  const Pixel at = digits_of<Pixel>(int(t % per_group), g.oh * groups, groups);
+  const int ow0 = at.col * kPixels, valid = g.ow - ow0 < kPixels ? g.ow - ow0 : kPixels;
   // Segment elements past `needed` feed only output columns beyond the row: never read (they may lie beyond the
-  // padding). A segment inside the image needs no padding lookups.
-  const int iw0 = ow0 * kStride - g.pad, needed = (valid - 1) * kStride + KW;
-  const bool inside = iw0 >= 0 && iw0 + kSegment <= g.w;
-  const int depth = g.cin * g.kh * KW;
-  const T* x_image = x + std::size_t(at.n) * g.cin * g.h * g.w;
-  T acc[kDirectMaxCout][kDirectPixels] = {};
+  // padding). A segment inside the (stored, not upsampled) image needs no padding lookups.
+  const int iw0 = ow0 - g.pad, needed = valid - 1 + KW;
+  const bool inside = g.up == 0 && iw0 >= 0 && iw0 + kSegment <= g.w;
+  const int depth = g.cin * g.kh * KW, stored_w = g.w >> g.up, stored_plane = (g.h >> g.up) * stored_w;
+  const T* x_image = x + std::size_t(at.n) * g.cin * stored_plane;
+  const T* co_weights = weight + std::size_t(co0) * depth;
+#if defined(GG_SIMULATOR)
+  // A CPU core: each channel's pixels as one GCC vector (an AVX-512 register at 16 floats), updated per tap with a
+  // broadcast of the weight; a segment inside the image is read in place.
+  typedef T PixelVector __attribute__((vector_size(sizeof(T) * kPixels)));
+  PixelVector acc[kChannels] = {};
+#else
+  T acc[kChannels][kPixels] = {};
+#endif
   for (int ci = 0; ci < g.cin; ++ci) {
     for (int kh = 0; kh < g.kh; ++kh) {
-      const int ih = source_index((at.row << Shift) - g.pad + kh, g.h, g.reflect);
+      const int ih = source_index(at.row - g.pad + kh, g.h, g.reflect);
       if (ih < 0) continue;
-      const T* row = x_image + (std::size_t(ci) * g.h + ih) * g.w;
+      const T* row = x_image + std::size_t(ci) * stored_plane + std::size_t(ih >> g.up) * stored_w;
       T segment[kSegment];
-      GG_CONV_UNROLL
-      for (int e = 0; e < kSegment; ++e) {
-        if (inside) {
-          segment[e] = row[iw0 + e];
-        } else {
-          const int iw = e < needed ? source_index(iw0 + e, g.w, g.reflect) : -1;
-          segment[e] = iw >= 0 ? row[iw] : T(0);
-        }
-      }
-      const T* taps = weight + (std::size_t(ci) * g.kh + kh) * KW;
-      GG_CONV_UNROLL
-      for (int co = 0; co < kDirectMaxCout; ++co) {
-        if (co >= g.cout) break;
+      const auto fill_segment = [&] {
         GG_CONV_UNROLL
-        for (int kw = 0; kw < KW; ++kw) {
+        for (int e = 0; e < kSegment; ++e) {
+          if (inside) {
+            segment[e] = row[iw0 + e];
+          } else {
+            const int iw = e < needed ? source_index(iw0 + e, g.w, g.reflect) : -1;
+            segment[e] = iw >= 0 ? row[iw >> g.up] : T(0);
+          }
+        }
+      };
+#if defined(GG_SIMULATOR)
+      const T* source = segment;
+      if (inside)
+        source = row + iw0;
+      else
+        fill_segment();
+#else
+      fill_segment();
+#endif
+      const T* taps = co_weights + (std::size_t(ci) * g.kh + kh) * KW;
+      GG_CONV_UNROLL
+      for (int kw = 0; kw < KW; ++kw) {
+#if defined(GG_SIMULATOR)
+        PixelVector in;
+        std::memcpy(&in, source + kw, sizeof(in));
+        for (int co = 0; co < kChannels; ++co) {
+          if (co >= channels) break;
+          acc[co] += taps[std::size_t(co) * depth + kw] * in;
+        }
+#else
+        GG_CONV_UNROLL
+        for (int co = 0; co < kChannels; ++co) {
+          if (co >= channels) break;
           const T w = taps[std::size_t(co) * depth + kw];
           GG_CONV_UNROLL
-          for (int p = 0; p < kDirectPixels; ++p) acc[co][p] += w * segment[p * kStride + kw];
+          for (int p = 0; p < kPixels; ++p) acc[co][p] += w * segment[p + kw];
         }
+#endif
       }
     }
   }
   const int plane = g.oh * g.ow;
-  T* out = y + std::size_t(at.n) * g.cout * plane + at.row * g.ow + ow0;
+  T* out = y + (std::size_t(at.n) * g.cout + co0) * plane + at.row * g.ow + ow0;
   GG_CONV_UNROLL
-  for (int co = 0; co < kDirectMaxCout; ++co) {
-    if (co >= g.cout) break;
-    const T b = bias != nullptr ? bias[co] : T(0);
+  for (int co = 0; co < kChannels; ++co) {
+    if (co >= channels) break;
+    const T b = bias != nullptr ? bias[co0 + co] : T(0);
     GG_CONV_UNROLL
-    for (int p = 0; p < kDirectPixels; ++p)
+    for (int p = 0; p < kPixels; ++p)
       if (p < valid) out[std::size_t(co) * plane + p] = bias != nullptr ? acc[co][p] + b : acc[co][p];
   }
 }
@@ -735,24 +789,28 @@ SplitPlan split_plan(const ConvIndexing& g) {
   return {int((stages + chunk_stages - 1) / chunk_stages), int(chunk_stages * kTileK)};
 }
 
-template <class T, int KW, int Shift>
-bool launch_forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y,
+template <class T, class Shape, int KW>
+void launch_forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y,
                            StreamHandle stream) {
-  const long long groups = 1LL * g.batch * g.oh * ((g.ow + kDirectPixels - 1) / kDirectPixels);
-  launch<conv2d_forward_direct_kernel<T, KW, Shift>>(dim3(unsigned((groups + kThreads - 1) / kThreads)), dim3(kThreads),
-                                                     0, stream, g, x, weight, bias, y);
-  return true;
+  const long long threads = 1LL * ((g.cout + Shape::kChannels - 1) / Shape::kChannels) * g.batch * g.oh *
+                            ((g.ow + Shape::kPixels - 1) / Shape::kPixels);
+  launch<conv2d_forward_direct_kernel<T, Shape, KW>>(dim3(unsigned((threads + kThreads - 1) / kThreads)),
+                                                     dim3(kThreads), 0, stream, g, x, weight, bias, y);
 }
 
-// Launches the direct forward when the shape has one (top of the file); false otherwise.
-template <class T>
+// Launches the direct forward when tile set Tiles takes the shape direct (top of the file); false otherwise.
+template <class Tiles, class T>
 bool forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
-  if (g.cout > kDirectMaxCout || g.shift != 0 || g.up != 0) return false;
-  if (g.kh == 9 && g.kw == 9)  // the generator's c9s1-3
-    return launch_forward_direct<T, 9, 0>(g, x, weight, bias, y, stream);
-  if (g.kh == 4 && g.kw == 4)  // the PatchGAN's output map
-    return launch_forward_direct<T, 4, 0>(g, x, weight, bias, y, stream);
-  return false;
+  if (!Tiles::direct_forward(g)) return false;
+  using Shape = typename Tiles::Direct;
+  if (g.kw == 9) {
+    launch_forward_direct<T, Shape, 9>(g, x, weight, bias, y, stream);
+  } else if (g.kw == 4) {
+    launch_forward_direct<T, Shape, 4>(g, x, weight, bias, y, stream);
+  } else {
+    if constexpr (Tiles::kDirectThreeByThree) launch_forward_direct<T, Shape, 3>(g, x, weight, bias, y, stream);
+  }
+  return true;
 }
 
 // The three passes with the tile shapes of set Tiles (the launchers below use the backend's own).
@@ -767,7 +825,7 @@ void forward_with(const Conv2dShape& shape, const T* x, const T* weight, const T
         launch<conv2d_forward_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cout, g.batch * g.oh * g.ow), dim3(kThreads),
                                                 sizeof(StageBuffers<float, Cfg>), stream, g, x, weight, bias, y);
       });
-  if (forward_direct(g, x, weight, bias, y, stream)) return;
+  if (forward_direct<Tiles>(g, x, weight, bias, y, stream)) return;
   with_tile<T, Tiles>(g.cout, g.cin * g.kh * g.kw, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_forward_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, g.batch * g.oh * g.ow), dim3(kThreads),

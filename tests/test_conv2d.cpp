@@ -226,9 +226,12 @@ std::vector<Conv2dShape> cases() {
       // and a single row, whose odd-row phases have no pixels.
       make(2, 5, 7, 6, 4, 1, 2, 0, kZeros),
       make(1, 3, 1, 9, 4, 3, 2, 1, kZeros),
-      // The direct forward (at most 4 output channels, 9x9 or 4x4 stride 1): row segments inside the image and
+      // The direct forward (nvcc: at most 4 output channels, 9x9 or 4x4 stride 1): row segments inside the image and
       // mirrored at both edges, a partial last group of 8 pixels, one and four output channels.
       make(1, 4, 7, 37, 3, 9, 1, 4, kReflect),
+      // The simulator's direct forward (16 pixels by 16 channels a thread): 3x3 row segments read in place and
+      // mirrored, a partial channel group (20 = 16 + 4) and a partial pixel group (40 = 16 + 16 + 8).
+      make(2, 5, 6, 40, 20, 3, 1, 1, kReflect),
       make(2, 6, 6, 21, 1, 4, 1, 1, kZeros),
       make(1, 3, 5, 16, 4, 4, 1, 1, kZeros),
   };
