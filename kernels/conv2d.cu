@@ -384,22 +384,22 @@ struct WeightGradLoader {
   }
 };
 
-// out[n, m, p] = acc (+ bias[m]) for this thread's register tile, where the GEMM's columns are the pixels
-// (n, p) of an NCHW tensor out of `rows` channels and `plane` pixels per channel.
-template <class Cfg, class T>
+// out[offset(col) + m plane] = acc (+ bias[m]) for this thread's register tile, where the GEMM's columns
+// col < pixels are pixels of an NCHW tensor of `rows` channels and `plane` pixels per channel, and offset(col) is
+// the column's pixel in channel 0.
+template <class Cfg, class T, class Offset>
 __device__ __forceinline__ void store_pixels(const T (&acc)[Cfg::kTm][Cfg::kTn], int row0, int col0, int rows,
-                                             int plane, int pixels, const T* bias, T* out) {
+                                             std::size_t plane, int pixels, Offset offset, const T* bias, T* out) {
   const int ty = int(threadIdx.x) / Cfg::kThreadsN, tx = int(threadIdx.x) % Cfg::kThreadsN;
   GG_CONV_UNROLL
   for (int j = 0; j < Cfg::kTn; ++j) {
     const int col = col0 + tx * Cfg::kTn + j;
     if (col >= pixels) break;
-    const int n = col / plane, rest = col - n * plane;
-    T* image = out + std::size_t(n) * rows * plane + rest;
+    T* image = out + offset(col);
     GG_CONV_UNROLL
     for (int i = 0; i < Cfg::kTm; ++i) {
       const int m = row0 + ty * Cfg::kTm + i;
-      if (m < rows) image[std::size_t(m) * plane] = bias != nullptr ? acc[i][j] + bias[m] : acc[i][j];
+      if (m < rows) image[m * plane] = bias != nullptr ? acc[i][j] + bias[m] : acc[i][j];
     }
   }
 }
@@ -416,7 +416,12 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   ForwardLoader<T, Cfg> loader{g, x, weight, row0, col0};
   T acc[Cfg::kTm][Cfg::kTn] = {};
   gemm_mainloop(*buffers, loader, 0, loader.depth, acc, [](const auto&) {});
-  store_pixels<Cfg>(acc, row0, col0, g.cout, g.oh * g.ow, g.batch * g.oh * g.ow, bias, y);
+  const int plane = g.oh * g.ow;
+  const auto offset = [&](int col) {
+    const int n = col / plane;
+    return std::size_t(n) * g.cout * plane + (col - n * plane);
+  };
+  store_pixels<Cfg>(acc, row0, col0, g.cout, plane, g.batch * plane, offset, bias, y);
 }
 
 // The direct forward (top of the file): a thread computes Shape::kPixels neighbouring output pixels of one row for
@@ -537,19 +542,9 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
     DataGradLoader<T, Cfg> loader{g, p, dy, weight, row0, col0};
     gemm_mainloop(*buffers, loader, 0, depth, acc, [](const auto&) {});
   }
-  const int ty = int(threadIdx.x) / Cfg::kThreadsN, tx = int(threadIdx.x) % Cfg::kThreadsN;
-  const std::size_t plane = std::size_t(g.h) * g.w;
-  GG_CONV_UNROLL
-  for (int j = 0; j < Cfg::kTn; ++j) {
-    const int col = col0 + tx * Cfg::kTn + j;
-    if (col >= pixels) break;
-    T* pixel = dx + data_grad_pixel(g, p, col);
-    GG_CONV_UNROLL
-    for (int i = 0; i < Cfg::kTm; ++i) {
-      const int m = row0 + ty * Cfg::kTm + i;
-      if (m < g.cin) pixel[m * plane] = acc[i][j];
-    }
-  }
+  store_pixels<Cfg>(
+      acc, row0, col0, g.cin, std::size_t(g.h) * g.w, pixels, [&](int col) { return data_grad_pixel(g, p, col); },
+      static_cast<const T*>(nullptr), dx);
 }
 
 // Partial dweight (and dbias) of split blockIdx.z: pixels [z chunk, (z+1) chunk). The blocks of the first N tile
