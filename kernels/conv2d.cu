@@ -43,6 +43,9 @@
 // switch; vector FMAs along a row's pixels). It reads each input row segment once per kernel row and applies
 // every tap of it to neighbouring output pixels and a group of output channels. It sums K in the same order
 // (ci, kh, kw) as the GEMM, bias last, so its bits are the GEMM's. (fp32 only: tf32 keeps its MMA path.)
+// Likewise a stride-1 data gradient that the tile set's direct_data_gradient takes (nvcc: VGG's 3x3 conv1_1, 3
+// input channels; the simulator: every stride-1 3x3, 4x4 and 9x9) is a direct convolution of dy with the flipped
+// kernel, which sums each G element over its readers and walks K as the GEMM does: the GEMM's bits again.
 #include <algorithm>
 #include <climits>
 #include <cstddef>
@@ -50,6 +53,7 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/conv2d_mainloop.cuh"
@@ -87,11 +91,21 @@ struct ConvIndexing {
   int up = 0;
 };
 
-// The direct forward's thread shape (conv2d_forward_direct_kernel): kPixels neighbouring output pixels of one row
-// by kChannels output channels.
+// The direct kernels' thread shape: kPixels neighbouring pixels of one row by kChannels channels (output pixels
+// and channels in conv2d_forward_direct_kernel, input ones in conv2d_backward_data_direct_kernel).
 template <int Pixels, int Channels>
 struct DirectTile {
   static constexpr int kPixels = Pixels, kChannels = Channels;
+};
+// The square kernel widths a tile set builds a direct kernel for (each width is a kernel of its own: the width is
+// compile-time). with(kw, f) calls f(std::integral_constant<int, kw>{}) when kw is one of them.
+template <int... Widths>
+struct KernelWidths {
+  static constexpr bool contains(int kw) { return ((kw == Widths) || ...); }
+  template <class F>
+  static void with(int kw, F f) {
+    ((kw == Widths && (f(std::integral_constant<int, Widths>{}), true)) || ...);
+  }
 };
 
 // The tile shapes of the CUDA build. float: 8 x 8 register tiles need more than 128 registers (ptxas spills at 2
@@ -104,12 +118,18 @@ struct NvccTiles {
   using Large = Tile<128, 128, 8, 8, 1>;
   using SmallDouble = Tile<16, 128, 2, 4, 1>;
   using MediumDouble = Tile<32, 64, 2, 4, 1>;
-  // The direct forward: 8 pixels by the 1-4 output channels of the generator's 9x9 RGB output and the PatchGAN's
-  // 4x4 one-channel map, where the GEMM has 1-3 useful rows of a 16-row tile.
+  // The direct kernels: 8 pixels by the 1-4 channels of a GEMM that has 1-3 useful rows of a 16-row tile and
+  // gathers every element of its wide operand for those few rows: the forward of the generator's 9x9 RGB output
+  // and the PatchGAN's 4x4 one-channel map, and the data gradient of VGG's 3x3 conv1_1 (3 input channels).
   using Direct = DirectTile<8, 4>;
-  static constexpr bool kDirectThreeByThree = false;
+  using DirectForwardWidths = KernelWidths<9, 4>;
+  using DirectDataGradientWidths = KernelWidths<3>;
   static bool direct_forward(const ConvIndexing& g) {
-    return g.cout <= Direct::kChannels && g.shift == 0 && g.up == 0 && g.kh == g.kw && (g.kw == 9 || g.kw == 4);
+    return g.cout <= Direct::kChannels && g.shift == 0 && g.up == 0 && g.kh == g.kw &&
+           DirectForwardWidths::contains(g.kw);
+  }
+  static bool direct_data_gradient(const ConvIndexing& g) {
+    return g.cin <= Direct::kChannels && g.shift == 0 && g.kh == g.kw && DirectDataGradientWidths::contains(g.kw);
   }
 };
 // The simulator's, shaped for a CPU core, which has no register file or shared memory to share out but pays for
@@ -118,8 +138,9 @@ struct NvccTiles {
 // (eight 16-float vectors, AVX-512 registers under -march=native; 128 accumulator registers per thread on a GPU) loads
 // fewer elements per FMA; and a 32-row tile spares the 32-channel layers a half-empty 64-row one. Together
 // about 1.3-1.5x the nvcc shapes' speed at the models' large layers on 2 cores (bench/README, 2026-12-06).
-// Stride-1 forwards of the models' kernel sizes run direct, 16 pixels (one AVX-512 vector) by 16 output channels
-// a thread: 1.4-5.5x these GEMM tiles (bench/README, 2026-12-06, later). At stride 2 the GEMM stays faster for all
+// Stride-1 forwards and data gradients of the models' kernel sizes run direct, 16 pixels (one AVX-512 vector) by
+// 16 channels a thread: 1.4-5.5x these GEMM tiles for the forward (bench/README, 2026-12-06, later), 1.3-9x for
+// the data gradient (bench/README, 2026-12-06, night). At stride 2 the GEMM stays faster for all
 // but 3-channel inputs, since a thread's pixels then read every other element of a row.
 struct SimulatorTiles {
   using Small = Tile<16, 256, 2, 8, 2, 64, 1>;
@@ -129,9 +150,13 @@ struct SimulatorTiles {
   using SmallDouble = NvccTiles::SmallDouble;
   using MediumDouble = NvccTiles::MediumDouble;
   using Direct = DirectTile<16, 16>;
-  static constexpr bool kDirectThreeByThree = true;
+  using DirectForwardWidths = KernelWidths<9, 4, 3>;
+  using DirectDataGradientWidths = KernelWidths<9, 4, 3>;
   static bool direct_forward(const ConvIndexing& g) {
-    return g.shift == 0 && g.kh == g.kw && (g.kw == 9 || g.kw == 4 || g.kw == 3);
+    return g.shift == 0 && g.kh == g.kw && DirectForwardWidths::contains(g.kw);
+  }
+  static bool direct_data_gradient(const ConvIndexing& g) {
+    return g.shift == 0 && g.kh == g.kw && DirectDataGradientWidths::contains(g.kw);
   }
 };
 #if defined(GG_SIMULATOR)
@@ -424,6 +449,88 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   store_pixels<Cfg>(acc, row0, col0, g.cout, plane, g.batch * plane, offset, bias, y);
 }
 
+// A direct kernel's kPixels neighbouring pixels of one row: one GCC vector on a CPU core (an AVX-512 register at
+// 16 floats; a tap is one vector FMA per channel, with a broadcast weight), an array of registers on the GPU. Lane
+// indices are compile-time wherever a kernel reads or writes one lane.
+#if defined(GG_SIMULATOR)
+template <class T, int N>
+struct PixelLanesOf {
+  typedef T type __attribute__((vector_size(sizeof(T) * N)));
+};
+template <class T, int N>
+using PixelLanes = typename PixelLanesOf<T, N>::type;
+template <class Lanes, class T>
+__device__ __forceinline__ Lanes load_lanes(const T* p) {
+  Lanes l;
+  std::memcpy(&l, p, sizeof(l));
+  return l;
+}
+#else
+template <class T, int N>
+struct PixelLanes {
+  T lane[N];
+  __device__ __forceinline__ T& operator[](int i) { return lane[i]; }
+  __device__ __forceinline__ PixelLanes& operator+=(const PixelLanes& o) {
+    GG_CONV_UNROLL
+    for (int i = 0; i < N; ++i) lane[i] += o.lane[i];
+    return *this;
+  }
+  __device__ __forceinline__ friend PixelLanes operator*(T w, const PixelLanes& l) {
+    PixelLanes r;
+    GG_CONV_UNROLL
+    for (int i = 0; i < N; ++i) r.lane[i] = w * l.lane[i];
+    return r;
+  }
+};
+template <class Lanes, class T>
+__device__ __forceinline__ Lanes load_lanes(const T* p) {
+  Lanes l;
+  GG_CONV_UNROLL
+  for (int i = 0; i < int(sizeof(l.lane) / sizeof(T)); ++i) l.lane[i] = p[i];
+  return l;
+}
+#endif
+
+// The row segment a direct kernel reads: on a CPU core in place when it lies inside the row (in_place), else, and
+// always on the GPU (where the copy stays in registers), the copy that fill() writes to segment.
+template <class T, class Fill>
+__device__ __forceinline__ const T* row_segment(const T* in_place, bool inside, T* segment, Fill fill) {
+#if defined(GG_SIMULATOR)
+  if (inside) return in_place;
+#else
+  (void)in_place;
+  (void)inside;
+#endif
+  fill();
+  return segment;
+}
+
+// A direct kernel's thread, over an (n, channels, rows, cols) output: channels [c0, c0 + count) of the run of
+// Shape::kPixels pixels at (at.n, at.row, col0 ..), of which `valid` lie in the row. Channel groups are the slowest
+// index, so neighbouring threads share a group's weights. direct_thread is false for the threads past the last.
+struct DirectThread {
+  int c0, count;
+  Pixel at;
+  int col0, valid;
+};
+template <class Shape>
+long long direct_threads(int batch, int channels, int rows, int cols) {
+  return 1LL * ((channels + Shape::kChannels - 1) / Shape::kChannels) * batch * rows *
+         ((cols + Shape::kPixels - 1) / Shape::kPixels);
+}
+template <class Shape>
+__device__ __forceinline__ bool direct_thread(int batch, int channels, int rows, int cols, DirectThread& d) {
+  const int groups = (cols + Shape::kPixels - 1) / Shape::kPixels;
+  const long long t = 1LL * blockIdx.x * kThreads + threadIdx.x, per_group = 1LL * batch * rows * groups;
+  if (t >= per_group * ((channels + Shape::kChannels - 1) / Shape::kChannels)) return false;
+  d.c0 = int(t / per_group) * Shape::kChannels;
+  d.count = channels - d.c0 < Shape::kChannels ? channels - d.c0 : Shape::kChannels;
+  d.at = digits_of<Pixel>(int(t % per_group), rows * groups, groups);
+  d.col0 = d.at.col * Shape::kPixels;
+  d.valid = cols - d.col0 < Shape::kPixels ? cols - d.col0 : Shape::kPixels;
+  return true;
+}
+
 // The direct forward (top of the file): a thread computes Shape::kPixels neighbouring output pixels of one row for
 // Shape::kChannels output channels (a channel group; threads of one group are neighbours, so they share its
 // weights). Stride 1; the kernel width is compile-time, so the input row segment a kernel row needs, and every
@@ -436,12 +543,10 @@ __global__ void __launch_bounds__(kThreads)
   GG_KERNEL_BOUNDS(kThreads);
   constexpr int kPixels = Shape::kPixels, kChannels = Shape::kChannels;
   constexpr int kSegment = kPixels - 1 + KW;
-  const int groups = (g.ow + kPixels - 1) / kPixels;
-  const long long t = 1LL * blockIdx.x * kThreads + threadIdx.x, per_group = 1LL * g.batch * g.oh * groups;
-  if (t >= per_group * ((g.cout + kChannels - 1) / kChannels)) return;
-  const int co0 = int(t / per_group) * kChannels, channels = g.cout - co0 < kChannels ? g.cout - co0 : kChannels;
-  const Pixel at = digits_of<Pixel>(int(t % per_group), g.oh * groups, groups);
-  const int ow0 = at.col * kPixels, valid = g.ow - ow0 < kPixels ? g.ow - ow0 : kPixels;
+  DirectThread d;
+  if (!direct_thread<Shape>(g.batch, g.cout, g.oh, g.ow, d)) return;
+  const int co0 = d.c0, channels = d.count, ow0 = d.col0, valid = d.valid;
+  const Pixel at = d.at;
   // Segment elements past `needed` feed only output columns beyond the row: never read (they may lie beyond the
   // padding). A segment inside the (stored, not upsampled) image needs no padding lookups.
   const int iw0 = ow0 - g.pad, needed = valid - 1 + KW;
@@ -449,14 +554,8 @@ __global__ void __launch_bounds__(kThreads)
   const int depth = g.cin * g.kh * KW, stored_w = g.w >> g.up, stored_plane = (g.h >> g.up) * stored_w;
   const T* x_image = x + std::size_t(at.n) * g.cin * stored_plane;
   const T* co_weights = weight + std::size_t(co0) * depth;
-#if defined(GG_SIMULATOR)
-  // A CPU core: each channel's pixels as one GCC vector (an AVX-512 register at 16 floats), updated per tap with a
-  // broadcast of the weight; a segment inside the image is read in place.
-  typedef T PixelVector __attribute__((vector_size(sizeof(T) * kPixels)));
-  PixelVector acc[kChannels] = {};
-#else
-  T acc[kChannels][kPixels] = {};
-#endif
+  using Lanes = PixelLanes<T, kPixels>;
+  Lanes acc[kChannels] = {};
   for (int ci = 0; ci < g.cin; ++ci) {
     for (int kh = 0; kh < g.kh; ++kh) {
       const int ih = source_index(at.row - g.pad + kh, g.h, g.reflect);
@@ -474,34 +573,16 @@ __global__ void __launch_bounds__(kThreads)
           }
         }
       };
-#if defined(GG_SIMULATOR)
-      const T* source = segment;
-      if (inside)
-        source = row + iw0;
-      else
-        fill_segment();
-#else
-      fill_segment();
-#endif
+      const T* source = row_segment(row + iw0, inside, segment, fill_segment);
       const T* taps = co_weights + (std::size_t(ci) * g.kh + kh) * KW;
       GG_CONV_UNROLL
       for (int kw = 0; kw < KW; ++kw) {
-#if defined(GG_SIMULATOR)
-        PixelVector in;
-        std::memcpy(&in, source + kw, sizeof(in));
+        const Lanes in = load_lanes<Lanes>(source + kw);
+        GG_CONV_UNROLL
         for (int co = 0; co < kChannels; ++co) {
           if (co >= channels) break;
           acc[co] += taps[std::size_t(co) * depth + kw] * in;
         }
-#else
-        GG_CONV_UNROLL
-        for (int co = 0; co < kChannels; ++co) {
-          if (co >= channels) break;
-          const T w = taps[std::size_t(co) * depth + kw];
-          GG_CONV_UNROLL
-          for (int p = 0; p < kPixels; ++p) acc[co][p] += w * segment[p + kw];
-        }
-#endif
       }
     }
   }
@@ -514,6 +595,119 @@ __global__ void __launch_bounds__(kThreads)
     GG_CONV_UNROLL
     for (int p = 0; p < kPixels; ++p)
       if (p < valid) out[std::size_t(co) * plane + p] = bias != nullptr ? acc[co][p] + b : acc[co][p];
+  }
+}
+
+// The direct data gradient (stride 1; chosen by the tile set's direct_data_gradient): a thread computes
+// Shape::kPixels neighbouring input pixels of one row for Shape::kChannels input channels. At stride 1, G's element
+// ((co, kh, kw), (ih, iw)) (top of the file) is the sum over the readers (a, b) of row ih and column iw of
+// dy[co, row_a - kh, col_b - kw]: for the readers b = 0 (the pixel itself) a run of dy's row read at offset
+// KW - 1 - kw, so the thread reads the dy row segment once per (co, kh, reader row) and gets every tap from it. It
+// walks K in the GEMM's order (co, kh, kw), adds a pixel's reader terms in the GEMM's order (a outer, b inner,
+// the mirrored columns b = 1, 2 lane by lane after the segment's term of their row), and multiplies the sum by
+// the weight: its bits are the GEMM's.
+template <class T, class Shape, int KW>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_backward_data_direct_kernel(ConvIndexing g, const T* __restrict__ dy, const T* __restrict__ weight,
+                                       T* __restrict__ dx) {
+  GG_KERNEL_BOUNDS(kThreads);
+  constexpr int kPixels = Shape::kPixels, kChannels = Shape::kChannels;
+  constexpr int kSegment = kPixels - 1 + KW;
+  using Lanes = PixelLanes<T, kPixels>;
+  DirectThread d;
+  if (!direct_thread<Shape>(g.batch, g.cin, g.h, g.w, d)) return;
+  const int ci0 = d.c0, channels = d.count, iw0 = d.col0, valid = d.valid;
+  const Pixel at = d.at;
+  // Pixel p's own column reads dy column iw0 + p + pad - kw at tap kw: element p + KW - 1 - kw of the segment that
+  // starts at dy column ow0. Elements past `needed` feed only pixels beyond the row (never stored).
+  const int ow0 = iw0 + g.pad - (KW - 1), needed = valid - 1 + KW;
+  // The segment elements that lie in dy's row: [seg_lo, seg_hi); the others are zeros (or never read).
+  const int seg_lo = ow0 < 0 ? -ow0 : 0, seg_hi = g.ow - ow0 < needed ? g.ow - ow0 : needed;
+  const bool inside = ow0 >= 0 && ow0 + kSegment <= g.ow;
+  const Readers rows = readers_of(at.row, g.h, g.pad, g.reflect);
+  // Reflection: pixels [lo1, hi1) are also read as column pad - iw, pixels [lo2, hi2) as 2(W-1) - iw + pad.
+  int lo1 = 0, hi1 = 0, lo2 = 0, hi2 = 0;
+  if (g.reflect) {
+    lo1 = 1 - iw0 > 0 ? 1 - iw0 : 0;
+    hi1 = g.pad + 1 - iw0 < valid ? g.pad + 1 - iw0 : valid;
+    lo2 = g.w - 1 - g.pad - iw0 > 0 ? g.w - 1 - g.pad - iw0 : 0;
+    hi2 = g.w - 1 - iw0 < valid ? g.w - 1 - iw0 : valid;
+  }
+  const int area = g.kh * KW, out_plane = g.oh * g.ow;
+  const T* dy_image = dy + std::size_t(at.n) * g.cout * out_plane;
+  Lanes acc[kChannels] = {};
+  // The sum over K. The simulator compiles it apart for threads with mirrored columns: the others never touch a
+  // single lane, so their tap values stay in vector registers.
+  const auto sum_over_taps = [&](auto mirrored) {
+    for (int co = 0; co < g.cout; ++co) {
+      const T* dy_plane = dy_image + std::size_t(co) * out_plane;
+      const T* taps_of_co = weight + (std::size_t(co) * g.cin + ci0) * area;
+      for (int kh = 0; kh < g.kh; ++kh) {
+        // The dy rows of the readers (a) that tap row kh reaches, in the GEMM's order.
+        const T* reached[3];
+        int count = 0;
+        GG_CONV_UNROLL
+        for (int a = 0; a < 3; ++a) {
+          const int dh = rows.at[a] - kh;
+          if (dh >= 0 && dh < g.oh) reached[count++] = dy_plane + std::size_t(dh) * g.ow;
+        }
+        if (count == 0) continue;  // every tap of this kernel row is a zero of G
+        Lanes v[KW];               // G at taps (co, kh, 0..KW-1) for the thread's pixels
+        GG_CONV_UNROLL
+        for (int r = 0; r < 3; ++r) {
+          if (r >= count) break;
+          const T* row = reached[r];
+          T segment[kSegment];
+          const auto fill_segment = [&] {
+            GG_CONV_UNROLL
+            for (int e = 0; e < kSegment; ++e) segment[e] = e >= seg_lo && e < seg_hi ? row[ow0 + e] : T(0);
+          };
+          const T* source = row_segment(row + ow0, inside, segment, fill_segment);
+          GG_CONV_UNROLL
+          for (int kw = 0; kw < KW; ++kw) {
+            const Lanes own = load_lanes<Lanes>(source + KW - 1 - kw);
+            if (r == 0)
+              v[kw] = own;
+            else
+              v[kw] += own;
+            if constexpr (decltype(mirrored)::value) {
+              GG_CONV_UNROLL
+              for (int p = 0; p < kPixels; ++p) {
+                const int iw = iw0 + p, below = g.pad - iw - kw, above = 2 * (g.w - 1) - iw + g.pad - kw;
+                if (p >= lo1 && p < hi1 && below >= 0 && below < g.ow) v[kw][p] += row[below];
+                if (p >= lo2 && p < hi2 && above >= 0 && above < g.ow) v[kw][p] += row[above];
+              }
+            }
+          }
+        }
+        const T* taps = taps_of_co + kh * KW;
+        GG_CONV_UNROLL
+        for (int kw = 0; kw < KW; ++kw) {
+          GG_CONV_UNROLL
+          for (int c = 0; c < kChannels; ++c) {
+            if (c >= channels) break;
+            acc[c] += taps[std::size_t(c) * area + kw] * v[kw];
+          }
+        }
+      }
+    }
+  };
+#if defined(GG_SIMULATOR)
+  if (hi1 > lo1 || hi2 > lo2)
+    sum_over_taps(std::true_type{});
+  else
+    sum_over_taps(std::false_type{});
+#else
+  sum_over_taps(std::true_type{});  // the GPU indexes lanes at compile time either way: one copy keeps registers low
+#endif
+  const std::size_t plane = std::size_t(g.h) * g.w;
+  T* out = dx + (std::size_t(at.n) * g.cin + ci0) * plane + std::size_t(at.row) * g.w + iw0;
+  GG_CONV_UNROLL
+  for (int c = 0; c < kChannels; ++c) {
+    if (c >= channels) break;
+    GG_CONV_UNROLL
+    for (int p = 0; p < kPixels; ++p)
+      if (p < valid) out[std::size_t(c) * plane + p] = acc[c][p];
   }
 }
 
@@ -784,27 +978,29 @@ SplitPlan split_plan(const ConvIndexing& g) {
   return {int((stages + chunk_stages - 1) / chunk_stages), int(chunk_stages * kTileK)};
 }
 
-template <class T, class Shape, int KW>
-void launch_forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y,
-                           StreamHandle stream) {
-  const long long threads = 1LL * ((g.cout + Shape::kChannels - 1) / Shape::kChannels) * g.batch * g.oh *
-                            ((g.ow + Shape::kPixels - 1) / Shape::kPixels);
-  launch<conv2d_forward_direct_kernel<T, Shape, KW>>(dim3(unsigned((threads + kThreads - 1) / kThreads)),
-                                                     dim3(kThreads), 0, stream, g, x, weight, bias, y);
-}
-
 // Launches the direct forward when tile set Tiles takes the shape direct (top of the file); false otherwise.
 template <class Tiles, class T>
 bool forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
   if (!Tiles::direct_forward(g)) return false;
-  using Shape = typename Tiles::Direct;
-  if (g.kw == 9) {
-    launch_forward_direct<T, Shape, 9>(g, x, weight, bias, y, stream);
-  } else if (g.kw == 4) {
-    launch_forward_direct<T, Shape, 4>(g, x, weight, bias, y, stream);
-  } else {
-    if constexpr (Tiles::kDirectThreeByThree) launch_forward_direct<T, Shape, 3>(g, x, weight, bias, y, stream);
-  }
+  Tiles::DirectForwardWidths::with(g.kw, [&](auto kw) {
+    using Shape = typename Tiles::Direct;
+    const long long threads = direct_threads<Shape>(g.batch, g.cout, g.oh, g.ow);
+    launch<conv2d_forward_direct_kernel<T, Shape, decltype(kw)::value>>(
+        dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, x, weight, bias, y);
+  });
+  return true;
+}
+
+// Launches the direct data gradient when tile set Tiles takes the shape direct; false otherwise.
+template <class Tiles, class T>
+bool backward_data_direct(const ConvIndexing& g, const T* dy, const T* weight, T* dx, StreamHandle stream) {
+  if (!Tiles::direct_data_gradient(g)) return false;
+  Tiles::DirectDataGradientWidths::with(g.kw, [&](auto kw) {
+    using Shape = typename Tiles::Direct;
+    const long long threads = direct_threads<Shape>(g.batch, g.cin, g.h, g.w);
+    launch<conv2d_backward_data_direct_kernel<T, Shape, decltype(kw)::value>>(
+        dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, dy, weight, dx);
+  });
   return true;
 }
 
@@ -844,6 +1040,7 @@ void backward_data_with(const Conv2dShape& shape, const T* dy, const T* weight, 
         launch<conv2d_backward_data_tf32_kernel<Cfg>>(gemm_grid<Cfg>(g.cin, phase_pixels, phases), dim3(kThreads),
                                                       sizeof(StageBuffers<float, Cfg>), stream, g, dy, weight, dx);
       });
+  if (backward_data_direct<Tiles>(g, dy, weight, dx, stream)) return;
   with_tile<T, Tiles>(g.cin, phase_depth, [&](auto tile) {
     using Cfg = decltype(tile);
     launch<conv2d_backward_data_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cin, phase_pixels, phases), dim3(kThreads),

@@ -234,6 +234,12 @@ std::vector<Conv2dShape> cases() {
       make(2, 5, 6, 40, 20, 3, 1, 1, kReflect),
       make(2, 6, 6, 21, 1, 4, 1, 1, kZeros),
       make(1, 3, 5, 16, 4, 4, 1, 1, kZeros),
+      // The direct data gradient (stride 1; nvcc: 3x3 with at most 4 input channels): 9x9 on 5x6, where a pixel is
+      // read as itself and both its mirrors on rows and columns; 3x3 with a partial channel group (20) and 37
+      // columns (segments read in place, mirrored columns at both edges); 4 channels over several 8-pixel groups.
+      make(1, 3, 5, 6, 2, 9, 1, 4, kReflect),
+      make(1, 20, 5, 37, 6, 3, 1, 1, kReflect),
+      make(2, 4, 6, 37, 5, 3, 1, 1, kZeros),
   };
 }
 
