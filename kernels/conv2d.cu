@@ -71,6 +71,8 @@ using conv_gemm::gemm_mainloop, conv_gemm::MmaAccumulators, conv_gemm::MmaTile, 
     conv_gemm::StageBuffers, conv_gemm::StageRegisters, conv_gemm::Tile;
 
 constexpr int kMaxSplits = 64;
+// The direct weight gradient's output channels (conv2d_backward_weight_direct_kernel), at most.
+constexpr int kMaxDirectWeightCout = 4;
 // The weight gradient's split plan aims at this many blocks (264: two waves of 132 SMs, an H100 SXM). It is a
 // fixed constant on purpose, not read from the device: the plan sets the summation order, so a plan that depends
 // on the shape alone sums dweight in the same order on every GPU and in the simulator. The bits are repeatable on
@@ -131,6 +133,9 @@ struct NvccTiles {
   static bool direct_data_gradient(const ConvIndexing& g) {
     return g.cin <= Direct::kChannels && g.shift == 0 && g.kh == g.kw && DirectDataGradientWidths::contains(g.kw);
   }
+  // No direct weight gradient: its threads are (split, ci, kh) triples, too few to fill a GPU.
+  using DirectWeightGradientWidths = KernelWidths<>;
+  static bool direct_weight_gradient(const ConvIndexing&) { return false; }
 };
 // The simulator's, shaped for a CPU core, which has no register file or shared memory to share out but pays for
 // every barrier (a fiber switch of each of the block's threads) and for every element a thread gathers: 64-deep
@@ -157,6 +162,12 @@ struct SimulatorTiles {
   }
   static bool direct_data_gradient(const ConvIndexing& g) {
     return g.shift == 0 && g.kh == g.kw && DirectDataGradientWidths::contains(g.kw);
+  }
+  // The weight gradient of the generator's 9x9 RGB output (3 output channels) runs direct, its kernel rows as
+  // vectors (conv2d_backward_weight_direct_kernel).
+  using DirectWeightGradientWidths = KernelWidths<9>;
+  static bool direct_weight_gradient(const ConvIndexing& g) {
+    return g.cout <= kMaxDirectWeightCout && g.shift == 0 && g.kh == g.kw && DirectWeightGradientWidths::contains(g.kw);
   }
 };
 #if defined(GG_SIMULATOR)
@@ -782,6 +793,69 @@ __global__ void __launch_bounds__(kThreads, Cfg::kMinBlocks)
   }
 }
 
+// The direct weight gradient, for layers with at most kMaxCout output channels (the tile set's
+// direct_weight_gradient): split z's partials, as conv2d_backward_weight_kernel writes them. There the GEMM has
+// 1-4 useful rows of a 16-row tile and gathers every im2col element for them; here a thread owns the taps
+// (ci, kh, 0..KW-1) of every output channel (its lanes the kernel columns) and walks the chunk's pixels in order,
+// reading per pixel one x row segment and dy of each output channel: each tap sums the same products in the GEMM's
+// order (acc += dy x per pixel), so the partials carry the GEMM's bits. The threads of (ci, kh) = (0, 0) also sum
+// dy over the chunk: the dbias partials. Stride 1.
+template <class T, int KW>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_backward_weight_direct_kernel(ConvIndexing g, const T* __restrict__ x, const T* __restrict__ dy, int chunk,
+                                         int splits, bool with_bias, T* __restrict__ workspace) {
+  GG_KERNEL_BOUNDS(kThreads);
+  constexpr int kLanes = 16, kMaxCout = kMaxDirectWeightCout;
+  static_assert(KW <= kLanes, "a kernel row fits the lanes");
+  using Lanes = PixelLanes<T, kLanes>;
+  const long long t = 1LL * blockIdx.x * kThreads + threadIdx.x;
+  if (t >= 1LL * splits * g.cin * g.kh) return;
+  const int kh = int(t % g.kh), ci = int(t / g.kh % g.cin), z = int(t / (1LL * g.kh * g.cin));
+  const int out_plane = g.oh * g.ow, pixels = g.batch * out_plane, depth = g.cin * g.kh * KW;
+  const int begin = z * chunk, end = pixels - begin <= chunk ? pixels : begin + chunk;
+  const bool bias_thread = with_bias && ci == 0 && kh == 0;
+  Lanes acc[kMaxCout] = {};
+  T bias_acc[kMaxCout] = {};
+  for (int q = begin; q < end;) {  // one output row's run of the chunk at a time
+    const Pixel at = digits_of<Pixel>(q, out_plane, g.ow);
+    const int run = g.ow - at.col < end - q ? g.ow - at.col : end - q;
+    const int ih = source_index(at.row - g.pad + kh, g.h, g.reflect);
+    const T* row = ih >= 0 ? x + (std::size_t(at.n) * g.cin + ci) * g.h * g.w + std::size_t(ih) * g.w : nullptr;
+    const T* dy_run = dy + std::size_t(at.n) * g.cout * out_plane + at.row * g.ow + at.col;
+    for (int j = 0; j < run; ++j) {
+      const int iw0 = at.col + j - g.pad;
+      Lanes in = {};
+      if (row != nullptr && iw0 >= 0 && iw0 + kLanes <= g.w) {
+        in = load_lanes<Lanes>(row + iw0);
+      } else if (row != nullptr) {
+        T segment[kLanes];
+        GG_CONV_UNROLL
+        for (int e = 0; e < kLanes; ++e) {
+          const int iw = e < KW ? source_index(iw0 + e, g.w, g.reflect) : -1;
+          segment[e] = iw >= 0 ? row[iw] : T(0);
+        }
+        in = load_lanes<Lanes>(segment);
+      }
+      GG_CONV_UNROLL
+      for (int co = 0; co < kMaxCout; ++co) {
+        if (co >= g.cout) break;
+        const T d = dy_run[std::size_t(co) * out_plane + j];
+        acc[co] += d * in;
+        if (bias_thread) bias_acc[co] += d;
+      }
+    }
+    q += run;
+  }
+  T* partial = workspace + std::size_t(z) * (std::size_t(g.cout) * depth + g.cout);
+  GG_CONV_UNROLL
+  for (int co = 0; co < kMaxCout; ++co) {
+    if (co >= g.cout) break;
+    GG_CONV_UNROLL
+    for (int kw = 0; kw < KW; ++kw) partial[std::size_t(co) * depth + (ci * g.kh + kh) * KW + kw] = acc[co][kw];
+    if (bias_thread) partial[std::size_t(g.cout) * depth + co] = bias_acc[co];
+  }
+}
+
 // out[i] = sum over splits z = 0, 1, ... of workspace[z][i], in that order; i < weights go to dweight, the rest
 // (when dbias is wanted) to dbias.
 template <class T>
@@ -1057,7 +1131,7 @@ void backward_weight_with(const Conv2dShape& shape, const T* x, const T* dy, T* 
   const SplitPlan plan = split_plan(g);
   const int depth = g.cin * g.kh * g.kw;
   const bool with_bias = dbias != nullptr;
-  bool tf32 = false;
+  bool tf32 = false, direct = false;
   if constexpr (std::is_same_v<T, float>)
     if ((tf32 = shape.precision == Precision::tf32))
       with_mma_tile(g.cout, [&](auto tile) {
@@ -1066,7 +1140,14 @@ void backward_weight_with(const Conv2dShape& shape, const T* x, const T* dy, T* 
                                                         sizeof(StageBuffers<float, Cfg>), stream, g, x, dy, plan.chunk,
                                                         with_bias, workspace);
       });
-  if (!tf32)
+  if (!tf32 && (direct = Tiles::direct_weight_gradient(g)))
+    Tiles::DirectWeightGradientWidths::with(g.kw, [&](auto kw) {
+      const long long threads = 1LL * plan.splits * g.cin * g.kh;
+      launch<conv2d_backward_weight_direct_kernel<T, decltype(kw)::value>>(
+          dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, x, dy, plan.chunk,
+          plan.splits, with_bias, workspace);
+    });
+  if (!tf32 && !direct)
     with_tile<T, Tiles>(g.cout, plan.chunk, [&](auto tile) {
       using Cfg = decltype(tile);
       launch<conv2d_backward_weight_kernel<T, Cfg>>(gemm_grid<Cfg>(g.cout, depth, plan.splits), dim3(kThreads),

@@ -240,6 +240,8 @@ std::vector<Conv2dShape> cases() {
       make(1, 3, 5, 6, 2, 9, 1, 4, kReflect),
       make(1, 20, 5, 37, 6, 3, 1, 1, kReflect),
       make(2, 4, 6, 37, 5, 3, 1, 1, kZeros),
+      // The simulator's direct weight gradient (9x9, at most 4 output channels) over 4 splits of 416 pixels.
+      make(1, 2, 40, 40, 3, 9, 1, 4, kReflect),
   };
 }
 
