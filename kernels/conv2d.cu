@@ -42,7 +42,8 @@
 // direct kernel beats the GEMM at every stride-1 shape of the models (no shared memory, no barrier, so no fiber
 // switch; vector FMAs along a row's pixels). It reads each input row segment once per kernel row and applies
 // every tap of it to neighbouring output pixels and a group of output channels. It sums K in the same order
-// (ci, kh, kw) as the GEMM, bias last, so its bits are the GEMM's. (fp32 only: tf32 keeps its MMA path.)
+// (ci, kh, kw) as the GEMM, bias last, so its bits are the GEMM's. (fp32 only: tf32 keeps its MMA path, and
+// double, for the gradient checks, the GEMM.)
 // Likewise a stride-1 data gradient that the tile set's direct_data_gradient takes (nvcc: VGG's 3x3 conv1_1, 3
 // input channels; the simulator: every stride-1 3x3, 4x4 and 9x9) is a direct convolution of dy with the flipped
 // kernel, which sums each G element over its readers and walks K as the GEMM does: the GEMM's bits again.
@@ -1052,30 +1053,38 @@ SplitPlan split_plan(const ConvIndexing& g) {
   return {int((stages + chunk_stages - 1) / chunk_stages), int(chunk_stages * kTileK)};
 }
 
+// The direct kernels run float only. Double (the gradient checks) takes the GEMM, whose bits they give anyway:
+// building them for double too would double the direct kernels' compile time (sanitizer builds most of all).
 // Launches the direct forward when tile set Tiles takes the shape direct (top of the file); false otherwise.
 template <class Tiles, class T>
 bool forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
-  if (!Tiles::direct_forward(g)) return false;
-  Tiles::DirectForwardWidths::with(g.kw, [&](auto kw) {
-    using Shape = typename Tiles::Direct;
-    const long long threads = direct_threads<Shape>(g.batch, g.cout, g.oh, g.ow);
-    launch<conv2d_forward_direct_kernel<T, Shape, decltype(kw)::value>>(
-        dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, x, weight, bias, y);
-  });
-  return true;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!Tiles::direct_forward(g)) return false;
+    Tiles::DirectForwardWidths::with(g.kw, [&](auto kw) {
+      using Shape = typename Tiles::Direct;
+      const long long threads = direct_threads<Shape>(g.batch, g.cout, g.oh, g.ow);
+      launch<conv2d_forward_direct_kernel<T, Shape, decltype(kw)::value>>(
+          dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, x, weight, bias, y);
+    });
+    return true;
+  }
+  return false;
 }
 
 // Launches the direct data gradient when tile set Tiles takes the shape direct; false otherwise.
 template <class Tiles, class T>
 bool backward_data_direct(const ConvIndexing& g, const T* dy, const T* weight, T* dx, StreamHandle stream) {
-  if (!Tiles::direct_data_gradient(g)) return false;
-  Tiles::DirectDataGradientWidths::with(g.kw, [&](auto kw) {
-    using Shape = typename Tiles::Direct;
-    const long long threads = direct_threads<Shape>(g.batch, g.cin, g.h, g.w);
-    launch<conv2d_backward_data_direct_kernel<T, Shape, decltype(kw)::value>>(
-        dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, dy, weight, dx);
-  });
-  return true;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!Tiles::direct_data_gradient(g)) return false;
+    Tiles::DirectDataGradientWidths::with(g.kw, [&](auto kw) {
+      using Shape = typename Tiles::Direct;
+      const long long threads = direct_threads<Shape>(g.batch, g.cin, g.h, g.w);
+      launch<conv2d_backward_data_direct_kernel<T, Shape, decltype(kw)::value>>(
+          dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, dy, weight, dx);
+    });
+    return true;
+  }
+  return false;
 }
 
 // The three passes with the tile shapes of set Tiles (the launchers below use the backend's own).
@@ -1140,13 +1149,14 @@ void backward_weight_with(const Conv2dShape& shape, const T* x, const T* dy, T* 
                                                         sizeof(StageBuffers<float, Cfg>), stream, g, x, dy, plan.chunk,
                                                         with_bias, workspace);
       });
-  if (!tf32 && (direct = Tiles::direct_weight_gradient(g)))
-    Tiles::DirectWeightGradientWidths::with(g.kw, [&](auto kw) {
-      const long long threads = 1LL * plan.splits * g.cin * g.kh;
-      launch<conv2d_backward_weight_direct_kernel<T, decltype(kw)::value>>(
-          dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, x, dy, plan.chunk,
-          plan.splits, with_bias, workspace);
-    });
+  if constexpr (std::is_same_v<T, float>)  // float only, as the other direct kernels (above)
+    if (!tf32 && (direct = Tiles::direct_weight_gradient(g)))
+      Tiles::DirectWeightGradientWidths::with(g.kw, [&](auto kw) {
+        const long long threads = 1LL * plan.splits * g.cin * g.kh;
+        launch<conv2d_backward_weight_direct_kernel<T, decltype(kw)::value>>(
+            dim3(unsigned((threads + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, g, x, dy, plan.chunk,
+            plan.splits, with_bias, workspace);
+      });
   if (!tf32 && !direct)
     with_tile<T, Tiles>(g.cout, plan.chunk, [&](auto tile) {
       using Cfg = decltype(tile);
