@@ -145,7 +145,7 @@ struct NvccTiles {
 // fewer elements per FMA; and a 32-row tile spares the 32-channel layers a half-empty 64-row one. Together
 // about 1.3-1.5x the nvcc shapes' speed at the models' large layers on 2 cores (bench/README, 2026-12-06).
 // Stride-1 forwards and data gradients of the models' kernel sizes run direct, 16 pixels (one AVX-512 vector) by
-// 16 channels a thread: 1.4-5.5x these GEMM tiles for the forward (bench/README, 2026-12-06, later), 1.3-9x for
+// 16 channels a thread: 1.4-5.5x these GEMM tiles for the forward (bench/README, 2026-12-06, later), 1.7-15x for
 // the data gradient (bench/README, 2026-12-06, night). At stride 2 the GEMM stays faster for all
 // but 3-channel inputs, since a thread's pixels then read every other element of a row.
 struct SimulatorTiles {
