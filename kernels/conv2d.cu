@@ -106,8 +106,8 @@ template <int... Widths>
 struct KernelWidths {
   static constexpr bool contains(int kw) { return ((kw == Widths) || ...); }
   template <class F>
-  static void with(int kw, F f) {
-    ((kw == Widths && (f(std::integral_constant<int, Widths>{}), true)) || ...);
+  static void with(int kw, [[maybe_unused]] F f) {  // unused when there are no widths
+    (void)((kw == Widths && (f(std::integral_constant<int, Widths>{}), true)) || ...);
   }
 };
 
