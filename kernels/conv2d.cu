@@ -826,16 +826,16 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = 0; j < run; ++j) {
       const int iw0 = at.col + j - g.pad;
       Lanes in = {};
-      if (row != nullptr && iw0 >= 0 && iw0 + kLanes <= g.w) {
-        in = load_lanes<Lanes>(row + iw0);
-      } else if (row != nullptr) {
+      if (row != nullptr) {
         T segment[kLanes];
-        GG_CONV_UNROLL
-        for (int e = 0; e < kLanes; ++e) {
-          const int iw = e < KW ? source_index(iw0 + e, g.w, g.reflect) : -1;
-          segment[e] = iw >= 0 ? row[iw] : T(0);
-        }
-        in = load_lanes<Lanes>(segment);
+        const auto fill_segment = [&] {
+          GG_CONV_UNROLL
+          for (int e = 0; e < kLanes; ++e) {
+            const int iw = e < KW ? source_index(iw0 + e, g.w, g.reflect) : -1;
+            segment[e] = iw >= 0 ? row[iw] : T(0);
+          }
+        };
+        in = load_lanes<Lanes>(row_segment(row + iw0, iw0 >= 0 && iw0 + kLanes <= g.w, segment, fill_segment));
       }
       GG_CONV_UNROLL
       for (int co = 0; co < kMaxCout; ++co) {
@@ -1053,8 +1053,8 @@ SplitPlan split_plan(const ConvIndexing& g) {
   return {int((stages + chunk_stages - 1) / chunk_stages), int(chunk_stages * kTileK)};
 }
 
-// The direct kernels run float only. Double (the gradient checks) takes the GEMM, whose bits they give anyway:
-// building them for double too would double the direct kernels' compile time (sanitizer builds most of all).
+// The direct kernels run float only. Double (the gradient checks) takes the GEMM, whose bits they give anyway, and
+// is spared their compile time.
 // Launches the direct forward when tile set Tiles takes the shape direct (top of the file); false otherwise.
 template <class Tiles, class T>
 bool forward_direct(const ConvIndexing& g, const T* x, const T* weight, const T* bias, T* y, StreamHandle stream) {
